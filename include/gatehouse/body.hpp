@@ -1,0 +1,16 @@
+// One piece of a streamed message body.
+#pragma once
+#include <string_view>
+
+namespace gatehouse {
+
+/// A chunk of a request or response body as it passes through the gateway. It is never the whole
+/// body unless the body fits in one read. `data` views the connection's buffer and is valid only
+/// during the hook call. A middleware may point `data` at memory it owns for the whole exchange
+/// (for example an Exchange slot) to replace the chunk.
+struct BodyChunk {
+  std::string_view data;
+  bool last = false;  ///< true for the final chunk (which may be empty)
+};
+
+}  // namespace gatehouse

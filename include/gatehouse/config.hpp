@@ -1,0 +1,63 @@
+// The JSON configuration of the `gatehouse` program, mapped onto the same Gateway calls.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "gatehouse/gateway.hpp"
+
+namespace gatehouse {
+
+/// A configuration problem: `path` is the JSON path of the offending key ("/routes/2/upstream"),
+/// `reason` says what is wrong. what() is "<path>: <reason>".
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string path, std::string reason);
+  const std::string& path() const noexcept { return path_; }
+  const std::string& reason() const noexcept { return reason_; }
+
+ private:
+  std::string path_, reason_;
+};
+
+/// Middleware by name: a factory receives the "options" object and its JSON path, validates it
+/// (throwing ConfigError) and builds the middleware.
+class MiddlewareRegistry {
+ public:
+  using Factory = std::function<std::shared_ptr<const Middleware>(const nlohmann::json& options,
+                                                                  const std::string& path)>;
+  /// A registry holding the built-ins: "access_log", "header_rewrite".
+  static MiddlewareRegistry with_builtins();
+  void add(std::string name, Factory factory);
+  bool contains(const std::string& name) const;
+  std::shared_ptr<const Middleware> create(const std::string& name, const nlohmann::json& options,
+                                           const std::string& path) const;
+
+ private:
+  std::map<std::string, Factory, std::less<>> factories_;
+};
+
+/// A validated configuration, ready to build a Gateway from.
+struct GatewayConfig {
+  GatewayOptions options;
+  std::vector<ListenerOptions> listeners;
+  std::map<std::string, std::shared_ptr<Upstream>> upstreams;
+  std::vector<std::shared_ptr<const Middleware>> middleware;  ///< global chain
+  std::vector<Route> routes;
+};
+
+/// Parses and validates; throws ConfigError with the JSON path and reason of the first problem.
+GatewayConfig load_config(std::string_view json_text,
+                          const MiddlewareRegistry& registry = MiddlewareRegistry::with_builtins());
+/// Reads the file, then as load_config. A missing or unreadable file is a ConfigError with path "".
+GatewayConfig load_config_file(const std::string& file,
+                               const MiddlewareRegistry& registry = MiddlewareRegistry::with_builtins());
+/// Registers listeners, middleware and routes of `config` on `gateway`.
+void apply(const GatewayConfig& config, Gateway& gateway);
+
+}  // namespace gatehouse

@@ -1,0 +1,137 @@
+// One request/response pair in flight, with typed per-request slots for middleware state.
+#pragma once
+#include <chrono>
+#include <cstddef>
+#include <initializer_list>
+#include <memory_resource>
+#include <new>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include <asio/ip/tcp.hpp>
+
+#include "gatehouse/request.hpp"
+#include "gatehouse/response.hpp"
+
+namespace gatehouse {
+
+class Exchange {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  Exchange();
+  /// A ready-made request, for tests and local handlers.
+  Exchange(std::string_view method, std::string_view target,
+           std::initializer_list<std::pair<std::string_view, std::string_view>> headers = {});
+  ~Exchange();
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+
+  Request& request() noexcept { return request_; }
+  const Request& request() const noexcept { return request_; }
+  /// The response headed for the client (from the upstream, a local handler or a middleware).
+  Response& response() noexcept { return response_; }
+  const Response& response() const noexcept { return response_; }
+
+  /// Address of the TCP peer (may be a trusted proxy).
+  const asio::ip::tcp::endpoint& peer() const noexcept { return peer_; }
+  /// The client's address: the peer, or the address a trusted proxy reported in X-Forwarded-For.
+  const asio::ip::address& client_address() const noexcept { return client_address_; }
+  /// True when the peer is a configured trusted proxy (its X-Forwarded-* and X-Request-Id count).
+  bool peer_trusted() const noexcept { return peer_trusted_; }
+  /// True when the client connected with TLS.
+  bool secure() const noexcept { return secure_; }
+  /// SNI host name the client asked for (TLS only), empty otherwise.
+  std::string_view sni() const noexcept { return sni_; }
+
+  std::string_view request_id() const noexcept { return request_id_; }
+  void set_request_id(std::string_view id) { request_id_.assign(id); }
+  std::string_view route_name() const noexcept { return route_name_; }
+  /// "host:port" of the upstream endpoint that served the request; empty if none.
+  std::string_view upstream_endpoint() const noexcept { return upstream_endpoint_; }
+
+  clock::time_point start_time() const noexcept { return start_; }
+  std::uint64_t bytes_received() const noexcept { return bytes_in_; }
+  std::uint64_t bytes_sent() const noexcept { return bytes_out_; }
+
+  /// Stores a T for the rest of this exchange (replacing an earlier one) and returns it.
+  /// Memory comes from a small arena inside the exchange: no heap allocation for small T.
+  template <class T, class... Args>
+  T& emplace(Args&&... args) {
+    if (T* old = find<T>()) {
+      *old = T(std::forward<Args>(args)...);
+      return *old;
+    }
+    void* mem = arena_.allocate(sizeof(T), alignof(T));
+    T* obj = ::new (mem) T(std::forward<Args>(args)...);
+    add_slot(type_key<T>(), obj, [](void* p) noexcept { static_cast<T*>(p)->~T(); });
+    return *obj;
+  }
+  /// The T stored by emplace<T>(), or nullptr.
+  template <class T>
+  T* find() noexcept {
+    return static_cast<T*>(find_slot(type_key<T>()));
+  }
+  template <class T>
+  const T* find() const noexcept {
+    return static_cast<const T*>(find_slot(type_key<T>()));
+  }
+
+  // Set by the gateway core (and by tests through these setters).
+  void set_peer(const asio::ip::tcp::endpoint& ep, bool trusted) {
+    peer_ = ep;
+    client_address_ = ep.address();
+    peer_trusted_ = trusted;
+  }
+  void set_client_address(const asio::ip::address& a) { client_address_ = a; }
+  void set_secure(bool s, std::string_view sni = {}) {
+    secure_ = s;
+    sni_.assign(sni);
+  }
+  void set_route_name(std::string_view n) { route_name_.assign(n); }
+  void set_upstream_endpoint(std::string_view e) { upstream_endpoint_.assign(e); }
+  void add_bytes_received(std::uint64_t n) noexcept { bytes_in_ += n; }
+  void add_bytes_sent(std::uint64_t n) noexcept { bytes_out_ += n; }
+  void set_start_time(clock::time_point t) noexcept { start_ = t; }
+
+ private:
+  using Destroy = void (*)(void*) noexcept;
+  struct Slot {
+    const void* key;
+    void* obj;
+    Destroy destroy;
+  };
+  template <class T>
+  static const void* type_key() noexcept {
+    static const char key = 0;
+    return &key;
+  }
+  void add_slot(const void* key, void* obj, Destroy d);
+  void* find_slot(const void* key) const noexcept;
+
+  Request request_;
+  Response response_;
+  asio::ip::tcp::endpoint peer_;
+  asio::ip::address client_address_;
+  std::string sni_;
+  std::string request_id_;
+  std::string route_name_;
+  std::string upstream_endpoint_;
+  clock::time_point start_;
+  std::uint64_t bytes_in_ = 0;
+  std::uint64_t bytes_out_ = 0;
+  bool peer_trusted_ = false;
+  bool secure_ = false;
+
+  static constexpr std::size_t kSlotCapacity = 8;
+  Slot slots_[kSlotCapacity];
+  Slot* extra_slots_ = nullptr;  // from the arena when more than kSlotCapacity types are stored
+  std::size_t slot_count_ = 0;
+  std::size_t extra_capacity_ = 0;
+  alignas(std::max_align_t) std::byte inline_arena_[256];
+  std::pmr::monotonic_buffer_resource arena_{inline_arena_, sizeof(inline_arena_)};
+};
+
+}  // namespace gatehouse

@@ -1,0 +1,18 @@
+// Umbrella header: everything a gateway program needs.
+#pragma once
+#include "gatehouse/body.hpp"
+#include "gatehouse/clock.hpp"
+#include "gatehouse/exchange.hpp"
+#include "gatehouse/flow.hpp"
+#include "gatehouse/gateway.hpp"
+#include "gatehouse/headers.hpp"
+#include "gatehouse/middleware.hpp"
+#include "gatehouse/middleware/access_log.hpp"
+#include "gatehouse/middleware/header_rewrite.hpp"
+#include "gatehouse/middleware/request_id.hpp"
+#include "gatehouse/request.hpp"
+#include "gatehouse/response.hpp"
+#include "gatehouse/route.hpp"
+#include "gatehouse/status.hpp"
+#include "gatehouse/tls_options.hpp"
+#include "gatehouse/upstream.hpp"

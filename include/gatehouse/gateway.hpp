@@ -1,0 +1,89 @@
+// Gateway: listeners, routes and the middleware chain, run on worker threads or a host executor.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include "gatehouse/middleware.hpp"
+#include "gatehouse/route.hpp"
+#include "gatehouse/tls_options.hpp"
+
+namespace gatehouse {
+
+struct ListenerOptions {
+  std::string address = "127.0.0.1";  ///< IPv4 or IPv6 address ("::" for all IPv6)
+  std::uint16_t port = 8080;          ///< 0 picks a free port (see Gateway::local_endpoints)
+  std::optional<ServerTls> tls;
+  int backlog = 1024;
+};
+
+/// Protocol limits, each enforced while parsing with the status a client should see.
+struct Limits {
+  std::size_t max_uri_bytes = 8 * 1024;              ///< 414
+  std::size_t max_header_bytes = 32 * 1024;          ///< 431 (request line not included)
+  std::size_t max_header_count = 100;                ///< 431
+  std::uint64_t max_body_bytes = 100ull << 20;       ///< 413; 0 means no limit
+  std::chrono::milliseconds header_timeout{10'000};  ///< 408 if headers are not complete in time
+  std::chrono::milliseconds idle_timeout{60'000};    ///< keep-alive idle time between requests
+  /// Deadline for receiving the whole request (headers and body) from the client: 408.
+  std::chrono::milliseconds request_timeout{60'000};
+  /// Deadline for the client to take response bytes (a stalled reader is cut off).
+  std::chrono::milliseconds send_timeout{60'000};
+};
+
+struct GatewayOptions {
+  unsigned workers = 0;  ///< worker threads; 0: hardware concurrency
+  Limits limits;
+  /// CIDR blocks ("10.0.0.0/8", "::1/128") whose X-Forwarded-* / Forwarded / X-Request-Id are kept.
+  std::vector<std::string> trusted_proxies;
+  /// Graceful stop: in-flight requests may finish during this time, then connections are closed.
+  std::chrono::milliseconds drain_timeout{10'000};
+  /// Name of the request id header, generated when absent or untrusted and echoed in responses.
+  std::string request_id_header = "x-request-id";
+};
+
+class Gateway {
+ public:
+  /// A gateway that starts its own worker threads (one io_context and one SO_REUSEPORT socket
+  /// per listener each).
+  explicit Gateway(GatewayOptions options = {});
+  /// A gateway that runs on the host application's executor (one worker, no threads of its own).
+  explicit Gateway(asio::any_io_executor executor, GatewayOptions options = {});
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  Gateway& listen(ListenerOptions listener);
+  /// Appends to the global chain (runs before every route's own middleware).
+  Gateway& use(std::shared_ptr<const Middleware> middleware);
+  template <class M, class... Args>
+  Gateway& use(Args&&... args) {
+    return use(std::make_shared<const M>(std::forward<Args>(args)...));
+  }
+  Gateway& route(Route route);
+
+  /// Binds every listener (throws std::system_error if one cannot be bound) and starts serving.
+  void start();
+  /// Graceful stop: stop accepting, let in-flight requests finish up to drain_timeout, then close.
+  /// Safe to call from any thread and from a signal handler's completion; returns at once.
+  void stop();
+  /// Blocks until the gateway stopped (own worker threads only).
+  void wait();
+  /// Addresses actually bound, in listen() order (useful with port 0).
+  std::vector<asio::ip::tcp::endpoint> local_endpoints() const;
+  const GatewayOptions& options() const noexcept;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gatehouse

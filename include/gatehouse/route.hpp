@@ -1,0 +1,37 @@
+// Route: which requests go where, and through which extra middleware.
+#pragma once
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gatehouse/flow.hpp"
+#include "gatehouse/middleware.hpp"
+#include "gatehouse/upstream.hpp"
+
+namespace gatehouse {
+
+/// A local handler answers from the gateway itself (health checks, static answers). It returns a
+/// Flow; Flow::next() from a handler means 404.
+using Handler = std::function<Flow(Exchange&)>;
+
+/// Matching: host (exact, "*.example.com" for any subdomain, or empty for any), path (exact or
+/// prefix; the longest matching prefix wins; exact beats prefix; a specific host beats a wildcard,
+/// which beats any host), methods (empty: any). A prefix "/api" matches "/api" and "/api/x" but not
+/// "/apix".
+struct Route {
+  std::string name;
+  std::string host;
+  std::string path = "/";
+  bool prefix = true;
+  std::vector<std::string> methods;
+  /// When set, the matched path prefix is replaced by this before forwarding ("" strips it).
+  std::optional<std::string> rewrite_prefix;
+  std::vector<std::shared_ptr<const Middleware>> middleware;
+  /// Exactly one of upstream and handler is set.
+  std::shared_ptr<Upstream> upstream;
+  Handler handler;
+};
+
+}  // namespace gatehouse

@@ -1,0 +1,74 @@
+// Test support, installed with the library: drive a middleware or a whole chain with no sockets.
+#pragma once
+#include <chrono>
+#include <deque>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "gatehouse/clock.hpp"
+#include "gatehouse/exchange.hpp"
+#include "gatehouse/flow.hpp"
+#include "gatehouse/middleware.hpp"
+
+namespace gatehouse::testing {
+
+/// A request as a client would send it; peer 127.0.0.1:40000, not trusted, request id "test-id".
+Exchange exchange(std::string_view method, std::string_view target,
+                  std::initializer_list<std::pair<std::string_view, std::string_view>> headers = {});
+
+/// Settles a Flow: a Flow::later is run to completion on a private io_context. Exceptions from the
+/// work propagate to the caller.
+Flow run(Flow flow);
+
+/// A clock that moves only when told to.
+class FakeClock final : public Clock {
+ public:
+  explicit FakeClock(time_point start = time_point{std::chrono::seconds{1'700'000'000}}) : now_(start) {}
+  time_point now() const noexcept override { return now_; }
+  void advance(std::chrono::nanoseconds d) noexcept { now_ += std::chrono::duration_cast<time_point::duration>(d); }
+  void set(time_point t) noexcept { now_ = t; }
+
+ private:
+  time_point now_;
+};
+
+/// Stands in for a service: records each request it receives and answers with queued responses
+/// (or 200 "ok" when none is queued).
+class FakeUpstream {
+ public:
+  struct Received {
+    std::string method, target;
+    Headers headers;
+    std::string body;
+  };
+  void respond_with(Response r, std::string body = {});
+  const std::vector<Received>& received() const noexcept { return received_; }
+
+  /// Used by run_chain: records the request and returns the response and its body.
+  std::pair<Response, std::string> serve(const Request& req, std::string body);
+
+ private:
+  std::deque<std::pair<Response, std::string>> queued_;
+  std::vector<Received> received_;
+};
+
+/// What the client would have received from run_chain.
+struct ChainResult {
+  unsigned status = 0;
+  Headers headers;
+  std::string body;
+  bool reached_upstream = false;
+};
+
+/// Runs a chain as the gateway does for one request: on_request and on_request_body front to back;
+/// unless one answered, `upstream` (or a default 200 "ok") answers; then on_response and
+/// on_response_body back to front, and on_complete for each middleware that was entered.
+/// Exceptions from hooks become a 500 exactly as in the gateway.
+ChainResult run_chain(const std::vector<std::shared_ptr<const Middleware>>& chain, Exchange& ex,
+                      FakeUpstream* upstream = nullptr, std::string_view request_body = {});
+
+}  // namespace gatehouse::testing

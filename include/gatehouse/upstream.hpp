@@ -1,0 +1,71 @@
+// Upstream: a named set of service endpoints the gateway forwards to.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include "gatehouse/tls_options.hpp"
+
+namespace gatehouse {
+
+struct UpstreamOptions {
+  std::string name;
+  /// "host:port" entries; host is an IPv4 address, [IPv6] or a DNS name (resolved asynchronously
+  /// and re-resolved every resolve_interval).
+  std::vector<std::string> endpoints;
+  std::chrono::milliseconds connect_timeout{2'000};
+  /// Time allowed for one attempt, from sending the request until the response headers arrive.
+  std::chrono::milliseconds try_timeout{30'000};
+  /// Time allowed for the whole exchange with the upstream, across retries, until the response
+  /// headers arrive.
+  std::chrono::milliseconds total_timeout{60'000};
+  /// Connection attempts on other endpoints when a connect fails (never after a request byte was
+  /// sent, except on a reused keep-alive connection that the upstream had already closed).
+  unsigned connect_retries = 1;
+  std::size_t max_idle_per_worker = 64;
+  std::chrono::milliseconds max_idle_time{30'000};
+  std::chrono::milliseconds max_connection_age{300'000};
+  std::chrono::milliseconds resolve_interval{30'000};
+  std::optional<UpstreamTls> tls;
+};
+
+/// Shared by all workers. Endpoints are resolved to a snapshot that workers read without locks.
+class Upstream {
+ public:
+  static std::shared_ptr<Upstream> create(UpstreamOptions options);
+  ~Upstream();
+  Upstream(const Upstream&) = delete;
+  Upstream& operator=(const Upstream&) = delete;
+
+  const UpstreamOptions& options() const noexcept;
+  const std::string& name() const noexcept;
+
+  struct Endpoint {
+    asio::ip::tcp::endpoint address;
+    std::string label;  ///< "host:port" as configured, for logs
+    std::string host;   ///< configured host, for SNI and the Host check
+  };
+  /// Current resolved endpoints (empty while a DNS name is still unresolved).
+  std::shared_ptr<const std::vector<Endpoint>> endpoints() const;
+  /// Bumped on every change of endpoints(), so workers can cache the snapshot.
+  std::uint64_t generation() const noexcept;
+
+  /// Starts (or restarts) periodic DNS resolution on `ex`; numeric endpoints need none.
+  void start_resolving(asio::any_io_executor ex);
+  void stop_resolving();
+
+  struct Impl;
+  Impl& impl() noexcept { return *impl_; }
+
+ private:
+  explicit Upstream(UpstreamOptions options);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gatehouse

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs everything gatehouse needs to build, test and benchmark on Debian 12.
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+  g++ meson ninja-build pkg-config ca-certificates \
+  libasio-dev libssl-dev nlohmann-json3-dev libcpp-httplib-dev doctest-dev node-llhttp \
+  curl openssl nginx-light wrk nodejs npm procps >/dev/null

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds gatehouse and runs the whole test suite (unit, config and loopback integration tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+if [ ! -d "$BUILD_DIR" ]; then
+  # shellcheck disable=SC2086
+  meson setup "$BUILD_DIR" ${MESON_ARGS:-} >/dev/null
+fi
+ninja -C "$BUILD_DIR"
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+meson test -C "$BUILD_DIR" --print-errorlogs --num-processes 1
