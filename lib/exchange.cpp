@@ -10,6 +10,10 @@ Exchange::Exchange(std::string_view method, std::string_view target,
                    std::initializer_list<std::pair<std::string_view, std::string_view>> headers)
     : request_(method, target), start_(clock::now()) {
   for (const auto& [name, value] : headers) request_.headers().add(name, value);
+  // Defaults for tests and local handlers; the gateway core overwrites them for real requests.
+  // Exchange cannot be moved, so testing::exchange() relies on these instead of setting them.
+  set_peer(asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), 40000), false);
+  request_id_ = "test-id";
 }
 
 Exchange::~Exchange() {

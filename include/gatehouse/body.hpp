@@ -9,7 +9,7 @@ namespace gatehouse {
 /// during the hook call. A middleware may point `data` at memory it owns for the whole exchange
 /// (for example an Exchange slot) to replace the chunk.
 struct BodyChunk {
-  std::string_view data;
+  std::string_view data{};
   bool last = false;  ///< true for the final chunk (which may be empty)
 };
 

@@ -44,11 +44,11 @@ class MiddlewareRegistry {
 
 /// A validated configuration, ready to build a Gateway from.
 struct GatewayConfig {
-  GatewayOptions options;
-  std::vector<ListenerOptions> listeners;
-  std::map<std::string, std::shared_ptr<Upstream>> upstreams;
-  std::vector<std::shared_ptr<const Middleware>> middleware;  ///< global chain
-  std::vector<Route> routes;
+  GatewayOptions options{};
+  std::vector<ListenerOptions> listeners{};
+  std::map<std::string, std::shared_ptr<Upstream>> upstreams{};
+  std::vector<std::shared_ptr<const Middleware>> middleware{};  ///< global chain
+  std::vector<Route> routes{};
 };
 
 /// Parses and validates; throws ConfigError with the JSON path and reason of the first problem.

@@ -22,7 +22,8 @@ class Exchange {
   using clock = std::chrono::steady_clock;
 
   Exchange();
-  /// A ready-made request, for tests and local handlers.
+  /// A ready-made request, for tests and local handlers: peer 127.0.0.1:40000 (not trusted),
+  /// request id "test-id".
   Exchange(std::string_view method, std::string_view target,
            std::initializer_list<std::pair<std::string_view, std::string_view>> headers = {});
   ~Exchange();

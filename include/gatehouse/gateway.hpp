@@ -20,7 +20,7 @@ namespace gatehouse {
 struct ListenerOptions {
   std::string address = "127.0.0.1";  ///< IPv4 or IPv6 address ("::" for all IPv6)
   std::uint16_t port = 8080;          ///< 0 picks a free port (see Gateway::local_endpoints)
-  std::optional<ServerTls> tls;
+  std::optional<ServerTls> tls{};
   int backlog = 1024;
 };
 
@@ -40,9 +40,9 @@ struct Limits {
 
 struct GatewayOptions {
   unsigned workers = 0;  ///< worker threads; 0: hardware concurrency
-  Limits limits;
+  Limits limits{};
   /// CIDR blocks ("10.0.0.0/8", "::1/128") whose X-Forwarded-* / Forwarded / X-Request-Id are kept.
-  std::vector<std::string> trusted_proxies;
+  std::vector<std::string> trusted_proxies{};
   /// Graceful stop: in-flight requests may finish during this time, then connections are closed.
   std::chrono::milliseconds drain_timeout{10'000};
   /// Name of the request id header, generated when absent or untrusted and echoed in responses.

@@ -21,17 +21,17 @@ using Handler = std::function<Flow(Exchange&)>;
 /// which beats any host), methods (empty: any). A prefix "/api" matches "/api" and "/api/x" but not
 /// "/apix".
 struct Route {
-  std::string name;
-  std::string host;
+  std::string name{};
+  std::string host{};
   std::string path = "/";
   bool prefix = true;
-  std::vector<std::string> methods;
+  std::vector<std::string> methods{};
   /// When set, the matched path prefix is replaced by this before forwarding ("" strips it).
-  std::optional<std::string> rewrite_prefix;
-  std::vector<std::shared_ptr<const Middleware>> middleware;
+  std::optional<std::string> rewrite_prefix{};
+  std::vector<std::shared_ptr<const Middleware>> middleware{};
   /// Exactly one of upstream and handler is set.
-  std::shared_ptr<Upstream> upstream;
-  Handler handler;
+  std::shared_ptr<Upstream> upstream{};
+  Handler handler{};
 };
 
 }  // namespace gatehouse

@@ -42,8 +42,8 @@ class FakeUpstream {
  public:
   struct Received {
     std::string method, target;
-    Headers headers;
-    std::string body;
+    Headers headers{};
+    std::string body{};
   };
   void respond_with(Response r, std::string body = {});
   const std::vector<Received>& received() const noexcept { return received_; }
@@ -59,8 +59,8 @@ class FakeUpstream {
 /// What the client would have received from run_chain.
 struct ChainResult {
   unsigned status = 0;
-  Headers headers;
-  std::string body;
+  Headers headers{};
+  std::string body{};
   bool reached_upstream = false;
 };
 

@@ -8,26 +8,26 @@ namespace gatehouse {
 
 /// A certificate chain and its private key, both PEM files.
 struct CertificateFiles {
-  std::string cert_file;  ///< leaf first, then intermediates
-  std::string key_file;
+  std::string cert_file{};  ///< leaf first, then intermediates
+  std::string key_file{};
 };
 
 /// TLS termination on a listener. Defaults: TLS 1.2 and 1.3 only, forward-secret AEAD suites only,
 /// ALPN http/1.1. With several certificates, SNI picks the one whose names match; the first is the
 /// default.
 struct ServerTls {
-  std::vector<CertificateFiles> certificates;
+  std::vector<CertificateFiles> certificates{};
   std::chrono::milliseconds handshake_timeout{10'000};
   /// Optional: require client certificates signed by this CA bundle (mTLS).
-  std::string client_ca_file;
+  std::string client_ca_file{};
 };
 
 /// TLS from the gateway to an upstream. The server certificate is always verified, with the host
 /// name, against ca_file or the system's trust store.
 struct UpstreamTls {
-  std::string ca_file;      ///< empty: the system's CA bundle
-  std::string server_name;  ///< SNI and name to verify; empty: the endpoint's host
-  CertificateFiles client_certificate;  ///< optional, for mTLS to the upstream
+  std::string ca_file{};      ///< empty: the system's CA bundle
+  std::string server_name{};  ///< SNI and name to verify; empty: the endpoint's host
+  CertificateFiles client_certificate{};  ///< optional, for mTLS to the upstream
 };
 
 }  // namespace gatehouse

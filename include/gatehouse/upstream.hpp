@@ -15,10 +15,10 @@
 namespace gatehouse {
 
 struct UpstreamOptions {
-  std::string name;
+  std::string name{};
   /// "host:port" entries; host is an IPv4 address, [IPv6] or a DNS name (resolved asynchronously
   /// and re-resolved every resolve_interval).
-  std::vector<std::string> endpoints;
+  std::vector<std::string> endpoints{};
   std::chrono::milliseconds connect_timeout{2'000};
   /// Time allowed for one attempt, from sending the request until the response headers arrive.
   std::chrono::milliseconds try_timeout{30'000};
@@ -32,11 +32,11 @@ struct UpstreamOptions {
   std::chrono::milliseconds max_idle_time{30'000};
   std::chrono::milliseconds max_connection_age{300'000};
   std::chrono::milliseconds resolve_interval{30'000};
-  std::optional<UpstreamTls> tls;
+  std::optional<UpstreamTls> tls{};
 };
 
 /// Shared by all workers. Endpoints are resolved to a snapshot that workers read without locks.
-class Upstream {
+class Upstream : public std::enable_shared_from_this<Upstream> {
  public:
   static std::shared_ptr<Upstream> create(UpstreamOptions options);
   ~Upstream();
@@ -47,9 +47,9 @@ class Upstream {
   const std::string& name() const noexcept;
 
   struct Endpoint {
-    asio::ip::tcp::endpoint address;
-    std::string label;  ///< "host:port" as configured, for logs
-    std::string host;   ///< configured host, for SNI and the Host check
+    asio::ip::tcp::endpoint address{};
+    std::string label{};  ///< "host:port" as configured, for logs
+    std::string host{};   ///< configured host, for SNI and the Host check
   };
   /// Current resolved endpoints (empty while a DNS name is still unresolved).
   std::shared_ptr<const std::vector<Endpoint>> endpoints() const;

@@ -9,14 +9,14 @@
 namespace gatehouse {
 
 struct HeaderEdits {
-  std::vector<std::pair<std::string, std::string>> set;     ///< replace (or add) the field
-  std::vector<std::pair<std::string, std::string>> append;  ///< add another field
-  std::vector<std::string> remove;                          ///< remove every field of the name
+  std::vector<std::pair<std::string, std::string>> set{};  ///< replace (or add) the field
+  std::vector<std::pair<std::string, std::string>> append{};  ///< add another field
+  std::vector<std::string> remove{};                          ///< remove every field of the name
 };
 
 struct HeaderRewriteOptions {
-  HeaderEdits request;   ///< applied in on_request, before forwarding
-  HeaderEdits response;  ///< applied in on_response, before the client sees it
+  HeaderEdits request{};   ///< applied in on_request, before forwarding
+  HeaderEdits response{};  ///< applied in on_response, before the client sees it
 };
 
 /// Edits are applied in the order remove, set, append.

@@ -1,0 +1,85 @@
+// The demo behind `gatehouse --demo`: everything on loopback, nothing to configure.
+#include "demo.hpp"
+
+#include <gatehouse/gatehouse.hpp>
+#include <httplib.h>
+
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include "support/test_certs.hpp"  // a throw-away CA and certificate for the HTTPS listener
+
+namespace gh = gatehouse;
+
+namespace gatehouse_demo {
+namespace {
+
+// A small service that reports who it is and what the gateway told it about the request.
+struct DemoService {
+  explicit DemoService(std::string name) : name(std::move(name)) {
+    server.Get(R"(/.*)", [this](const httplib::Request& req, httplib::Response& res) {
+      std::string body = "{\"service\":\"" + this->name + "\",\"path\":\"" + req.path + "\"";
+      for (const char* h : {"x-request-id", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded"})
+        if (req.has_header(h)) body += std::string(",\"") + h + "\":\"" + escape(req.get_header_value(h)) + "\"";
+      body += "}\n";
+      res.set_content(body, "application/json");
+    });
+    server.Post(R"(/.*)", [this](const httplib::Request& req, httplib::Response& res) {
+      res.set_content("{\"service\":\"" + this->name + "\",\"received_bytes\":" + std::to_string(req.body.size()) + "}\n",
+                      "application/json");
+    });
+    port = server.bind_to_any_port("127.0.0.1");
+    if (port <= 0) throw std::runtime_error("demo: cannot bind a loopback port for " + this->name);
+    thread = std::thread([this] { server.listen_after_bind(); });
+  }
+  ~DemoService() {
+    server.stop();
+    if (thread.joinable()) thread.join();
+  }
+  static std::string escape(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    return out;
+  }
+  std::string name;
+  httplib::Server server;
+  int port = 0;
+  std::thread thread;
+};
+
+}  // namespace
+
+int run_demo(const std::function<int(gh::Gateway&)>& run) {
+  DemoService users("users"), orders("orders");
+  gh::test::TestPki pki("gatehouse demo CA");
+  const auto cert = pki.issue("localhost", {"localhost"}, {"127.0.0.1", "::1"});
+
+  gh::Gateway gw{gh::GatewayOptions{.workers = 2}};
+  gw.listen({.address = "127.0.0.1", .port = 8080});
+  gw.listen({.address = "127.0.0.1", .port = 8443, .tls = gh::ServerTls{.certificates = {cert}}});
+  gw.use<gh::AccessLog>();
+  gw.use<gh::HeaderRewrite>(gh::HeaderRewriteOptions{.response = {.set = {{"x-served-by", "gatehouse"}}}});
+  gw.route({.name = "health", .path = "/healthz", .prefix = false,
+            .handler = [](gh::Exchange&) { return gh::Flow::respond(gh::Response(gh::Status::ok, "ok\n")); }});
+  gw.route({.name = "users", .path = "/users",
+            .upstream = gh::Upstream::create({.name = "users", .endpoints = {"127.0.0.1:" + std::to_string(users.port)}})});
+  gw.route({.name = "orders", .path = "/api/orders", .rewrite_prefix = "/orders",
+            .upstream = gh::Upstream::create({.name = "orders", .endpoints = {"127.0.0.1:" + std::to_string(orders.port)}})});
+
+  std::cerr << "gatehouse demo: services users on 127.0.0.1:" << users.port << ", orders on 127.0.0.1:" << orders.port
+            << "\n\nTry, in another terminal:\n"
+            << "  curl -i http://127.0.0.1:8080/users/42\n"
+            << "  curl -i http://127.0.0.1:8080/api/orders/7          # prefix rewritten to /orders/7\n"
+            << "  curl -i --cacert " << pki.ca_cert << " https://localhost:8443/users/42\n"
+            << "  curl -i http://127.0.0.1:8080/healthz               # answered by the gateway\n"
+            << "  curl -i http://127.0.0.1:8080/nowhere               # 404 with a request id\n"
+            << "  curl -i -H 'X-Forwarded-For: 6.6.6.6' http://127.0.0.1:8080/users   # untrusted: replaced\n"
+            << "Access log lines appear below. Ctrl-C stops the gateway gracefully.\n\n";
+  return run(gw);
+}
+
+}  // namespace gatehouse_demo

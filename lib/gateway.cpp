@@ -1,0 +1,169 @@
+#include "gatehouse/gateway.hpp"
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+
+#include "gatehouse/middleware/request_id.hpp"
+#include "server/worker.hpp"
+#include "tls/tls_context.hpp"
+
+namespace gatehouse {
+
+using detail::tcp;
+
+struct Gateway::Impl {
+  GatewayOptions options;
+  std::vector<ListenerOptions> listeners;
+  std::vector<std::shared_ptr<const Middleware>> global;
+  std::vector<Route> routes;
+  std::optional<asio::any_io_executor> host_executor;
+
+  std::shared_ptr<detail::GatewayShared> shared;
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  std::vector<std::unique_ptr<detail::Worker>> workers;
+  std::vector<std::thread> threads;
+  std::vector<tcp::endpoint> bound;
+  std::mutex mu;
+  bool started = false;
+  bool stopping = false;
+
+  void build_shared();
+};
+
+void Gateway::Impl::build_shared() {
+  auto s = std::make_shared<detail::GatewayShared>();
+  s->options = options;
+  const Limits& l = options.limits;
+  s->parse_limits = {l.max_uri_bytes, l.max_header_bytes, l.max_header_count, l.max_body_bytes};
+  for (const auto& cidr : options.trusted_proxies)
+    if (!s->trusted_proxies.add(cidr)) throw std::invalid_argument("invalid trusted proxy CIDR \"" + cidr + "\"");
+
+  std::set<Upstream*> seen;
+  for (std::size_t i = 0; i < routes.size(); ++i) {
+    const Route& r = routes[i];
+    const std::string label = r.name.empty() ? "route " + std::to_string(i) : "route \"" + r.name + "\"";
+    if (static_cast<bool>(r.upstream) == static_cast<bool>(r.handler))
+      throw std::invalid_argument(label + " needs exactly one of an upstream and a handler");
+    if (r.path.empty() || r.path.front() != '/') throw std::invalid_argument(label + ": path must start with '/'");
+    if (r.upstream && seen.insert(r.upstream.get()).second) s->upstreams.push_back(r.upstream);
+  }
+  // The request id comes first so that every later hook, log line and error body can use it.
+  std::vector<std::shared_ptr<const Middleware>> chain;
+  chain.push_back(std::make_shared<const RequestId>(options.request_id_header));
+  chain.insert(chain.end(), global.begin(), global.end());
+  s->router = std::make_unique<detail::Router>(routes, chain);
+  s->global = std::move(chain);
+
+  for (const auto& lo : listeners) {
+    detail::ListenerRuntime lr;
+    lr.options = lo;
+    asio::error_code ec;
+    const auto addr = asio::ip::make_address(lo.address, ec);
+    if (ec) throw std::invalid_argument("invalid listener address \"" + lo.address + "\"");
+    lr.bound = tcp::endpoint(addr, lo.port);
+    if (lo.tls) lr.tls = detail::make_server_context(*lo.tls);
+    s->listeners.push_back(std::move(lr));
+  }
+  shared = std::move(s);
+}
+
+Gateway::Gateway(GatewayOptions options) : impl_(std::make_unique<Impl>()) { impl_->options = std::move(options); }
+
+Gateway::Gateway(asio::any_io_executor executor, GatewayOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->host_executor = std::move(executor);
+}
+
+Gateway::~Gateway() {
+  stop();
+  wait();
+}
+
+Gateway& Gateway::listen(ListenerOptions listener) {
+  impl_->listeners.push_back(std::move(listener));
+  return *this;
+}
+
+Gateway& Gateway::use(std::shared_ptr<const Middleware> middleware) {
+  if (!middleware) throw std::invalid_argument("Gateway::use: null middleware");
+  impl_->global.push_back(std::move(middleware));
+  return *this;
+}
+
+Gateway& Gateway::route(Route route) {
+  impl_->routes.push_back(std::move(route));
+  return *this;
+}
+
+const GatewayOptions& Gateway::options() const noexcept { return impl_->options; }
+
+void Gateway::start() {
+  Impl& g = *impl_;
+  std::lock_guard lock(g.mu);
+  if (g.started) throw std::logic_error("Gateway::start called twice");
+  if (g.listeners.empty()) throw std::invalid_argument("gateway has no listener");
+  g.build_shared();
+
+  if (g.host_executor) {
+    g.workers.push_back(std::make_unique<detail::Worker>(g.shared, *g.host_executor));
+  } else {
+    unsigned n = g.options.workers ? g.options.workers : std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned i = 0; i < n; ++i) {
+      g.contexts.push_back(std::make_unique<asio::io_context>(1));
+      g.workers.push_back(std::make_unique<detail::Worker>(g.shared, g.contexts.back()->get_executor()));
+    }
+  }
+  // Worker 0 binds first (port 0 becomes a real port); the others join that exact address.
+  for (std::size_t i = 0; i < g.shared->listeners.size(); ++i) {
+    const tcp::endpoint wanted = g.shared->listeners[i].bound;
+    try {
+      g.workers[0]->add_acceptor(i, wanted);
+      const tcp::endpoint actual = g.workers[0]->acceptor_endpoint(i);
+      for (std::size_t w = 1; w < g.workers.size(); ++w) g.workers[w]->add_acceptor(i, actual);
+      g.bound.push_back(actual);
+    } catch (const std::system_error& e) {
+      g.workers.clear();
+      g.contexts.clear();
+      g.bound.clear();
+      throw std::system_error(e.code(), "cannot listen on " + g.shared->listeners[i].options.address + ":" +
+                                            std::to_string(wanted.port()));
+    }
+  }
+  for (auto& w : g.workers) w->start();
+  for (auto& u : g.shared->upstreams) u->start_resolving(g.workers[0]->executor());
+  for (auto& ctx : g.contexts) g.threads.emplace_back([c = ctx.get()] { c->run(); });
+  g.started = true;
+}
+
+void Gateway::stop() {
+  Impl& g = *impl_;
+  std::lock_guard lock(g.mu);
+  if (!g.started || g.stopping) return;
+  g.stopping = true;
+  const auto deadline = std::chrono::steady_clock::now() + g.options.drain_timeout;
+  for (auto& u : g.shared->upstreams) u->stop_resolving();
+  for (auto& w : g.workers) {
+    detail::Worker* worker = w.get();
+    asio::post(worker->executor(), [worker, deadline] { worker->drain(deadline); });
+  }
+}
+
+void Gateway::wait() {
+  Impl& g = *impl_;
+  for (auto& t : g.threads)
+    if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
+}
+
+std::vector<asio::ip::tcp::endpoint> Gateway::local_endpoints() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->bound;
+}
+
+}  // namespace gatehouse

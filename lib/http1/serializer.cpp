@@ -1,0 +1,72 @@
+#include "http1/serializer.hpp"
+
+#include <charconv>
+
+namespace gatehouse::detail {
+namespace {
+
+void append_number(std::string& out, std::uint64_t n) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), n);
+  out.append(buf, end);
+}
+
+std::string_view trim_ows(std::string_view v) noexcept {
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  return v;
+}
+
+void append_fields(std::string& out, const Headers& headers) {
+  for (auto f : headers) {
+    out.append(f.name);
+    out.append(": ");
+    out.append(trim_ows(f.value));
+    out.append("\r\n");
+  }
+}
+
+void append_framing(std::string& out, Framing framing, std::uint64_t length) {
+  if (framing == Framing::length) {
+    out.append("Content-Length: ");
+    append_number(out, length);
+    out.append("\r\n");
+  } else if (framing == Framing::chunked) {
+    out.append("Transfer-Encoding: chunked\r\n");
+  }
+}
+
+}  // namespace
+
+void write_request_head(std::string& out, const Request& req, Framing framing, std::uint64_t length) {
+  out.append(req.method());
+  out.push_back(' ');
+  out.append(req.target());
+  out.append(" HTTP/1.1\r\n");
+  append_fields(out, req.headers());
+  append_framing(out, framing, length);
+  out.append("\r\n");
+}
+
+void write_response_head(std::string& out, const Response& resp, int client_minor, Framing framing,
+                         std::uint64_t length, bool close) {
+  out.append(client_minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  append_number(out, resp.status());
+  out.push_back(' ');
+  out.append(reason_phrase(resp.status()));
+  out.append("\r\n");
+  append_fields(out, resp.headers());
+  append_framing(out, framing, length);
+  if (close) out.append("Connection: close\r\n");
+  else if (client_minor == 0) out.append("Connection: keep-alive\r\n");
+  out.append("\r\n");
+}
+
+void write_chunk_header(std::string& out, std::uint64_t size) {
+  char buf[20];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), size, 16);
+  out.append(buf, end);
+  out.append("\r\n");
+}
+
+}  // namespace gatehouse::detail

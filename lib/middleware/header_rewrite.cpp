@@ -1,0 +1,69 @@
+#include "gatehouse/middleware/header_rewrite.hpp"
+
+#include <stdexcept>
+#include <string_view>
+
+namespace gatehouse {
+namespace {
+
+// RFC 9110 5.6.2 token characters.
+bool is_token(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// RFC 9110 5.5: visible characters, spaces, tabs and obs-text. CR and LF above all must not pass,
+// or a configured value could smuggle extra header lines.
+bool is_field_value(std::string_view s) noexcept {
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  return true;
+}
+
+void check(const HeaderEdits& edits, const char* which) {
+  auto fail = [which](std::string_view what, std::string_view text) {
+    throw std::invalid_argument(std::string("HeaderRewrite: invalid ") + which + " header " + std::string(what) +
+                                " \"" + std::string(text) + "\"");
+  };
+  for (const auto& name : edits.remove)
+    if (!is_token(name)) fail("name", name);
+  for (const auto* list : {&edits.set, &edits.append}) {
+    for (const auto& [name, value] : *list) {
+      if (!is_token(name)) fail("name", name);
+      if (!is_field_value(value)) fail("value for", name);
+    }
+  }
+}
+
+void apply(Headers& headers, const HeaderEdits& edits) {
+  for (const auto& name : edits.remove) headers.remove(name);
+  for (const auto& [name, value] : edits.set) headers.set(name, value);
+  for (const auto& [name, value] : edits.append) headers.add(name, value);
+}
+
+}  // namespace
+
+HeaderRewrite::HeaderRewrite(HeaderRewriteOptions options) : options_(std::move(options)) {
+  check(options_.request, "request");
+  check(options_.response, "response");
+}
+
+Flow HeaderRewrite::on_request(Exchange& ex) const {
+  apply(ex.request().headers(), options_.request);
+  return Flow::next();
+}
+
+Flow HeaderRewrite::on_response(Exchange& ex) const {
+  apply(ex.response().headers(), options_.response);
+  return Flow::next();
+}
+
+}  // namespace gatehouse

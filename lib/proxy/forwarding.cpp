@@ -1,0 +1,149 @@
+#include "proxy/forwarding.hpp"
+
+#include <array>
+#include <string>
+
+namespace gatehouse::detail {
+namespace {
+
+constexpr std::array<std::string_view, 10> kHopByHop = {
+    "connection", "keep-alive",        "proxy-connection", "te",             "trailer",
+    "upgrade",    "proxy-authenticate", "proxy-authorization", "content-length", "transfer-encoding"};
+
+std::string_view trim(std::string_view v) noexcept {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
+// Calls fn(token) for each comma-separated element of every field named `name`.
+template <class Fn>
+void for_each_list_element(const Headers& h, std::string_view name, Fn fn) {
+  for (auto f : h) {
+    if (!iequals(f.name, name)) continue;
+    std::string_view v = f.value;
+    while (!v.empty()) {
+      const auto comma = v.find(',');
+      std::string_view item = trim(v.substr(0, comma));
+      if (!item.empty()) fn(item);
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+}
+
+// X-Forwarded-For entries may carry ports or brackets: "1.2.3.4", "[::1]", "[::1]:80", "1.2.3.4:80".
+bool parse_forwarded_address(std::string_view s, asio::ip::address& out) {
+  if (!s.empty() && s.front() == '[') {
+    const auto close = s.find(']');
+    if (close == std::string_view::npos) return false;
+    s = s.substr(1, close - 1);
+  } else if (s.find(':') != s.rfind(':')) {
+    // several colons: a bare IPv6 address
+  } else if (auto colon = s.find(':'); colon != std::string_view::npos) {
+    s = s.substr(0, colon);
+  }
+  asio::error_code ec;
+  out = asio::ip::make_address(std::string(s), ec);
+  return !ec;
+}
+
+std::string forwarded_node(const asio::ip::address& a) {
+  if (a.is_v6()) return "\"[" + a.to_string() + "]\"";
+  return a.to_string();
+}
+
+// A Forwarded host value is a quoted-string unless it is a plain token.
+std::string forwarded_quoted(std::string_view v) {
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('"');
+  return out;
+}
+
+}  // namespace
+
+void strip_hop_by_hop(Headers& headers) {
+  // Fields named by Connection go first, while Connection is still there to read.
+  std::array<std::string, 16> named;
+  std::size_t n = 0;
+  bool overflow = false;
+  for_each_list_element(headers, "connection", [&](std::string_view token) {
+    if (n < named.size()) named[n++] = std::string(token);
+    else overflow = true;
+  });
+  for (std::size_t i = 0; i < n; ++i) headers.remove(named[i]);
+  if (overflow) {
+    // More than 16 names is unusual; handle it the slow way rather than keep any.
+    std::vector<std::string> rest;
+    for_each_list_element(headers, "connection", [&](std::string_view t) { rest.emplace_back(t); });
+    for (const auto& r : rest) headers.remove(r);
+  }
+  headers.remove_if([](const Headers::Field& f) {
+    for (auto h : kHopByHop)
+      if (iequals(f.name, h)) return true;
+    return false;
+  });
+}
+
+asio::ip::address client_address_from(const Headers& headers, const asio::ip::address& peer,
+                                      const CidrSet& trusted) {
+  if (trusted.empty() || !trusted.contains(peer)) return peer;
+  // Walk the chain from the right: each hop we trust vouches for the one before it.
+  std::vector<std::string_view> hops;
+  for_each_list_element(headers, "x-forwarded-for", [&](std::string_view t) { hops.push_back(t); });
+  asio::ip::address current = peer;
+  for (std::size_t i = hops.size(); i-- > 0;) {
+    asio::ip::address a;
+    if (!parse_forwarded_address(hops[i], a)) break;
+    current = a;
+    if (!trusted.contains(a)) break;
+  }
+  return current;
+}
+
+void set_forwarded_headers(Exchange& ex) {
+  Headers& h = ex.request().headers();
+  const bool trusted = ex.peer_trusted();
+  const std::string peer = ex.peer().address().to_string();
+  const std::string_view proto = ex.secure() ? "https" : "http";
+  const std::string host(h.get("host").value_or(""));
+
+  // X-Forwarded-For: append the peer to a trusted chain, else start a new one.
+  std::string xff;
+  if (trusted) {
+    for_each_list_element(h, "x-forwarded-for", [&](std::string_view t) {
+      if (!xff.empty()) xff += ", ";
+      xff += t;
+    });
+  }
+  if (!xff.empty()) xff += ", ";
+  xff += peer;
+  h.set("x-forwarded-for", xff);
+
+  if (!trusted || !h.contains("x-forwarded-proto")) h.set("x-forwarded-proto", proto);
+  if (!trusted || !h.contains("x-forwarded-host")) {
+    if (host.empty()) h.remove("x-forwarded-host");
+    else h.set("x-forwarded-host", host);
+  }
+
+  std::string fwd;
+  if (trusted) {
+    for (auto f : h)
+      if (iequals(f.name, "forwarded")) {
+        if (!fwd.empty()) fwd += ", ";
+        fwd += trim(f.value);
+      }
+  }
+  if (!fwd.empty()) fwd += ", ";
+  fwd += "for=" + forwarded_node(ex.peer().address());
+  if (!host.empty()) fwd += ";host=" + forwarded_quoted(host);
+  fwd += ";proto=";
+  fwd += proto;
+  h.set("forwarded", fwd);
+}
+
+}  // namespace gatehouse::detail

@@ -1,0 +1,25 @@
+// What a proxy must change in a message it forwards: hop-by-hop fields out, forwarding fields in.
+#pragma once
+#include <asio/ip/address.hpp>
+
+#include "gatehouse/exchange.hpp"
+#include "gatehouse/headers.hpp"
+#include "net/cidr.hpp"
+
+namespace gatehouse::detail {
+
+/// Removes the hop-by-hop fields (RFC 9110 7.6.1), every field named in Connection, and the framing
+/// fields Content-Length and Transfer-Encoding, which the gateway sets itself when it re-frames.
+void strip_hop_by_hop(Headers& headers);
+
+/// The client's address: the peer itself, unless the peer is a trusted proxy; then the rightmost
+/// X-Forwarded-For entry that is not a trusted proxy (entries that do not parse end the walk).
+asio::ip::address client_address_from(const Headers& headers, const asio::ip::address& peer,
+                                      const CidrSet& trusted);
+
+/// Sets X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host and Forwarded (RFC 7239) on the
+/// request to the upstream. Values a client sent are kept (and appended to) only when the peer is
+/// trusted; otherwise they are replaced.
+void set_forwarded_headers(Exchange& ex);
+
+}  // namespace gatehouse::detail

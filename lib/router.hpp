@@ -1,0 +1,39 @@
+// Route table: picks the most specific route for a host, path and method.
+#pragma once
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "chain.hpp"
+#include "gatehouse/route.hpp"
+
+namespace gatehouse::detail {
+
+/// A route with its full chain (global middleware, then the route's) resolved once at start.
+struct CompiledRoute {
+  Route route;
+  std::vector<const Middleware*> chain;
+};
+
+class Router {
+ public:
+  Router(std::vector<Route> routes, const std::vector<std::shared_ptr<const Middleware>>& global);
+
+  /// The best route for the request, or nullptr. `method_mismatch` is set when a route matched
+  /// host and path but not the method (the caller answers 405 instead of 404).
+  const CompiledRoute* match(std::string_view host, std::string_view path, std::string_view method,
+                             bool& method_mismatch) const noexcept;
+  /// The global chain alone (for requests no route matched).
+  ChainView global_chain() const noexcept { return global_; }
+
+ private:
+  std::vector<CompiledRoute> routes_;  // sorted: most specific first
+  std::vector<const Middleware*> global_;
+};
+
+/// True when `host` matches the route host pattern ("" any, "*.example.com", exact; no case).
+bool host_matches(std::string_view pattern, std::string_view host) noexcept;
+/// True when `path` matches `route_path` as a prefix on a segment boundary, or exactly.
+bool path_matches(std::string_view route_path, bool prefix, std::string_view path) noexcept;
+
+}  // namespace gatehouse::detail

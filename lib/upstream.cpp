@@ -1,0 +1,155 @@
+#include "gatehouse/upstream.hpp"
+
+#include <charconv>
+#include <stdexcept>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "net/stream.hpp"
+#include "tls/tls_context.hpp"
+#include "upstream_impl.hpp"
+
+namespace gatehouse {
+
+namespace detail {
+
+Upstream::Impl::Target parse_endpoint(const std::string& text) {
+  Upstream::Impl::Target t;
+  t.label = text;
+  std::string_view s = text;
+  std::string_view host, port;
+  if (s.starts_with('[')) {
+    const auto close = s.find(']');
+    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':')
+      throw std::invalid_argument("expected \"[IPv6]:port\", got \"" + text + "\"");
+    host = s.substr(1, close - 1);
+    port = s.substr(close + 2);
+  } else {
+    const auto colon = s.rfind(':');
+    if (colon == std::string_view::npos || s.find(':') != colon)
+      throw std::invalid_argument("expected \"host:port\", got \"" + text + "\"");
+    host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+  }
+  unsigned p = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || p == 0 || p > 65535)
+    throw std::invalid_argument("invalid port in \"" + text + "\"");
+  if (host.empty()) throw std::invalid_argument("missing host in \"" + text + "\"");
+  t.host = std::string(host);
+  t.port = static_cast<std::uint16_t>(p);
+  asio::error_code aec;
+  asio::ip::make_address(t.host, aec);
+  t.numeric = !aec;
+  if (!t.numeric) {
+    for (char c : t.host)
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.'))
+        throw std::invalid_argument("invalid host name in \"" + text + "\"");
+  }
+  return t;
+}
+
+}  // namespace detail
+
+// DNS re-resolution runs as one coroutine on the executor given to start_resolving().
+struct Upstream::Impl::Resolving {
+  explicit Resolving(asio::any_io_executor ex) : timer(ex), resolver(ex) {}
+  asio::steady_timer timer;
+  detail::tcp::resolver resolver;
+  bool stopped = false;
+};
+
+namespace {
+
+void publish(Upstream::Impl& impl, std::vector<Upstream::Endpoint> eps) {
+  impl.snapshot.store(std::make_shared<const std::vector<Upstream::Endpoint>>(std::move(eps)));
+  impl.generation.fetch_add(1, std::memory_order_release);
+}
+
+asio::awaitable<void> resolve_loop(std::weak_ptr<Upstream> weak, std::shared_ptr<Upstream::Impl::Resolving> r) {
+  for (;;) {
+    auto up = weak.lock();
+    if (!up || r->stopped) co_return;
+    Upstream::Impl& impl = up->impl();
+    auto previous = impl.snapshot.load();
+    std::vector<Upstream::Endpoint> next;
+    for (const auto& t : impl.targets) {
+      if (t.numeric) {
+        next.push_back({{asio::ip::make_address(t.host), t.port}, t.label, t.host});
+        continue;
+      }
+      auto [ec, results] = co_await r->resolver.async_resolve(t.host, std::to_string(t.port), detail::use_tuple);
+      if (r->stopped) co_return;
+      if (ec) {
+        // Keep the last good addresses of this name while DNS is failing.
+        for (const auto& e : *previous)
+          if (e.label == t.label) next.push_back(e);
+        continue;
+      }
+      for (const auto& entry : results) next.push_back({entry.endpoint(), t.label, t.host});
+    }
+    publish(impl, std::move(next));
+    const auto interval = impl.options.resolve_interval;
+    up.reset();  // do not keep the upstream alive while sleeping
+    r->timer.expires_after(interval);
+    auto [ec] = co_await r->timer.async_wait(detail::use_tuple);
+    if (ec || r->stopped) co_return;
+  }
+}
+
+}  // namespace
+
+Upstream::Upstream(UpstreamOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  if (impl_->options.endpoints.empty()) throw std::invalid_argument("upstream has no endpoints");
+  std::vector<Endpoint> numeric;
+  for (const auto& e : impl_->options.endpoints) {
+    impl_->targets.push_back(detail::parse_endpoint(e));
+    const auto& t = impl_->targets.back();
+    if (t.numeric) numeric.push_back({{asio::ip::make_address(t.host), t.port}, t.label, t.host});
+  }
+  impl_->snapshot.store(std::make_shared<const std::vector<Endpoint>>(std::move(numeric)));
+  if (impl_->options.tls) impl_->tls_context = detail::make_client_context(*impl_->options.tls);
+}
+
+std::shared_ptr<Upstream> Upstream::create(UpstreamOptions options) {
+  return std::shared_ptr<Upstream>(new Upstream(std::move(options)));
+}
+
+Upstream::~Upstream() { stop_resolving(); }
+
+const UpstreamOptions& Upstream::options() const noexcept { return impl_->options; }
+const std::string& Upstream::name() const noexcept { return impl_->options.name; }
+
+std::shared_ptr<const std::vector<Upstream::Endpoint>> Upstream::endpoints() const {
+  return impl_->snapshot.load();
+}
+std::uint64_t Upstream::generation() const noexcept {
+  return impl_->generation.load(std::memory_order_acquire);
+}
+
+void Upstream::start_resolving(asio::any_io_executor ex) {
+  bool any_name = false;
+  for (const auto& t : impl_->targets) any_name |= !t.numeric;
+  if (!any_name) return;
+  stop_resolving();
+  auto r = std::make_shared<Impl::Resolving>(ex);
+  impl_->resolving = r;
+  // The loop holds only a weak pointer: an upstream nobody uses any more is not kept alive by DNS.
+  asio::co_spawn(ex, resolve_loop(weak_from_this(), r), asio::detached);
+}
+
+void Upstream::stop_resolving() {
+  auto r = std::move(impl_->resolving);
+  if (!r) return;
+  asio::post(r->timer.get_executor(), [r] {
+    r->stopped = true;
+    r->timer.cancel();
+    r->resolver.cancel();
+  });
+}
+
+}  // namespace gatehouse

@@ -1,0 +1,36 @@
+// Upstream internals shared by the gateway's workers.
+#pragma once
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <asio/ssl/context.hpp>
+
+#include "gatehouse/upstream.hpp"
+
+namespace gatehouse {
+
+struct Upstream::Impl {
+  struct Target {
+    std::string host;  // as configured, without brackets
+    std::uint16_t port = 0;
+    std::string label;  // "host:port" as configured
+    bool numeric = false;
+  };
+  struct Resolving;
+
+  UpstreamOptions options;
+  std::vector<Target> targets;
+  std::atomic<std::shared_ptr<const std::vector<Endpoint>>> snapshot;
+  std::atomic<std::uint64_t> generation{1};
+  std::shared_ptr<asio::ssl::context> tls_context;  // set when options.tls
+  std::shared_ptr<Resolving> resolving;
+};
+
+namespace detail {
+/// Splits "host:port" or "[v6]:port"; throws std::invalid_argument with the reason.
+Upstream::Impl::Target parse_endpoint(const std::string& text);
+}  // namespace detail
+
+}  // namespace gatehouse

@@ -1,0 +1,61 @@
+#include <doctest/doctest.h>
+
+#include "proxy/forwarding.hpp"
+
+using namespace gatehouse;
+using namespace gatehouse::detail;
+
+TEST_CASE("hop-by-hop fields and those named in Connection are removed") {
+  Headers h;
+  h.add("Connection", "keep-alive, X-Private");
+  h.add("X-Private", "secret");
+  h.add("Keep-Alive", "timeout=5");
+  h.add("TE", "trailers");
+  h.add("Transfer-Encoding", "chunked");
+  h.add("Content-Length", "3");
+  h.add("Upgrade", "websocket");
+  h.add("Proxy-Authorization", "Basic x");
+  h.add("X-Kept", "yes");
+  strip_hop_by_hop(h);
+  REQUIRE(h.size() == 1);
+  CHECK(h[0].name == "X-Kept");
+}
+
+TEST_CASE("the client address is taken from X-Forwarded-For only through trusted proxies") {
+  CidrSet trusted;
+  REQUIRE(trusted.add("10.0.0.0/8"));
+  Headers h;
+  h.add("X-Forwarded-For", "198.51.100.1, 203.0.113.7, 10.1.1.1");
+  const auto proxy = asio::ip::make_address("10.0.0.2");
+  CHECK(client_address_from(h, proxy, trusted).to_string() == "203.0.113.7");
+  const auto stranger = asio::ip::make_address("192.0.2.50");
+  CHECK(client_address_from(h, stranger, trusted).to_string() == "192.0.2.50");
+  Headers junk;
+  junk.add("X-Forwarded-For", "not-an-ip");
+  CHECK(client_address_from(junk, proxy, trusted).to_string() == "10.0.0.2");
+}
+
+TEST_CASE("forwarding headers replace what an untrusted client sent") {
+  Exchange ex("GET", "/", {{"Host", "shop.test"}, {"X-Forwarded-For", "6.6.6.6"}, {"X-Forwarded-Proto", "https"},
+                           {"Forwarded", "for=6.6.6.6"}});
+  ex.set_peer({asio::ip::make_address("::1"), 5555}, false);
+  ex.set_secure(false);
+  set_forwarded_headers(ex);
+  const Headers& h = ex.request().headers();
+  CHECK(h.get("x-forwarded-for") == "::1");
+  CHECK(h.get("x-forwarded-proto") == "http");
+  CHECK(h.get("x-forwarded-host") == "shop.test");
+  CHECK(h.get("forwarded") == "for=\"[::1]\";host=\"shop.test\";proto=http");
+  CHECK(h.count("forwarded") == 1);
+}
+
+TEST_CASE("a trusted proxy's forwarding headers are extended") {
+  Exchange ex("GET", "/", {{"Host", "shop.test"}, {"X-Forwarded-For", "203.0.113.7"}, {"X-Forwarded-Proto", "https"},
+                           {"Forwarded", "for=203.0.113.7;proto=https"}});
+  ex.set_peer({asio::ip::make_address("10.0.0.2"), 5555}, true);
+  set_forwarded_headers(ex);
+  const Headers& h = ex.request().headers();
+  CHECK(h.get("x-forwarded-for") == "203.0.113.7, 10.0.0.2");
+  CHECK(h.get("x-forwarded-proto") == "https");
+  CHECK(h.get("forwarded") == "for=203.0.113.7;proto=https, for=10.0.0.2;host=\"shop.test\";proto=http");
+}

@@ -1,0 +1,201 @@
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "http1/parser.hpp"
+#include "http1/serializer.hpp"
+
+using namespace gatehouse;
+using namespace gatehouse::detail;
+
+namespace {
+struct Parsed {
+  Http1Parser::Result result;
+  std::string body;
+};
+Parsed parse_request(Http1Parser& p, Request& req, std::string_view bytes, ParseLimits limits = {}) {
+  p.start_request(&req, limits);
+  Parsed out;
+  out.result = p.feed(bytes.data(), bytes.size());
+  for (auto piece : p.body()) out.body.append(piece);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("a request head is parsed into method, target, version and fields") {
+  Http1Parser p(Http1Parser::Kind::request);
+  Request req;
+  auto r = parse_request(p, req, "POST /a/b?c=d HTTP/1.1\r\nHost: x.test\r\nContent-Length: 3\r\nX-A:  v \r\n\r\nabc");
+  CHECK_FALSE(r.result.error);
+  CHECK(r.result.head_complete);
+  CHECK(r.result.message_complete);
+  CHECK(req.method() == "POST");
+  CHECK(req.path() == "/a/b");
+  CHECK(req.query() == "c=d");
+  CHECK(req.host() == "x.test");
+  CHECK(req.headers().get("x-a").value().find('v') != std::string_view::npos);
+  CHECK(r.body == "abc");
+  CHECK(p.content_length() == 3);
+  CHECK(p.keep_alive());
+}
+
+TEST_CASE("a head split into single bytes parses the same") {
+  const std::string msg = "GET /split HTTP/1.1\r\nHost: h\r\nX-Long-Name: some value\r\n\r\n";
+  Http1Parser p(Http1Parser::Kind::request);
+  Request req;
+  p.start_request(&req, {});
+  bool done = false;
+  for (char c : msg) {
+    auto r = p.feed(&c, 1);
+    REQUIRE_FALSE(r.error);
+    done = done || r.head_complete;
+  }
+  CHECK(done);
+  CHECK(req.headers().get("x-long-name") == "some value");
+  CHECK(req.target() == "/split");
+}
+
+TEST_CASE("the parser stops at the end of a message so pipelined bytes wait") {
+  const std::string two = "GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n";
+  Http1Parser p(Http1Parser::Kind::request);
+  Request first, second;
+  p.start_request(&first, {});
+  auto r1 = p.feed(two.data(), two.size());
+  REQUIRE(r1.message_complete);
+  CHECK(first.target() == "/1");
+  CHECK(r1.consumed == two.find("GET /2"));
+  p.start_request(&second, {});
+  auto r2 = p.feed(two.data() + r1.consumed, two.size() - r1.consumed);
+  CHECK(r2.message_complete);
+  CHECK(second.target() == "/2");
+}
+
+TEST_CASE("limits give the status a client should see") {
+  Http1Parser p(Http1Parser::Kind::request);
+  SUBCASE("uri") {
+    Request req;
+    auto r = parse_request(p, req, "GET /" + std::string(100, 'a') + " HTTP/1.1\r\n\r\n", {.max_uri_bytes = 50});
+    CHECK(r.result.error);
+    CHECK(p.error_status() == 414);
+  }
+  SUBCASE("header bytes") {
+    Request req;
+    auto r = parse_request(p, req, "GET / HTTP/1.1\r\nX: " + std::string(200, 'a') + "\r\n\r\n", {.max_header_bytes = 100});
+    CHECK(p.error_status() == 431);
+    CHECK(r.result.error);
+  }
+  SUBCASE("header count") {
+    Request req;
+    auto r = parse_request(p, req, "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", {.max_header_count = 2});
+    CHECK(p.error_status() == 431);
+  }
+  SUBCASE("declared body") {
+    Request req;
+    auto r = parse_request(p, req, "POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\n", {.max_body_bytes = 10});
+    CHECK(p.error_status() == 413);
+  }
+  SUBCASE("chunked body") {
+    Request req;
+    auto r = parse_request(p, req, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n20\r\n" + std::string(32, 'x') + "\r\n",
+                           {.max_body_bytes = 10});
+    CHECK(p.error_status() == 413);
+  }
+}
+
+TEST_CASE("ambiguous framing and injection attempts are errors") {
+  const char* hostile[] = {
+      "POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+      "GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n",
+      "GET / HTTP/1.1\r\nX: a\rb\r\n\r\n",
+      "GET / HTTP/1.1\r\nX : a\r\n\r\n",
+      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+      "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+      "POST / HTTP/1.1\r\nContent-Length: 1 2\r\n\r\n",
+      "GET /\x01 HTTP/1.1\r\n\r\n",
+  };
+  for (const char* h : hostile) {
+    CAPTURE(h);
+    Http1Parser p(Http1Parser::Kind::request);
+    Request req;
+    auto r = parse_request(p, req, h);
+    CHECK(r.result.error);
+    CHECK(p.error_status() >= 400);
+  }
+}
+
+TEST_CASE("responses: length, chunked, close-delimited, and bodiless statuses") {
+  Http1Parser p(Http1Parser::Kind::response);
+  Response resp;
+  std::string body;
+  auto run = [&](std::string_view bytes, bool head = false) {
+    resp = Response{};
+    body.clear();
+    p.start_response(&resp, {}, head);
+    auto r = p.feed(bytes.data(), bytes.size());
+    for (auto piece : p.body()) body.append(piece);
+    p.clear_body();
+    return r;
+  };
+  auto r = run("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi");
+  CHECK(r.message_complete);
+  CHECK(body == "hi");
+  r = run("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n");
+  CHECK(r.message_complete);
+  CHECK(body == "hi");
+  CHECK(p.chunked());
+  r = run("HTTP/1.1 204 No Content\r\n\r\n");
+  CHECK(r.message_complete);
+  r = run("HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n", true);
+  CHECK(r.message_complete);
+  CHECK(p.content_length() == 50);
+  Http1Parser eof(Http1Parser::Kind::response);
+  Response r2;
+  eof.start_response(&r2, {}, false);
+  auto a = eof.feed("HTTP/1.1 200 OK\r\n\r\npartial", 26);
+  CHECK_FALSE(a.message_complete);
+  CHECK(eof.needs_eof());
+  CHECK(eof.finish().message_complete);
+}
+
+TEST_CASE("heads are serialized in normal form with our own framing") {
+  Request req("GET", "/x?y=1");
+  req.headers().add("Host", "h");
+  req.headers().add("X-Trim", "  v  ");
+  std::string out;
+  write_request_head(out, req, Framing::chunked, 0);
+  CHECK(out == "GET /x?y=1 HTTP/1.1\r\nHost: h\r\nX-Trim: v\r\nTransfer-Encoding: chunked\r\n\r\n");
+  Response resp;
+  resp.set_status(404);
+  out.clear();
+  write_response_head(out, resp, 1, Framing::length, 12, true);
+  CHECK(out == "HTTP/1.1 404 Not Found\r\nContent-Length: 12\r\nConnection: close\r\n\r\n");
+}
+
+TEST_CASE("obs-fold is refused even when the fold falls on a read boundary") {
+  const std::string msg = "GET / HTTP/1.1\r\nHost: a\r\nX-A: one\r\n two\r\n\r\n";
+  for (std::size_t split = 1; split < msg.size(); ++split) {
+    CAPTURE(split);
+    Http1Parser p(Http1Parser::Kind::request);
+    Request req;
+    p.start_request(&req, {});
+    auto a = p.feed(msg.data(), split);
+    bool error = a.error;
+    if (!error) error = p.feed(msg.data() + split, msg.size() - split).error;
+    CHECK(error);
+  }
+  // The same value split at every point without a fold parses fine.
+  const std::string plain = "GET / HTTP/1.1\r\nHost: a\r\nX-A: one two\r\n\r\n";
+  for (std::size_t split = 1; split < plain.size(); ++split) {
+    CAPTURE(split);
+    Http1Parser p(Http1Parser::Kind::request);
+    Request req;
+    p.start_request(&req, {});
+    std::string copy1 = plain.substr(0, split), copy2 = plain.substr(split);  // distinct buffers
+    auto a = p.feed(copy1.data(), copy1.size());
+    REQUIRE_FALSE(a.error);
+    auto b = p.feed(copy2.data(), copy2.size());
+    REQUIRE_FALSE(b.error);
+    CHECK(req.headers().get("x-a") == "one two");
+  }
+}
