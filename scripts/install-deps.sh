@@ -8,4 +8,8 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   g++ meson ninja-build pkg-config ca-certificates \
   libasio-dev libssl-dev nlohmann-json3-dev libcpp-httplib-dev doctest-dev node-llhttp \
-  curl openssl nginx-light wrk nodejs npm procps >/dev/null
+  curl openssl nginx-light wrk procps >/dev/null
+# Node.js runs the test-only JOSE tools (tests/interop); keep an existing installation.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi

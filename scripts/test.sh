@@ -8,6 +8,10 @@ if [ ! -d "$BUILD_DIR" ]; then
   meson setup "$BUILD_DIR" ${MESON_ARGS:-} >/dev/null
 fi
 ninja -C "$BUILD_DIR"
+# Test-only npm tools, pinned by tests/interop/package-lock.json.
+if [ ! -d tests/interop/node_modules ]; then
+  npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
+fi
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 meson test -C "$BUILD_DIR" --print-errorlogs --num-processes 1

@@ -46,6 +46,7 @@ bool base64url_decode(std::string_view in, std::string& out) {
   }
   if (rem == 2) {
     // 12 bits carry one byte: the low 4 bits must be zero (canonical form).
+    if ((acc & 0x0f) != 0) return false;
     out.push_back(static_cast<char>(acc >> 4));
   } else {
     // 18 bits carry two bytes: the low 2 bits must be zero.

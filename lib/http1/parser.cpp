@@ -7,18 +7,27 @@ namespace {
 Http1Parser* self(llhttp_t* p) noexcept { return static_cast<Http1Parser*>(p->data); }
 }  // namespace
 
+// One callback table for every parser: llhttp only keeps a pointer to it.
+const llhttp_settings_t* Http1Parser::settings() noexcept {
+  static const llhttp_settings_t table = [] {
+    llhttp_settings_t s;
+    llhttp_settings_init(&s);
+    s.on_message_begin = &Http1Parser::on_message_begin;
+    s.on_url = &Http1Parser::on_url;
+    s.on_status = &Http1Parser::on_status;
+    s.on_header_field = &Http1Parser::on_header_field;
+    s.on_header_value = &Http1Parser::on_header_value;
+    s.on_header_value_complete = &Http1Parser::on_header_value_complete;
+    s.on_headers_complete = &Http1Parser::on_headers_complete;
+    s.on_body = &Http1Parser::on_body;
+    s.on_message_complete = &Http1Parser::on_message_complete;
+    return s;
+  }();
+  return &table;
+}
+
 Http1Parser::Http1Parser(Kind kind) : kind_(kind) {
-  llhttp_settings_init(&settings_);
-  settings_.on_message_begin = &Http1Parser::on_message_begin;
-  settings_.on_url = &Http1Parser::on_url;
-  settings_.on_status = &Http1Parser::on_status;
-  settings_.on_header_field = &Http1Parser::on_header_field;
-  settings_.on_header_value = &Http1Parser::on_header_value;
-  settings_.on_headers_complete = &Http1Parser::on_headers_complete;
-  settings_.on_header_value_complete = &Http1Parser::on_header_value_complete;
-  settings_.on_body = &Http1Parser::on_body;
-  settings_.on_message_complete = &Http1Parser::on_message_complete;
-  llhttp_init(&parser_, kind == Kind::request ? HTTP_REQUEST : HTTP_RESPONSE, &settings_);
+  llhttp_init(&parser_, kind == Kind::request ? HTTP_REQUEST : HTTP_RESPONSE, settings());
   parser_.data = this;
 }
 

@@ -85,8 +85,9 @@ class Http1Parser {
   int check_head_bytes(std::size_t more) noexcept;
   void reset_message_state() noexcept;
 
+  static const llhttp_settings_t* settings() noexcept;
+
   llhttp_t parser_{};
-  llhttp_settings_t settings_{};
   Kind kind_;
   ParseLimits limits_;
   Request* req_ = nullptr;

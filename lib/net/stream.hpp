@@ -2,7 +2,7 @@
 #pragma once
 #include <cstddef>
 #include <tuple>
-#include <variant>
+#include <memory>
 
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/awaitable.hpp>
@@ -18,25 +18,26 @@ using tcp = asio::ip::tcp;
 using TlsStream = asio::ssl::stream<tcp::socket>;
 inline constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
+// A plain connection holds only its socket; the TLS state (hundreds of bytes here plus OpenSSL's)
+// is allocated for TLS connections alone.
 class Stream {
  public:
-  explicit Stream(tcp::socket s) : v_(std::in_place_index<0>, std::move(s)) {}
-  Stream(tcp::socket s, asio::ssl::context& ctx) : v_(std::in_place_index<1>, std::move(s), ctx) {}
+  explicit Stream(tcp::socket s) : plain_(std::move(s)) {}
+  Stream(tcp::socket s, asio::ssl::context& ctx)
+      : plain_(s.get_executor()), tls_(std::make_unique<TlsStream>(std::move(s), ctx)) {}
 
-  bool is_tls() const noexcept { return v_.index() == 1; }
-  tcp::socket& socket() noexcept {
-    return is_tls() ? std::get<1>(v_).next_layer() : std::get<0>(v_);
-  }
-  TlsStream& tls() noexcept { return std::get<1>(v_); }
+  bool is_tls() const noexcept { return tls_ != nullptr; }
+  tcp::socket& socket() noexcept { return tls_ ? tls_->next_layer() : plain_; }
+  TlsStream& tls() noexcept { return *tls_; }
 
   asio::awaitable<std::tuple<asio::error_code, std::size_t>> read_some(asio::mutable_buffer b) {
-    if (is_tls()) return std::get<1>(v_).async_read_some(b, use_tuple);
-    return std::get<0>(v_).async_read_some(b, use_tuple);
+    if (tls_) return tls_->async_read_some(b, use_tuple);
+    return plain_.async_read_some(b, use_tuple);
   }
   template <class Buffers>
   asio::awaitable<std::tuple<asio::error_code, std::size_t>> write(const Buffers& b) {
-    if (is_tls()) return asio::async_write(std::get<1>(v_), b, use_tuple);
-    return asio::async_write(std::get<0>(v_), b, use_tuple);
+    if (tls_) return asio::async_write(*tls_, b, use_tuple);
+    return asio::async_write(plain_, b, use_tuple);
   }
   /// Cancels pending operations (a deadline fired); the stream stays open for a final answer.
   void cancel() noexcept {
@@ -50,7 +51,8 @@ class Stream {
   }
 
  private:
-  std::variant<tcp::socket, TlsStream> v_;
+  tcp::socket plain_;
+  std::unique_ptr<TlsStream> tls_;
 };
 
 }  // namespace gatehouse::detail
