@@ -157,6 +157,7 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
+trap 'log "ERROR: line $LINENO: \"$BASH_COMMAND\" failed"' ERR
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -317,7 +318,8 @@ log "origin nginx: master $ORIGIN_MASTER worker $ORIGIN_WORKER; proxy nginx: mas
 GH_PID=$!
 STARTED_PIDS+=("$GH_PID")
 wait_http "http://127.0.0.1:$GH_HTTP_PORT/" 10 || { cat "$TMP/gatehouse.log" >&2; die "gatehouse did not start"; }
-log "gatehouse: pid $GH_PID ($(ls "/proc/$GH_PID/task" | wc -l) threads)"
+GH_THREADS=(/proc/"$GH_PID"/task/*)
+log "gatehouse: pid $GH_PID (${#GH_THREADS[@]} threads)"
 
 # ---------------------------------------------------------------------------------------------
 # Correctness: every proxy answers 200 with the origin's exact bytes, on every URL measured
@@ -483,6 +485,9 @@ for proxy in nginx gatehouse; do
   fi
 done
 
+RSS_END_GH=$(rss_kib "$GH_PID" 2>/dev/null || echo "")
+RSS_END_NGX=$(rss_kib "$NGX_WORKER" 2>/dev/null || echo "")
+
 # ---------------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------------
@@ -495,20 +500,30 @@ for v in BENCH_SECONDS BENCH_REPEATS BENCH_WARMUP BENCH_IDLE_CONNS BENCH_SCENARI
   if [[ -n $val ]]; then ENV_USED+="$v='$val' "; fi
 done
 
-export RUNS_TSV CLK_TCK BENCH_SECONDS BENCH_REPEATS BENCH_WARMUP BENCH_IDLE_CONNS
-export REPORT_DATE="$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-export REPORT_NPROC="$(nproc)" REPORT_CPU="$CPU_MODEL" REPORT_KERNEL="$(uname -r)"
-export REPORT_NGINX="$("$NGINX" -v 2>&1 | head -n1)"
-export REPORT_WRK="$(wrk -v 2>&1 | head -n1 | sed 's/ Copyright.*//')"
-export REPORT_OPENSSL="$(openssl version)"
-export REPORT_GH="$GATEHOUSE_BIN (git $GH_REV)"
-export REPORT_CMD="${ENV_USED}${COMMAND_LINE}"
-export REPORT_TLS_NGX="$NGX_TLS_PARAMS" REPORT_TLS_GH="$GH_TLS_PARAMS"
-export REPORT_IDLE_NGX="${IDLE[nginx]:-}" REPORT_IDLE_GH="${IDLE[gatehouse]:-}"
-export REPORT_DEAD_NGX="${DEAD[nginx]:-}" REPORT_DEAD_GH="${DEAD[gatehouse]:-}"
-export REPORT_SCENARIOS="$BENCH_SCENARIOS"
-export REPORT_LOAD="$LOAD_START before, $(cut -d' ' -f1-3 /proc/loadavg) after"
-export REPORT_PORTS="origin $ORIGIN_PORT; gatehouse $GH_HTTP_PORT/$GH_TLS_PORT; nginx $NGX_HTTP_PORT/$NGX_TLS_PORT"
+REPORT_DATE=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+REPORT_NPROC=$(nproc)
+REPORT_CPU=$CPU_MODEL
+REPORT_KERNEL=$(uname -r)
+REPORT_NGINX=$("$NGINX" -v 2>&1 | head -n1 || true)
+REPORT_WRK=$(wrk -v 2>&1 | head -n1 | sed 's/ Copyright.*//' || true)   # wrk -v exits 1
+REPORT_OPENSSL=$(openssl version || true)
+REPORT_GH="$GATEHOUSE_BIN (git $GH_REV)"
+REPORT_CMD="${ENV_USED}${COMMAND_LINE}"
+REPORT_TLS_NGX=$NGX_TLS_PARAMS
+REPORT_TLS_GH=$GH_TLS_PARAMS
+REPORT_IDLE_NGX=${IDLE[nginx]:-}
+REPORT_IDLE_GH=${IDLE[gatehouse]:-}
+REPORT_DEAD_NGX=${DEAD[nginx]:-}
+REPORT_DEAD_GH=${DEAD[gatehouse]:-}
+REPORT_SCENARIOS=$BENCH_SCENARIOS
+REPORT_RSS_END="${RSS_END_GH:-n/a} ${RSS_END_NGX:-n/a}"
+REPORT_LOAD="$LOAD_START before, $(cut -d' ' -f1-3 /proc/loadavg) after"
+REPORT_PORTS="origin $ORIGIN_PORT; gatehouse $GH_HTTP_PORT/$GH_TLS_PORT; nginx $NGX_HTTP_PORT/$NGX_TLS_PORT"
+BENCH_NICE=${BENCH_NICE:-}
+export RUNS_TSV CLK_TCK BENCH_SECONDS BENCH_REPEATS BENCH_WARMUP BENCH_IDLE_CONNS BENCH_NICE \
+  REPORT_DATE REPORT_NPROC REPORT_CPU REPORT_KERNEL REPORT_NGINX REPORT_WRK REPORT_OPENSSL REPORT_GH \
+  REPORT_CMD REPORT_TLS_NGX REPORT_TLS_GH REPORT_IDLE_NGX REPORT_IDLE_GH REPORT_DEAD_NGX REPORT_DEAD_GH \
+  REPORT_SCENARIOS REPORT_RSS_END REPORT_LOAD REPORT_PORTS
 for s in $BENCH_SCENARIOS; do export "REPORT_SCEN_${s//-/_}=${SCENARIO[$s]}"; done
 
 python3 - "$TMP/report.md" <<'PY' && report_rc=0 || report_rc=$?
@@ -617,7 +632,8 @@ if load_before > int(env["REPORT_NPROC"]) / 2:
     P("")
     P(f"> **Warning:** the 1-minute load average was {load_before:.2f} on {env['REPORT_NPROC']} CPUs when the "
       "benchmark started: other processes competed for the CPUs, so req/s and latency are unreliable; "
-      "CPU µs/req is less affected. Rerun on a quiet machine (or with BENCH_NICE=-10) for firm figures.")
+      "CPU µs/req is less affected. Rerun on a quiet machine"
+      + ("" if env.get("BENCH_NICE") else " (or with BENCH_NICE=-10)") + " for firm figures.")
 P("")
 P("| scenario | wrk -c | req/s gatehouse | req/s nginx | ratio | p50 ms gatehouse | p50 ms nginx | ratio "
   "| p99 ms gatehouse | p99 ms nginx | ratio | CPU µs/req gatehouse | CPU µs/req nginx | ratio | errors |")
@@ -668,6 +684,9 @@ if int(env["BENCH_IDLE_CONNS"]) > 0:
       f"N = {env['BENCH_IDLE_CONNS']}, each past one GET /small): {gtext}; {ntext}; "
       f"ratio {ratio(gper, nper)}")
     P("")
+rss_gh, rss_ngx = env["REPORT_RSS_END"].split()
+P(f"RSS of the proxy process after all the runs: gatehouse {rss_gh} KiB, nginx worker {rss_ngx} KiB.")
+P("")
 for p in ("gatehouse", "nginx"):
     if dead[p]:
         P(f"**{p} FAILED during the benchmark: {dead[p]}**")

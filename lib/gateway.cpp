@@ -116,7 +116,9 @@ void Gateway::start() {
   } else {
     unsigned n = g.options.workers ? g.options.workers : std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < n; ++i) {
-      g.contexts.push_back(std::make_unique<asio::io_context>(1));
+      // Sockets and timers of a worker are used by that worker's thread alone, so the reactor
+      // needs no locks; the scheduler keeps its own (stop() posts from other threads).
+      g.contexts.push_back(std::make_unique<asio::io_context>(ASIO_CONCURRENCY_HINT_UNSAFE_IO));
       g.workers.push_back(std::make_unique<detail::Worker>(g.shared, g.contexts.back()->get_executor()));
     }
   }

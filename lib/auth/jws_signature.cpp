@@ -53,7 +53,7 @@ bool verify_hmac(JwsAlgorithm alg, const std::string& secret, std::string_view i
 // Returns the DER length, 0 on failure.
 std::size_t ecdsa_raw_to_der(std::string_view raw, std::size_t coordinate, unsigned char* der,
                              std::size_t der_capacity) noexcept {
-  if (raw.size() % 2) return 0; coordinate = raw.size() / 2;
+  if (raw.size() != 2 * coordinate) return 0;
   const auto* p = reinterpret_cast<const unsigned char*>(raw.data());
   std::unique_ptr<ECDSA_SIG, EcdsaSigFree> sig(ECDSA_SIG_new());
   BIGNUM* r = BN_bin2bn(p, static_cast<int>(coordinate), nullptr);

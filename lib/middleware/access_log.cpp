@@ -132,10 +132,10 @@ struct AccessLog::Impl {
       dropped.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    // Store-load ordering against the writer's "sleeping, then check the ring" (both sides fence):
-    // either we see it asleep and wake it, or it sees our line. Awake writer: no system call.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (sleeping.load(std::memory_order_relaxed)) wake();
+    // Dekker handshake, all seq_cst: we took a ticket, then read `sleeping`; the writer sets
+    // `sleeping`, then reads claimed(). Either we see it asleep and wake it, or it sees our ticket
+    // and stays up. While the writer is awake this costs a plain load, no system call.
+    if (sleeping.load(std::memory_order_seq_cst)) wake();
   }
 
   void wake() noexcept {
@@ -185,8 +185,7 @@ struct AccessLog::Impl {
         continue;
       }
       const std::uint32_t seen = wakeups.load(std::memory_order_acquire);
-      sleeping.store(true, std::memory_order_relaxed);
-      std::atomic_thread_fence(std::memory_order_seq_cst);
+      sleeping.store(true, std::memory_order_seq_cst);
       // A ticket beyond popped() means a line is ready or its worker is about to publish it.
       if (ring.claimed() == ring.popped() && !stopping.load(std::memory_order_relaxed)) {
         wakeups.wait(seen, std::memory_order_acquire);

@@ -6,9 +6,20 @@
 namespace gatehouse::detail {
 namespace {
 
-constexpr std::array<std::string_view, 10> kHopByHop = {
-    "connection", "keep-alive",        "proxy-connection", "te",             "trailer",
-    "upgrade",    "proxy-authenticate", "proxy-authorization", "content-length", "transfer-encoding"};
+// Hop-by-hop fields (plus framing), tested with one comparison at most: by length, then by name.
+bool is_hop_by_hop(std::string_view n) noexcept {
+  switch (n.size()) {
+    case 2: return iequals(n, "te");
+    case 7: return iequals(n, "trailer") || iequals(n, "upgrade");
+    case 10: return iequals(n, "connection") || iequals(n, "keep-alive");
+    case 14: return iequals(n, "content-length");
+    case 16: return iequals(n, "proxy-connection");
+    case 17: return iequals(n, "transfer-encoding");
+    case 18: return iequals(n, "proxy-authenticate");
+    case 19: return iequals(n, "proxy-authorization");
+    default: return false;
+  }
+}
 
 std::string_view trim(std::string_view v) noexcept {
   while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
@@ -48,9 +59,9 @@ bool parse_forwarded_address(std::string_view s, asio::ip::address& out) {
   return !ec;
 }
 
-std::string forwarded_node(const asio::ip::address& a) {
-  if (a.is_v6()) return "\"[" + a.to_string() + "]\"";
-  return a.to_string();
+std::string forwarded_node(const asio::ip::address& a, std::string_view text) {
+  if (a.is_v6()) return "\"[" + std::string(text) + "]\"";
+  return std::string(text);
 }
 
 // A Forwarded host value is a quoted-string unless it is a plain token.
@@ -68,6 +79,10 @@ std::string forwarded_quoted(std::string_view v) {
 
 void strip_hop_by_hop(Headers& headers) {
   // Fields named by Connection go first, while Connection is still there to read.
+  if (!headers.contains("connection")) {
+    headers.remove_if([](const Headers::Field& f) { return is_hop_by_hop(f.name); });
+    return;
+  }
   std::array<std::string, 16> named;
   std::size_t n = 0;
   bool overflow = false;
@@ -82,11 +97,7 @@ void strip_hop_by_hop(Headers& headers) {
     for_each_list_element(headers, "connection", [&](std::string_view t) { rest.emplace_back(t); });
     for (const auto& r : rest) headers.remove(r);
   }
-  headers.remove_if([](const Headers::Field& f) {
-    for (auto h : kHopByHop)
-      if (iequals(f.name, h)) return true;
-    return false;
-  });
+  headers.remove_if([](const Headers::Field& f) { return is_hop_by_hop(f.name); });
 }
 
 asio::ip::address client_address_from(const Headers& headers, const asio::ip::address& peer,
@@ -105,10 +116,11 @@ asio::ip::address client_address_from(const Headers& headers, const asio::ip::ad
   return current;
 }
 
-void set_forwarded_headers(Exchange& ex) {
+std::string address_text(const asio::ip::address& a) { return a.to_string(); }
+
+void set_forwarded_headers(Exchange& ex, std::string_view peer) {
   Headers& h = ex.request().headers();
   const bool trusted = ex.peer_trusted();
-  const std::string peer = ex.peer().address().to_string();
   const std::string_view proto = ex.secure() ? "https" : "http";
   const std::string host(h.get("host").value_or(""));
 
@@ -139,7 +151,7 @@ void set_forwarded_headers(Exchange& ex) {
       }
   }
   if (!fwd.empty()) fwd += ", ";
-  fwd += "for=" + forwarded_node(ex.peer().address());
+  fwd += "for=" + forwarded_node(ex.peer().address(), peer);
   if (!host.empty()) fwd += ";host=" + forwarded_quoted(host);
   fwd += ";proto=";
   fwd += proto;

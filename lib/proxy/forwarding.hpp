@@ -20,6 +20,9 @@ asio::ip::address client_address_from(const Headers& headers, const asio::ip::ad
 /// Sets X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host and Forwarded (RFC 7239) on the
 /// request to the upstream. Values a client sent are kept (and appended to) only when the peer is
 /// trusted; otherwise they are replaced.
-void set_forwarded_headers(Exchange& ex);
+/// `peer_text` is the peer address as text (formatted once per connection: inet_ntop is costly).
+void set_forwarded_headers(Exchange& ex, std::string_view peer_text);
+/// The peer address as set_forwarded_headers wants it.
+std::string address_text(const asio::ip::address& a);
 
 }  // namespace gatehouse::detail

@@ -46,6 +46,7 @@ Connection::Connection(Worker& worker, const ListenerRuntime& listener, tcp::soc
       stream_(listener.tls ? Stream(std::move(socket), *listener.tls) : Stream(std::move(socket))) {
   asio::error_code ec;
   peer_ = stream_.socket().remote_endpoint(ec);
+  peer_text_ = address_text(peer_.address());
   stream_.socket().set_option(tcp::no_delay(true), ec);
   const auto& trusted = worker_.shared().trusted_proxies;
   peer_trusted_ = !trusted.empty() && trusted.contains(peer_.address());
@@ -130,7 +131,7 @@ asio::awaitable<Connection::Outcome> Connection::serve_one() {
   ex.set_peer(peer_, peer_trusted_);
   ex.set_secure(stream_.is_tls(), sni_);
   parser_.start_request(&ex.request(), shared.parse_limits);
-  ex.request().headers().reserve(512, 16);
+  ex.request().headers().reserve(1024, 16);
 
   // Head: the header timeout runs from the first byte of this request.
   phase_ = Phase::head;
@@ -397,7 +398,7 @@ asio::awaitable<Connection::Outcome> Connection::forward(Exchange& ex, const Com
   const bool head_request = req.method() == "HEAD";
   strip_hop_by_hop(req.headers());
   req.headers().remove("expect");  // the gateway answers 100-continue itself, after the checks
-  set_forwarded_headers(ex);
+  set_forwarded_headers(ex, peer_text_);
   if (route.route.rewrite_prefix) {
     std::string path(*route.route.rewrite_prefix);
     path.append(req.path().substr(std::min(route.route.path.size(), req.path().size())));
@@ -457,6 +458,8 @@ asio::awaitable<Connection::Outcome> Connection::forward(Exchange& ex, const Com
       continue_sent = true;
     }
 
+    // We speak HTTP/1.1 upstream, which requires Host: an HTTP/1.0 client may have sent none.
+    if (!req.headers().contains("host")) req.headers().add("host", uc->label);
     // Request head with the body bytes that came with it, then the rest of the body.
     scratch_.clear();
     write_request_head(scratch_, req, req_framing, static_cast<std::uint64_t>(std::max(0LL, req_length)));

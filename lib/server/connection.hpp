@@ -57,6 +57,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   PooledBuffer buf_;
   std::size_t beg_ = 0, end_ = 0;  // unparsed bytes in buf_
   tcp::endpoint peer_;
+  std::string peer_text_;  // formatted once: X-Forwarded-For and Forwarded need it per request
   std::string sni_;
   UpstreamConnection* active_upstream_ = nullptr;  // cancelled too when a deadline fires
   std::string scratch_;                            // serialized heads

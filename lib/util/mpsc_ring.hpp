@@ -36,9 +36,10 @@ class MpscRing {
       const std::uint64_t seq = s.seq.load(std::memory_order_acquire);
       const auto diff = static_cast<std::int64_t>(seq - pos);
       if (diff == 0) {
-        // Relaxed is enough: the ticket only decides who owns the slot; the slot's seq carries the
-        // data ordering.
-        if (tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed, std::memory_order_relaxed)) {
+        // The slot's seq carries the data ordering; seq_cst here (free on x86: it is a locked
+        // instruction anyway) lets a consumer that announces it is going to sleep and then reads
+        // claimed() rely on a Dekker-style handshake with no fence on this hot path.
+        if (tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_seq_cst, std::memory_order_relaxed)) {
           using std::swap;
           swap(s.value, value);
           s.seq.store(pos + 1, std::memory_order_release);  // publish to the consumer
@@ -74,8 +75,9 @@ class MpscRing {
   /// Consumer thread only: values popped so far.
   std::uint64_t popped() const noexcept { return head_; }
   /// Any thread: tickets handed out so far. Every push that returned true holds a ticket below
-  /// this; a ticket's value becomes poppable a few instructions after it is taken.
-  std::uint64_t claimed() const noexcept { return tail_.load(std::memory_order_acquire); }
+  /// this; a ticket's value becomes poppable a few instructions after it is taken. Sequentially
+  /// consistent with the ticket CAS (see try_push).
+  std::uint64_t claimed() const noexcept { return tail_.load(std::memory_order_seq_cst); }
   std::size_t capacity() const noexcept { return capacity_; }
 
  private:

@@ -179,3 +179,14 @@ TEST_CASE("hostile requests are refused and never reach the upstream") {
   }
   CHECK(svc.hits == 0);
 }
+
+TEST_CASE("an HTTP/1.0 request without Host reaches the upstream with one") {
+  Service svc;
+  GatewayUnderTest g;
+  g.gw->route({.path = "/", .upstream = upstream_at(svc.port)});
+  const auto port = g.start();
+  const std::string r = exchange_raw(port, "GET /old HTTP/1.0\r\n\r\n");
+  CHECK(status_of(r) == 200);
+  CHECK(r.rfind("HTTP/1.0 200", 0) == 0);
+  CHECK(svc.last_request().get_header_value("Host") == "127.0.0.1:" + std::to_string(svc.port));
+}

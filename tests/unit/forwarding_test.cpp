@@ -40,7 +40,7 @@ TEST_CASE("forwarding headers replace what an untrusted client sent") {
                            {"Forwarded", "for=6.6.6.6"}});
   ex.set_peer({asio::ip::make_address("::1"), 5555}, false);
   ex.set_secure(false);
-  set_forwarded_headers(ex);
+  set_forwarded_headers(ex, address_text(ex.peer().address()));
   const Headers& h = ex.request().headers();
   CHECK(h.get("x-forwarded-for") == "::1");
   CHECK(h.get("x-forwarded-proto") == "http");
@@ -53,7 +53,7 @@ TEST_CASE("a trusted proxy's forwarding headers are extended") {
   Exchange ex("GET", "/", {{"Host", "shop.test"}, {"X-Forwarded-For", "203.0.113.7"}, {"X-Forwarded-Proto", "https"},
                            {"Forwarded", "for=203.0.113.7;proto=https"}});
   ex.set_peer({asio::ip::make_address("10.0.0.2"), 5555}, true);
-  set_forwarded_headers(ex);
+  set_forwarded_headers(ex, address_text(ex.peer().address()));
   const Headers& h = ex.request().headers();
   CHECK(h.get("x-forwarded-for") == "203.0.113.7, 10.0.0.2");
   CHECK(h.get("x-forwarded-proto") == "https");

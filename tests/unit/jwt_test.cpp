@@ -424,6 +424,15 @@ TEST_CASE("jwt: DER-encoded ECDSA signatures are refused") {
   const json h = {{"alg", "ES256"}, {"kid", "e1"}};
   expect_ok(v, make_token_text(ec, h.dump(), Fixture::payload().dump()));
   expect_error(v, make_token_text(ec, h.dump(), Fixture::payload().dump(), /*der=*/true), TokenError::bad_signature);
+  // r||s must be exactly twice the coordinate size: zero-padded or truncated forms of a valid
+  // signature carry the same numbers but are different tokens, so they are refused.
+  const std::string input = signing_input(h.dump(), Fixture::payload().dump());
+  const std::string raw = ec.sign(input);
+  REQUIRE(raw.size() == 64);
+  const std::string padded = std::string(1, '\0') + raw.substr(0, 32) + std::string(1, '\0') + raw.substr(32);
+  expect_error(v, input + "." + b64url(padded), TokenError::bad_signature);
+  expect_error(v, input + "." + b64url(raw + std::string(2, '\0')), TokenError::bad_signature);
+  expect_error(v, input + "." + b64url(raw.substr(0, 62)), TokenError::bad_signature);
 }
 
 TEST_CASE("jwt: base64url must be canonical, unpadded and in the URL alphabet") {

@@ -67,6 +67,8 @@ class JwtVerifier final : public TokenVerifier {
 
   const JwtVerifierOptions& options() const noexcept;
 
+  /// hits: lookups that found an entry (even one then refused as expired or re-verified after a
+  /// key rotation); misses: lookups that found none. All zero when the cache is off.
   struct CacheStats {
     std::uint64_t hits = 0;
     std::uint64_t misses = 0;

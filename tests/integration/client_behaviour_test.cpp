@@ -1,0 +1,420 @@
+// Client-side behaviour end to end on loopback: slow and idle clients, Expect: 100-continue (curl
+// and raw), HTTP/1.0, HEAD, large streamed responses and graceful stop. Every wait has a timeout.
+#include <doctest/doctest.h>
+#include <httplib.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "integration/fixture.hpp"
+#include "support/raw_http.hpp"
+
+using namespace gatehouse;
+using namespace gatehouse::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+milliseconds since(SteadyClock::time_point t0) {
+  return std::chrono::duration_cast<milliseconds>(SteadyClock::now() - t0);
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string head_of(const std::string& r) {
+  const auto p = r.find("\r\n\r\n");
+  return p == std::string::npos ? r : r.substr(0, p + 4);
+}
+
+std::string body_of(const std::string& r) {
+  const auto p = r.find("\r\n\r\n");
+  return p == std::string::npos ? std::string() : r.substr(p + 4);
+}
+
+std::optional<std::string> read_head(int fd, std::string& buf, milliseconds timeout) {
+  const auto end = SteadyClock::now() + timeout;
+  for (;;) {
+    const auto pos = buf.find("\r\n\r\n");
+    if (pos != std::string::npos) {
+      std::string head = buf.substr(0, pos + 4);
+      buf.erase(0, pos + 4);
+      return head;
+    }
+    const auto left = std::chrono::duration_cast<milliseconds>(end - SteadyClock::now()).count();
+    if (left <= 0) return std::nullopt;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) <= 0) return std::nullopt;
+    char tmp[16384];
+    const ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+    if (n <= 0) return std::nullopt;
+    buf.append(tmp, static_cast<std::size_t>(n));
+  }
+}
+
+struct UntilClose {
+  std::string bytes;
+  bool closed = false;  // the peer closed (false: the timeout passed first)
+  milliseconds elapsed{};
+};
+
+UntilClose read_until_close(int fd, milliseconds timeout) {
+  UntilClose r;
+  const auto t0 = SteadyClock::now();
+  const auto end = t0 + timeout;
+  char tmp[65536];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<milliseconds>(end - SteadyClock::now()).count();
+    if (left <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) <= 0) break;
+    const ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+    if (n <= 0) {
+      r.closed = true;
+      break;
+    }
+    r.bytes.append(tmp, static_cast<std::size_t>(n));
+  }
+  r.elapsed = since(t0);
+  return r;
+}
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+CommandResult run_command(const std::string& cmd) {
+  CommandResult r;
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  const int st = ::pclose(p);
+  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+// A file in /tmp removed at scope exit.
+struct TempFile {
+  explicit TempFile(const std::string& content = {}) {
+    char name[] = "/tmp/gatehouse-it-XXXXXX";
+    const int fd = ::mkstemp(name);
+    REQUIRE(fd >= 0);
+    path = name;
+    std::size_t off = 0;
+    while (off < content.size()) {
+      const ssize_t n = ::write(fd, content.data() + off, content.size() - off);
+      REQUIRE(n > 0);
+      off += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+  }
+  ~TempFile() { std::remove(path.c_str()); }
+  std::string read() const {
+    std::ifstream f(path, std::ios::binary);
+    std::ostringstream s;
+    s << f.rdbuf();
+    return s.str();
+  }
+  std::string path;
+};
+
+std::uint64_t fnv1a(std::string_view s) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+std::string pattern_bytes(std::size_t n) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + i / 4093) & 0xff);
+  return s;
+}
+
+// A cpp-httplib service: /echo answers with the size of the body it received, /slow answers after
+// 500 ms, /big serves `big`, anything else answers "hello".
+struct Service {
+  Service() {
+    server.Post("/echo", [this](const httplib::Request& req, httplib::Response& res) {
+      ++hits;
+      res.set_content(std::to_string(req.body.size()), "text/plain");
+    });
+    server.Get("/slow", [this](const httplib::Request&, httplib::Response& res) {
+      ++hits;
+      std::this_thread::sleep_for(500ms);
+      res.set_content("late", "text/plain");
+    });
+    server.Get("/big", [this](const httplib::Request&, httplib::Response& res) {
+      ++hits;
+      res.set_content(big, "application/octet-stream");
+    });
+    server.Get(R"(/.*)", [this](const httplib::Request&, httplib::Response& res) {
+      ++hits;
+      res.set_content("hello", "text/plain");
+    });
+    port = static_cast<unsigned short>(server.bind_to_any_port("127.0.0.1"));
+    thread = std::thread([this] { server.listen_after_bind(); });
+    while (!server.is_running()) std::this_thread::sleep_for(1ms);
+  }
+  ~Service() {
+    server.stop();
+    thread.join();
+  }
+  httplib::Server server;
+  unsigned short port = 0;
+  std::thread thread;
+  std::atomic<int> hits{0};
+  std::string big;
+};
+
+// Lets through only requests that carry X-Allowed.
+class RequireAllowed : public Middleware {
+ public:
+  Flow on_request(Exchange& ex) const override {
+    if (!ex.request().headers().contains("x-allowed")) return Flow::respond(Status::forbidden);
+    return Flow::next();
+  }
+};
+
+Route ok_handler_route() {
+  return {.path = "/", .handler = [](Exchange&) { return Flow::respond(Response(Status::ok, "here")); }};
+}
+
+}  // namespace
+
+TEST_CASE("client: an incomplete head gets 408 and the connection is closed after header_timeout") {
+  GatewayUnderTest g(GatewayOptions{.limits = {.header_timeout = 300ms}});
+  g.gw->route(ok_handler_route());
+  const auto port = g.start();
+  const int fd = connect_loopback(port);
+  send_all(fd, "GET / HTTP/1.1\r\nHost: a\r\n");
+  const auto r = read_until_close(fd, 3s);
+  ::close(fd);
+  CHECK(status_of(r.bytes) == 408);
+  CHECK(r.bytes.find("Connection: close") != std::string::npos);
+  CHECK(r.closed);
+  CHECK(r.elapsed >= 250ms);
+  CHECK(r.elapsed < 1000ms);
+}
+
+TEST_CASE("client: a connection that sends nothing is closed silently after header_timeout") {
+  GatewayUnderTest g(GatewayOptions{.limits = {.header_timeout = 300ms}});
+  g.gw->route(ok_handler_route());
+  const auto port = g.start();
+  const int fd = connect_loopback(port);
+  const auto r = read_until_close(fd, 3s);
+  ::close(fd);
+  CHECK(r.bytes.empty());
+  CHECK(r.closed);
+  CHECK(r.elapsed >= 250ms);
+  CHECK(r.elapsed < 1000ms);
+}
+
+TEST_CASE("client: an idle keep-alive connection is closed after idle_timeout") {
+  GatewayUnderTest g(GatewayOptions{.limits = {.idle_timeout = 300ms}});
+  g.gw->route(ok_handler_route());
+  const auto port = g.start();
+  const int fd = connect_loopback(port);
+  send_all(fd, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  const std::string first = receive(fd, 3s, [](const std::string& s) { return has_complete_response(s); });
+  CHECK(status_of(first) == 200);
+  CHECK(first.find("Connection: close") == std::string::npos);
+  const auto r = read_until_close(fd, 3s);
+  ::close(fd);
+  CHECK(r.bytes.empty());
+  CHECK(r.closed);
+  CHECK(r.elapsed >= 250ms);
+  CHECK(r.elapsed < 1000ms);
+}
+
+TEST_CASE("client: Expect: 100-continue with curl uploads the whole body") {
+  Service svc;
+  GatewayUnderTest g;
+  g.gw->route({.path = "/", .upstream = upstream_at(svc.port)});
+  const auto port = g.start();
+  const TempFile upload(pattern_bytes(2 << 20));
+  const TempFile out;
+  // A long expect100 timeout: curl must get its 100 Continue from the gateway, not give up waiting.
+  // (octet-stream: cpp-httplib refuses form-urlencoded bodies over 8 KiB, curl's default type.)
+  const auto t0 = SteadyClock::now();
+  const auto res = run_command("timeout 30 curl -sS --noproxy '*' --max-time 20 --expect100-timeout 10 -o " + out.path +
+                               " -w '%{http_code}' -H 'Expect: 100-continue' -H 'Content-Type: application/octet-stream' --data-binary @" + upload.path +
+                               " http://127.0.0.1:" + std::to_string(port) + "/echo");
+  const auto elapsed = since(t0);
+  CAPTURE(res.output);
+  CHECK(res.exit_code == 0);
+  CHECK(res.output == "200");
+  CHECK(out.read() == std::to_string(2 << 20));
+  CHECK(elapsed < 5000ms);
+}
+
+TEST_CASE("client: Expect: 100-continue refused by a middleware gets the 403 without a 100 Continue") {
+  Service svc;
+  GatewayUnderTest g;
+  g.gw->route({.path = "/", .middleware = {std::make_shared<RequireAllowed>()}, .upstream = upstream_at(svc.port)});
+  const auto port = g.start();
+  const std::string head = "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 2097152\r\nExpect: 100-continue\r\n";
+
+  SUBCASE("refused: 403 first, body never read") {
+    const int fd = connect_loopback(port);
+    send_all(fd, head + "\r\n");
+    const auto r = read_until_close(fd, 3s);
+    ::close(fd);
+    CHECK(status_of(r.bytes) == 403);
+    CHECK(r.bytes.find("100 Continue") == std::string::npos);
+    CHECK(r.bytes.find("Connection: close") != std::string::npos);
+    CHECK(r.closed);
+    CHECK(svc.hits == 0);
+  }
+  SUBCASE("allowed: 100 Continue, then the body goes through") {
+    const int fd = connect_loopback(port);
+    send_all(fd, head + "X-Allowed: yes\r\n\r\n");
+    const std::string interim = receive(fd, 3s, [](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; });
+    CHECK(interim.rfind("HTTP/1.1 100 Continue\r\n", 0) == 0);
+    send_all(fd, pattern_bytes(2 << 20));
+    const std::string r = receive(fd, 5s, [](const std::string& s) { return has_complete_response(s); });
+    ::close(fd);
+    const std::string& final_response = r;
+    CHECK(status_of(final_response) == 200);
+    CHECK(body_of(final_response) == std::to_string(2 << 20));
+    CHECK(svc.hits == 1);
+  }
+}
+
+TEST_CASE("client: HTTP/1.0 gets a close-delimited response") {
+  SUBCASE("Connection: close semantics") {
+    Service svc;
+    GatewayUnderTest g;
+    g.gw->route({.path = "/", .upstream = upstream_at(svc.port)});
+    const auto port = g.start();
+    const int fd = connect_loopback(port);
+    send_all(fd, "GET /x HTTP/1.0\r\n\r\n");
+    const auto r = read_until_close(fd, 3s);
+    ::close(fd);
+    CHECK(r.bytes.rfind("HTTP/1.0 200 ", 0) == 0);
+    CHECK(lower(head_of(r.bytes)).find("connection: close") != std::string::npos);
+    CHECK(body_of(r.bytes) == "hello");
+    CHECK(r.closed);
+    CHECK(r.elapsed < 2000ms);
+  }
+  SUBCASE("a chunked upstream response is delivered close-delimited") {
+    RawServer chunked([](int fd) {
+      std::string buf;
+      if (!read_head(fd, buf, 3s)) return;
+      send_all(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n"
+                   "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+      read_until_close(fd, 3s);
+    });
+    GatewayUnderTest g;
+    g.gw->route({.path = "/", .upstream = upstream_at(chunked.port())});
+    const auto port = g.start();
+    const int fd = connect_loopback(port);
+    send_all(fd, "GET /x HTTP/1.0\r\n\r\n");
+    const auto r = read_until_close(fd, 3s);
+    ::close(fd);
+    const std::string head = lower(head_of(r.bytes));
+    CAPTURE(head);
+    CHECK(r.bytes.rfind("HTTP/1.0 200 ", 0) == 0);
+    CHECK(head.find("transfer-encoding") == std::string::npos);
+    CHECK(head.find("content-length") == std::string::npos);
+    CHECK(head.find("connection: close") != std::string::npos);
+    CHECK(body_of(r.bytes) == "hello world");
+    CHECK(r.closed);
+  }
+}
+
+TEST_CASE("client: HEAD passes the upstream's Content-Length through without a body") {
+  RawServer up([](int fd) {
+    std::string buf;
+    while (auto head = read_head(fd, buf, 5s)) {
+      if (head->rfind("HEAD ", 0) == 0) {
+        if (!send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 12345\r\nContent-Type: text/plain\r\n\r\n")) return;
+      } else if (!send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody")) {
+        return;
+      }
+    }
+  });
+  GatewayUnderTest g;
+  g.gw->route({.path = "/", .upstream = upstream_at(up.port())});
+  const auto port = g.start();
+  const int fd = connect_loopback(port);
+  // A GET right behind the HEAD on the same connection: any body bytes would show up before it.
+  send_all(fd, "HEAD /h HTTP/1.1\r\nHost: a\r\n\r\nGET /g HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  const auto r = read_until_close(fd, 3s);
+  ::close(fd);
+  CHECK(r.closed);
+  const std::string first = head_of(r.bytes);
+  CHECK(status_of(first) == 200);
+  CHECK(lower(first).find("content-length: 12345") != std::string::npos);
+  const std::string rest = r.bytes.substr(std::min(first.size(), r.bytes.size()));
+  CHECK(rest.rfind("HTTP/1.1 200 ", 0) == 0);
+  CHECK(body_of(rest) == "body");
+}
+
+TEST_CASE("client: an 8 MiB response streams through intact (curl)") {
+  Service svc;
+  svc.big = pattern_bytes(8 << 20);
+  GatewayUnderTest g;
+  g.gw->route({.path = "/", .upstream = upstream_at(svc.port)});
+  const auto port = g.start();
+  const TempFile out;
+  const auto res = run_command("timeout 30 curl -sS --noproxy '*' --max-time 20 -o " + out.path +
+                               " -w '%{http_code}' http://127.0.0.1:" + std::to_string(port) + "/big");
+  CAPTURE(res.output);
+  CHECK(res.exit_code == 0);
+  CHECK(res.output == "200");
+  const std::string got = out.read();
+  CHECK(got.size() == svc.big.size());
+  CHECK(fnv1a(got) == fnv1a(svc.big));
+}
+
+TEST_CASE("client: graceful stop lets the in-flight request finish and refuses new connections") {
+  Service svc;
+  GatewayUnderTest g(GatewayOptions{.drain_timeout = 3000ms});
+  g.gw->route({.path = "/", .upstream = upstream_at(svc.port)});
+  const auto port = g.start();
+
+  std::string in_flight;
+  std::thread client([&] { in_flight = exchange_raw(port, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\n", 5s); });
+  std::this_thread::sleep_for(100ms);
+  const auto t_stop = SteadyClock::now();
+  std::thread stopper([&] { g.gw->stop(); });
+  stopper.join();
+  std::this_thread::sleep_for(50ms);
+  // The listener is closed while the request is still in flight.
+  bool refused = false;
+  try {
+    ::close(connect_loopback(port));
+  } catch (const std::runtime_error&) {
+    refused = true;
+  }
+  CHECK(refused);
+  client.join();
+  CHECK(status_of(in_flight) == 200);
+  CHECK(body_of(in_flight) == "late");
+  CHECK(in_flight.find("Connection: close") != std::string::npos);
+  g.gw->wait();
+  const auto waited = since(t_stop);
+  CHECK(waited < 3000ms);
+  MESSAGE("stop() to wait() returning: " << waited.count() << " ms");
+}

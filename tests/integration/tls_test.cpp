@@ -1,0 +1,295 @@
+// TLS end to end on loopback: termination (curl, openssl s_client), protocol versions, ALPN, SNI,
+// the handshake timeout, and TLS (and mTLS) from the gateway to a cpp-httplib SSLServer upstream.
+// Certificates come from TestPki, generated at test time.
+//
+// httplib::SSLServer needs CPPHTTPLIB_OPENSSL_SUPPORT. The cpp-httplib pkg-config file already
+// defines it for every test file (it changes the layout of httplib::Request, so all files that include
+// httplib.h in one program must agree on it); define it here only if a build lacks it.
+#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
+#define CPPHTTPLIB_OPENSSL_SUPPORT
+#endif
+#include <httplib.h>
+
+#include <doctest/doctest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "integration/fixture.hpp"
+#include "support/raw_http.hpp"
+#include "support/test_certs.hpp"
+
+using namespace gatehouse;
+using namespace gatehouse::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+milliseconds since(SteadyClock::time_point t0) {
+  return std::chrono::duration_cast<milliseconds>(SteadyClock::now() - t0);
+}
+
+std::string body_of(const std::string& r) {
+  const auto p = r.find("\r\n\r\n");
+  return p == std::string::npos ? std::string() : r.substr(p + 4);
+}
+
+struct UntilClose {
+  std::string bytes;
+  bool closed = false;  // the peer closed (false: the timeout passed first)
+  milliseconds elapsed{};
+};
+
+UntilClose read_until_close(int fd, milliseconds timeout) {
+  UntilClose r;
+  const auto t0 = SteadyClock::now();
+  const auto end = t0 + timeout;
+  char tmp[65536];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<milliseconds>(end - SteadyClock::now()).count();
+    if (left <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) <= 0) break;
+    const ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+    if (n <= 0) {
+      r.closed = true;
+      break;
+    }
+    r.bytes.append(tmp, static_cast<std::size_t>(n));
+  }
+  r.elapsed = since(t0);
+  return r;
+}
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+CommandResult run_command(const std::string& cmd) {
+  CommandResult r;
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  const int st = ::pclose(p);
+  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// openssl s_client against the gateway, never waiting on the terminal or forever.
+CommandResult s_client(unsigned short port, const std::string& args) {
+  return run_command("timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(port) + " " + args +
+                     " </dev/null");
+}
+
+// The subject line s_client prints for the server certificate ("subject=CN = a.test" in 3.0).
+std::string subject_line(const std::string& out) {
+  const auto p = out.find("\nsubject=");
+  if (p == std::string::npos) return {};
+  return out.substr(p + 1, out.find('\n', p + 1) - (p + 1));
+}
+
+// A service (plain or TLS) that records the X-Forwarded-Proto it saw.
+template <class Server>
+struct Service {
+  template <class... Args>
+  explicit Service(Args&&... args) : server(std::forward<Args>(args)...) {
+    REQUIRE(server.is_valid());
+    server.Get(R"(/.*)", [this](const httplib::Request& req, httplib::Response& res) {
+      ++hits;
+      {
+        std::lock_guard l(mu);
+        forwarded_proto = req.get_header_value("X-Forwarded-Proto");
+      }
+      res.set_content("secure hello path=" + req.path, "text/plain");
+    });
+    port = static_cast<unsigned short>(server.bind_to_any_port("127.0.0.1"));
+    thread = std::thread([this] { server.listen_after_bind(); });
+    while (!server.is_running()) std::this_thread::sleep_for(1ms);
+  }
+  ~Service() {
+    server.stop();
+    thread.join();
+  }
+  std::string proto() {
+    std::lock_guard l(mu);
+    return forwarded_proto;
+  }
+  Server server;
+  unsigned short port = 0;
+  std::thread thread;
+  std::atomic<int> hits{0};
+  std::mutex mu;
+  std::string forwarded_proto;
+};
+
+}  // namespace
+
+TEST_CASE("tls: termination with curl reaches a plain upstream that sees X-Forwarded-Proto: https") {
+  TestPki pki;
+  const auto leaf = pki.issue("localhost", {"localhost"}, {"127.0.0.1"});
+  Service<httplib::Server> svc;
+  GatewayUnderTest g;
+  g.gw->route({.path = "/", .upstream = upstream_at(svc.port)});
+  const auto port = g.start(ServerTls{.certificates = {leaf}});
+  const std::string out = pki.dir + "/curl.out";
+  const std::string p = std::to_string(port);
+  const auto res = run_command("timeout 20 curl -sS --noproxy '*' --max-time 10 --cacert " + pki.ca_cert +
+                               " --resolve localhost:" + p + ":127.0.0.1 -o " + out + " -w '%{http_code}' https://localhost:" +
+                               p + "/x");
+  CAPTURE(res.output);
+  CHECK(res.exit_code == 0);
+  CHECK(res.output == "200");
+  CHECK(read_file(out) == "secure hello path=/x");
+  CHECK(svc.proto() == "https");
+  std::remove(out.c_str());
+}
+
+TEST_CASE("tls: protocol versions, ALPN and SNI as seen by openssl s_client") {
+  TestPki pki;
+  const auto a = pki.issue("a.test", {"a.test"});
+  const auto b = pki.issue("b.test", {"b.test"});
+  GatewayUnderTest g;
+  g.gw->route({.path = "/", .handler = [](Exchange&) { return Flow::respond(Response(Status::ok, "ok")); }});
+  const auto port = g.start(ServerTls{.certificates = {a, b}});
+
+  SUBCASE("TLS 1.1 is refused, even from a client willing to use it") {
+    const auto r = s_client(port, "-tls1_1 -cipher 'DEFAULT:@SECLEVEL=0'");
+    CAPTURE(r.output);
+    CHECK(r.exit_code != 0);
+    CHECK(r.output.find("alert protocol version") != std::string::npos);  // refused by the gateway
+    CHECK(r.output.find("Cipher is (NONE)") != std::string::npos);
+    CHECK(r.output.find("BEGIN CERTIFICATE") == std::string::npos);
+  }
+  SUBCASE("TLS 1.2 and 1.3 work") {
+    auto r = s_client(port, "-tls1_3 -CAfile " + pki.ca_cert);
+    CAPTURE(r.output);
+    CHECK(r.exit_code == 0);
+    CHECK(r.output.find("TLSv1.3") != std::string::npos);
+    CHECK(r.output.find("Verify return code: 0 (ok)") != std::string::npos);
+    r = s_client(port, "-tls1_2 -CAfile " + pki.ca_cert);
+    CHECK(r.exit_code == 0);
+    CHECK(r.output.find("Protocol  : TLSv1.2") != std::string::npos);
+  }
+  SUBCASE("ALPN picks http/1.1 out of h2,http/1.1") {
+    const auto r = s_client(port, "-alpn h2,http/1.1");
+    CAPTURE(r.output);
+    CHECK(r.exit_code == 0);
+    CHECK(r.output.find("ALPN protocol: http/1.1") != std::string::npos);
+  }
+  SUBCASE("ALPN with h2 only: no protocol, the handshake still succeeds") {
+    const auto r = s_client(port, "-alpn h2");
+    CAPTURE(r.output);
+    CHECK(r.exit_code == 0);
+    CHECK(r.output.find("ALPN protocol: h2") == std::string::npos);
+  }
+  SUBCASE("SNI chooses the certificate") {
+    auto r = s_client(port, "-servername a.test -CAfile " + pki.ca_cert + " -verify_hostname a.test");
+    CAPTURE(r.output);
+    CHECK(r.exit_code == 0);
+    CHECK(subject_line(r.output).find("CN = a.test") != std::string::npos);
+    CHECK(r.output.find("Verify return code: 0 (ok)") != std::string::npos);
+    r = s_client(port, "-servername b.test -CAfile " + pki.ca_cert + " -verify_hostname b.test");
+    CHECK(r.exit_code == 0);
+    CHECK(subject_line(r.output).find("CN = b.test") != std::string::npos);
+    CHECK(r.output.find("Verify return code: 0 (ok)") != std::string::npos);
+    r = s_client(port, "-servername unknown.test");  // no match: the first certificate is the default
+    CHECK(r.exit_code == 0);
+    CHECK(subject_line(r.output).find("CN = a.test") != std::string::npos);
+  }
+}
+
+TEST_CASE("tls: a client that does not complete the handshake is disconnected after handshake_timeout") {
+  TestPki pki;
+  const auto leaf = pki.issue("localhost", {"localhost"});
+  GatewayUnderTest g;
+  g.gw->route({.path = "/", .handler = [](Exchange&) { return Flow::respond(Response(Status::ok, "ok")); }});
+  const auto port = g.start(ServerTls{.certificates = {leaf}, .handshake_timeout = 300ms});
+
+  SUBCASE("silent client") {
+    const int fd = connect_loopback(port);
+    const auto r = read_until_close(fd, 3s);
+    ::close(fd);
+    CHECK(r.closed);
+    CHECK(r.bytes.empty());
+    CHECK(r.elapsed >= 250ms);
+    CHECK(r.elapsed < 1000ms);
+  }
+  SUBCASE("client that stops inside its ClientHello") {
+    const int fd = connect_loopback(port);
+    send_all(fd, std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11));
+    const auto r = read_until_close(fd, 3s);
+    ::close(fd);
+    CHECK(r.closed);
+    CHECK(r.elapsed < 1000ms);
+  }
+}
+
+TEST_CASE("tls: to the upstream, verified against the configured CA and name") {
+  TestPki pki;
+  const auto server_cert = pki.issue("localhost", {"localhost"}, {"127.0.0.1"});
+  Service<httplib::SSLServer> svc(server_cert.cert_file.c_str(), server_cert.key_file.c_str());
+  GatewayUnderTest g;
+  auto tls_upstream = [&](UpstreamTls tls) {
+    return upstream_at(svc.port, {.name = "tls", .tls = std::move(tls)});
+  };
+  TestPki other("another test CA");
+  g.gw->route({.path = "/good", .upstream = tls_upstream({.ca_file = pki.ca_cert, .server_name = "localhost"})});
+  g.gw->route({.path = "/other-ca", .upstream = tls_upstream({.ca_file = other.ca_cert, .server_name = "localhost"})});
+  g.gw->route({.path = "/wrong-name", .upstream = tls_upstream({.ca_file = pki.ca_cert, .server_name = "wrong.test"})});
+  const auto port = g.start();
+
+  std::string r = exchange_raw(port, "GET /good HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 5s);
+  CHECK(status_of(r) == 200);
+  CHECK(body_of(r) == "secure hello path=/good");
+  CHECK(svc.proto() == "http");  // the client spoke plain HTTP to the gateway
+  const int hits = svc.hits;
+  r = exchange_raw(port, "GET /other-ca HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 5s);
+  CHECK(status_of(r) == 502);
+  r = exchange_raw(port, "GET /wrong-name HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 5s);
+  CHECK(status_of(r) == 502);
+  CHECK(svc.hits == hits);  // no request went over an unverified connection
+}
+
+TEST_CASE("tls: mTLS to the upstream works only with the client certificate") {
+  TestPki pki;
+  const auto server_cert = pki.issue("localhost", {"localhost"}, {"127.0.0.1"});
+  const auto client_cert = pki.issue("gatehouse-client", {}, {}, /*client=*/true);
+  Service<httplib::SSLServer> svc(server_cert.cert_file.c_str(), server_cert.key_file.c_str(), pki.ca_cert.c_str());
+  GatewayUnderTest g;
+  g.gw->route({.path = "/with", .upstream = upstream_at(svc.port, {.name = "with", .tls = UpstreamTls{
+      .ca_file = pki.ca_cert, .server_name = "localhost", .client_certificate = client_cert}})});
+  g.gw->route({.path = "/without", .upstream = upstream_at(svc.port, {.name = "without", .tls = UpstreamTls{
+      .ca_file = pki.ca_cert, .server_name = "localhost"}})});
+  const auto port = g.start();
+
+  std::string r = exchange_raw(port, "GET /without HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 5s);
+  CHECK(status_of(r) == 502);
+  CHECK(svc.hits == 0);
+  r = exchange_raw(port, "GET /with HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 5s);
+  CHECK(status_of(r) == 200);
+  CHECK(body_of(r) == "secure hello path=/with");
+  CHECK(svc.hits == 1);
+}
