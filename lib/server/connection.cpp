@@ -17,11 +17,6 @@ namespace {
 using clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-bool is_closed_connection(const asio::error_code& ec) noexcept {
-  return ec == asio::error::eof || ec == asio::error::connection_reset ||
-         ec == asio::error::broken_pipe || ec == asio::ssl::error::stream_truncated;
-}
-
 // Converts an absolute-form target ("http://host/path") to origin form and returns the authority.
 bool to_origin_form(Request& req, std::string& authority) {
   std::string_view t = req.target();
@@ -133,13 +128,17 @@ asio::awaitable<Connection::Outcome> Connection::serve_one() {
   parser_.start_request(&ex.request(), shared.parse_limits);
   ex.request().headers().reserve(1024, 16);
 
-  // Head: the header timeout runs from the first byte of this request.
-  phase_ = Phase::head;
-  ex.set_start_time(clock::now());
-  set_deadline_in(limits.header_timeout);
+  // Head: the header timeout runs from the first byte of this request. Until that byte a TLS
+  // connection (which reads without waiting first) is still idle: idle deadline, drain closes it.
   bool any_byte = beg_ != end_;
+  if (any_byte) {
+    phase_ = Phase::head;
+    set_deadline_in(limits.header_timeout);
+  }
+  ex.set_start_time(clock::now());
   for (;;) {
     if (beg_ == end_) {
+      const bool was_idle = !any_byte;
       if (!co_await read_more()) {
         if (timed_out_ && any_byte) {
           timed_out_ = false;
@@ -151,6 +150,12 @@ asio::awaitable<Connection::Outcome> Connection::serve_one() {
       }
       any_byte = true;
       ex.add_bytes_received(end_ - beg_);
+      if (was_idle) {
+        if (closing_) co_return Outcome::close;
+        phase_ = Phase::head;
+        ex.set_start_time(clock::now());
+        set_deadline_in(limits.header_timeout);
+      }
     }
     auto r = parser_.feed(buf_.data() + beg_, end_ - beg_);
     beg_ += r.consumed;
@@ -603,7 +608,9 @@ asio::awaitable<Connection::Outcome> Connection::forward(Exchange& ex, const Com
       ubeg = uend = 0;
       auto [rec, n] = co_await uc->stream.read_some(asio::buffer(ubuf.data(), BufferPool::kSize));
       if (rec || n == 0) {
-        if (!timed_out_ && up_eof && (rec == asio::error::eof || is_closed_connection(rec) || n == 0)) {
+        // Only a clean end of stream ends a close-delimited body: a reset, or TLS without
+        // close_notify (stream_truncated), may have cut it short.
+        if (!timed_out_ && up_eof && rec == asio::error::eof) {
           auto r = uc->parser.finish();
           complete = r.message_complete;
           ok = complete && co_await send_response_part(ex, chain, entered, uc->parser, body_framing, false, true);

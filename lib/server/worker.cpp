@@ -53,6 +53,8 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::take(const UpstreamOptions& o)
     auto c = std::move(idle_.back());
     idle_.pop_back();
     if (now - c->idle_since > o.max_idle_time || now - c->created > o.max_connection_age) continue;
+    // Always probed (one syscall): bytes that arrived after the last response must never be read
+    // as the next one's, and a closed connection is cheaper to skip than to retry.
     if (!idle_connection_alive(c->stream.socket())) continue;
     return c;
   }

@@ -418,3 +418,115 @@ TEST_CASE("client: graceful stop lets the in-flight request finish and refuses n
   CHECK(waited < 3000ms);
   MESSAGE("stop() to wait() returning: " << waited.count() << " ms");
 }
+
+TEST_CASE("client: a body that stops arriving gets 408 after request_timeout") {
+  std::atomic<bool> upstream_saw_close{false};
+  RawServer up([&](int fd) {
+    std::string buf;
+    if (!read_head(fd, buf, 3s)) return;
+    if (read_until_close(fd, 5s).closed) upstream_saw_close = true;
+  });
+  GatewayUnderTest g(GatewayOptions{.limits = {.request_timeout = 300ms}});
+  g.gw->route({.path = "/", .upstream = upstream_at(up.port())});
+  const auto port = g.start();
+  const int fd = connect_loopback(port);
+  send_all(fd, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789");
+  const auto r = read_until_close(fd, 3s);
+  ::close(fd);
+  CHECK(status_of(r.bytes) == 408);
+  CHECK(r.bytes.find("Connection: close") != std::string::npos);
+  CHECK(r.closed);
+  CHECK(r.elapsed < 1000ms);
+  for (int i = 0; i < 100 && !upstream_saw_close; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(upstream_saw_close);  // the half-sent request is abandoned upstream too
+}
+
+TEST_CASE("client: a client that stops reading is cut off after send_timeout") {
+  constexpr std::size_t kTotal = 256u << 20;
+  std::atomic<bool> upstream_cut{false};
+  RawServer up([&](int fd) {
+    std::string buf;
+    if (!read_head(fd, buf, 3s)) return;
+    if (!send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kTotal) + "\r\n\r\n")) return;
+    const std::string piece(64 * 1024, 'x');
+    for (std::size_t sent = 0; sent < kTotal; sent += piece.size()) {
+      pollfd p{fd, POLLOUT, 0};
+      if (::poll(&p, 1, 5000) <= 0) return;  // the gateway stopped reading: it should have closed
+      if (!send_all(fd, piece)) {
+        upstream_cut = true;
+        return;
+      }
+    }
+  });
+  GatewayUnderTest g(GatewayOptions{.limits = {.send_timeout = 300ms}});
+  g.gw->route({.path = "/", .upstream = upstream_at(up.port())});
+  const auto port = g.start();
+  const int fd = connect_loopback(port);
+  send_all(fd, "GET /big HTTP/1.1\r\nHost: a\r\n\r\n");
+  std::this_thread::sleep_for(1500ms);  // not reading
+  CHECK(upstream_cut);                  // the gateway gave up on the client and on the upstream
+  const auto r = read_until_close(fd, 5s);
+  ::close(fd);
+  CHECK(r.closed);
+  CHECK(status_of(r.bytes) == 200);
+  CHECK(r.bytes.size() < kTotal);
+  MESSAGE("bytes buffered before the cut: " << r.bytes.size());
+}
+
+TEST_CASE("client: graceful stop closes idle keep-alive connections at once") {
+  GatewayUnderTest g(GatewayOptions{.drain_timeout = 3000ms});
+  g.gw->route(ok_handler_route());
+  const auto port = g.start();
+  const int fd = connect_loopback(port);
+  send_all(fd, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  const std::string first = receive(fd, 3s, [](const std::string& s) { return has_complete_response(s); });
+  CHECK(status_of(first) == 200);
+  const auto t0 = SteadyClock::now();
+  g.gw->stop();
+  const auto r = read_until_close(fd, 3s);
+  ::close(fd);
+  CHECK(r.closed);
+  CHECK(r.bytes.empty());
+  CHECK(r.elapsed < 500ms);
+  g.gw->wait();
+  CHECK(since(t0) < 1000ms);
+}
+
+TEST_CASE("client: graceful stop ends a request still stuck at drain_timeout") {
+  RawServer never([](int fd) {
+    std::string buf;
+    if (read_head(fd, buf, 3s)) read_until_close(fd, 5s);
+  });
+  GatewayUnderTest g(GatewayOptions{.drain_timeout = 500ms});
+  g.gw->route({.path = "/", .upstream = upstream_at(never.port())});
+  const auto port = g.start();
+  const int fd = connect_loopback(port);
+  send_all(fd, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  std::this_thread::sleep_for(100ms);
+  const auto t0 = SteadyClock::now();
+  g.gw->stop();
+  g.gw->wait();
+  const auto waited = since(t0);
+  CHECK(waited >= 400ms);
+  CHECK(waited < 1500ms);
+  const auto r = read_until_close(fd, 2s);
+  ::close(fd);
+  CHECK(r.closed);
+}
+
+TEST_CASE("client: HTTP/1.0 with Connection: keep-alive keeps the connection for length-delimited responses") {
+  Service svc;
+  GatewayUnderTest g;
+  g.gw->route({.path = "/", .upstream = upstream_at(svc.port)});
+  const auto port = g.start();
+  const int fd = connect_loopback(port);
+  for (int i = 0; i < 2; ++i) {
+    CAPTURE(i);
+    send_all(fd, "GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    const std::string r = receive(fd, 3s, [](const std::string& s) { return has_complete_response(s); });
+    CHECK(r.rfind("HTTP/1.0 200 ", 0) == 0);
+    CHECK(lower(head_of(r)).find("connection: keep-alive") != std::string::npos);
+    CHECK(body_of(r) == "hello");
+  }
+  ::close(fd);
+}

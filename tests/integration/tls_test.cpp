@@ -13,6 +13,8 @@
 #include <doctest/doctest.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <fcntl.h>
+#include <openssl/ssl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +22,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -143,6 +146,81 @@ struct Service {
   std::atomic<int> hits{0};
   std::mutex mu;
   std::string forwarded_proto;
+};
+
+
+// A blocking-handshake, poll-driven TLS client (OpenSSL directly), so tests can keep a TLS
+// connection open and watch when the gateway closes it.
+class TlsClient {
+ public:
+  TlsClient(unsigned short port, const std::string& ca_file, const std::string& host) {
+    fd_ = connect_loopback(port);
+    timeval tv{3, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    ctx_ = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_load_verify_file(ctx_, ca_file.c_str());
+    SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
+    ssl_ = SSL_new(ctx_);
+    SSL_set_fd(ssl_, fd_);
+    SSL_set_tlsext_host_name(ssl_, host.c_str());
+    SSL_set1_host(ssl_, host.c_str());
+    connected_ = SSL_connect(ssl_) == 1;
+    ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK);
+  }
+  ~TlsClient() {
+    SSL_free(ssl_);
+    SSL_CTX_free(ctx_);
+    ::close(fd_);
+  }
+  bool connected() const { return connected_; }
+  bool write(std::string_view bytes) {
+    while (!bytes.empty()) {
+      const int n = SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size()));
+      if (n > 0) {
+        bytes.remove_prefix(static_cast<std::size_t>(n));
+        continue;
+      }
+      const int err = SSL_get_error(ssl_, n);
+      if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) return false;
+      pollfd p{fd_, static_cast<short>(err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
+      if (::poll(&p, 1, 3000) <= 0) return false;
+    }
+    return true;
+  }
+  /// Reads until the gateway closes (TLS close_notify or TCP EOF), `stop_when` holds, or timeout.
+  UntilClose read(milliseconds timeout, const std::function<bool(const std::string&)>& stop_when = {}) {
+    UntilClose r;
+    const auto t0 = SteadyClock::now();
+    const auto end = t0 + timeout;
+    char tmp[16384];
+    for (;;) {
+      const int n = SSL_read(ssl_, tmp, sizeof tmp);
+      if (n > 0) {
+        r.bytes.append(tmp, static_cast<std::size_t>(n));
+        if (stop_when && stop_when(r.bytes)) break;
+        continue;
+      }
+      const int err = SSL_get_error(ssl_, n);
+      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+        const auto left = std::chrono::duration_cast<milliseconds>(end - SteadyClock::now()).count();
+        if (left <= 0) break;
+        pollfd p{fd_, static_cast<short>(err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
+        if (::poll(&p, 1, static_cast<int>(left)) <= 0) break;
+        continue;
+      }
+      r.closed = true;  // close_notify, EOF or reset
+      break;
+    }
+    r.elapsed = since(t0);
+    return r;
+  }
+
+ private:
+  int fd_ = -1;
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  bool connected_ = false;
 };
 
 }  // namespace
@@ -292,4 +370,140 @@ TEST_CASE("tls: mTLS to the upstream works only with the client certificate") {
   CHECK(status_of(r) == 200);
   CHECK(body_of(r) == "secure hello path=/with");
   CHECK(svc.hits == 1);
+}
+
+TEST_CASE("tls: an idle keep-alive TLS connection is closed after idle_timeout") {
+  TestPki pki;
+  const auto leaf = pki.issue("localhost", {"localhost"});
+  // idle_timeout much shorter than header_timeout: the idle limit must be the one that applies.
+  GatewayUnderTest g(GatewayOptions{.limits = {.header_timeout = 5000ms, .idle_timeout = 300ms}});
+  g.gw->route({.path = "/", .handler = [](Exchange&) { return Flow::respond(Response(Status::ok, "ok")); }});
+  const auto port = g.start(ServerTls{.certificates = {leaf}});
+  TlsClient c(port, pki.ca_cert, "localhost");
+  REQUIRE(c.connected());
+  REQUIRE(c.write("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  const auto first = c.read(3s, [](const std::string& s) { return has_complete_response(s); });
+  CHECK(status_of(first.bytes) == 200);
+  const auto r = c.read(6s);  // long enough to see when it does close
+  CHECK(r.closed);
+  CHECK(r.bytes.empty());
+  CHECK(r.elapsed < 1000ms);
+  MESSAGE("idle TLS connection closed after " << r.elapsed.count() << " ms (idle_timeout 300 ms)");
+}
+
+TEST_CASE("tls: graceful stop closes idle keep-alive TLS connections at once") {
+  TestPki pki;
+  const auto leaf = pki.issue("localhost", {"localhost"});
+  GatewayUnderTest g(GatewayOptions{.drain_timeout = 3000ms});
+  g.gw->route({.path = "/", .handler = [](Exchange&) { return Flow::respond(Response(Status::ok, "ok")); }});
+  const auto port = g.start(ServerTls{.certificates = {leaf}});
+  TlsClient c(port, pki.ca_cert, "localhost");
+  REQUIRE(c.connected());
+  REQUIRE(c.write("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  const auto first = c.read(3s, [](const std::string& s) { return has_complete_response(s); });
+  CHECK(status_of(first.bytes) == 200);
+  const auto t0 = SteadyClock::now();
+  g.gw->stop();
+  const auto r = c.read(4s);
+  CHECK(r.closed);
+  CHECK(r.elapsed < 500ms);
+  g.gw->wait();
+  const auto waited = since(t0);
+  CHECK(waited < 1000ms);
+  MESSAGE("idle TLS connection closed " << r.elapsed.count() << " ms after stop(); wait() returned after "
+                                        << waited.count() << " ms (drain_timeout 3000 ms)");
+}
+
+TEST_CASE("tls: a close-delimited upstream response is complete only with close_notify") {
+  TestPki pki;
+  const auto server_cert = pki.issue("localhost", {"localhost"}, {"127.0.0.1"});
+  SSL_CTX* sctx = SSL_CTX_new(TLS_server_method());
+  REQUIRE(SSL_CTX_use_certificate_chain_file(sctx, server_cert.cert_file.c_str()) == 1);
+  REQUIRE(SSL_CTX_use_PrivateKey_file(sctx, server_cert.key_file.c_str(), SSL_FILETYPE_PEM) == 1);
+  std::atomic<bool> clean_close{false};
+  // A TLS upstream whose body ends with the connection: with close_notify (clean) or without
+  // (truncated, as an attacker on the path could do).
+  RawServer up([&](int fd) {
+    timeval tv{3, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    SSL* ssl = SSL_new(sctx);
+    SSL_set_fd(ssl, fd);
+    if (SSL_accept(ssl) == 1) {
+      std::string req;
+      char tmp[4096];
+      while (req.find("\r\n\r\n") == std::string::npos) {
+        const int n = SSL_read(ssl, tmp, sizeof tmp);
+        if (n <= 0) break;
+        req.append(tmp, static_cast<std::size_t>(n));
+      }
+      const std::string resp = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nfirst part ";
+      SSL_write(ssl, resp.data(), static_cast<int>(resp.size()));
+      std::this_thread::sleep_for(50ms);
+      if (clean_close) SSL_shutdown(ssl);
+    }
+    SSL_free(ssl);  // no SSL_shutdown: the TCP connection just closes
+  });
+  GatewayUnderTest g;
+  g.gw->route({.path = "/", .upstream = upstream_at(up.port(), {.tls = UpstreamTls{.ca_file = pki.ca_cert, .server_name = "localhost"}})});
+  const auto port = g.start();
+
+  SUBCASE("with close_notify: complete, with the terminating chunk") {
+    clean_close = true;
+    const int fd = connect_loopback(port);
+    send_all(fd, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n");
+    const std::string r = receive(fd, 3s, [](const std::string& s) { return s.find("\r\n0\r\n\r\n") != std::string::npos; });
+    ::close(fd);
+    CHECK(status_of(r) == 200);
+    CHECK(body_of(r) == "b\r\nfirst part \r\n0\r\n\r\n");
+  }
+  SUBCASE("without close_notify: truncated, so the client must not see a complete response") {
+    clean_close = false;
+    const int fd = connect_loopback(port);
+    send_all(fd, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n");
+    const auto r = read_until_close(fd, 3s);
+    ::close(fd);
+    CHECK(status_of(r.bytes) == 200);
+    CHECK(r.bytes.find("first part ") != std::string::npos);
+    CHECK(r.bytes.find("\r\n0\r\n\r\n") == std::string::npos);
+    CHECK(r.closed);
+  }
+  SSL_CTX_free(sctx);
+}
+
+TEST_CASE("tls: to an upstream given by IP address, the certificate must carry that address") {
+  TestPki pki;
+  const auto with_ip = pki.issue("with-ip", {"localhost"}, {"127.0.0.1"});
+  const auto without_ip = pki.issue("without-ip", {"localhost"});
+  Service<httplib::SSLServer> good(with_ip.cert_file.c_str(), with_ip.key_file.c_str());
+  Service<httplib::SSLServer> bad(without_ip.cert_file.c_str(), without_ip.key_file.c_str());
+  GatewayUnderTest g;
+  // No server_name: the endpoint's host, 127.0.0.1, is what must be verified.
+  g.gw->route({.path = "/good", .upstream = upstream_at(good.port, {.name = "good", .tls = UpstreamTls{.ca_file = pki.ca_cert}})});
+  g.gw->route({.path = "/bad", .upstream = upstream_at(bad.port, {.name = "bad", .tls = UpstreamTls{.ca_file = pki.ca_cert}})});
+  const auto port = g.start();
+  std::string r = exchange_raw(port, "GET /good HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 5s);
+  CHECK(status_of(r) == 200);
+  r = exchange_raw(port, "GET /bad HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 5s);
+  CHECK(status_of(r) == 502);
+  CHECK(bad.hits == 0);
+}
+
+TEST_CASE("tls: a listener with client_ca_file requires a client certificate (curl)") {
+  TestPki pki;
+  const auto leaf = pki.issue("localhost", {"localhost"});
+  const auto client = pki.issue("curl-client", {}, {}, /*client=*/true);
+  GatewayUnderTest g;
+  g.gw->route({.path = "/", .handler = [](Exchange&) { return Flow::respond(Response(Status::ok, "mutual")); }});
+  const auto port = g.start(ServerTls{.certificates = {leaf}, .client_ca_file = pki.ca_cert});
+  const std::string p = std::to_string(port);
+  const std::string base = "timeout 20 curl -sS --noproxy '*' --max-time 10 --cacert " + pki.ca_cert + " --resolve localhost:" +
+                           p + ":127.0.0.1 -w ' %{http_code}' ";
+  auto r = run_command(base + "--cert " + client.cert_file + " --key " + client.key_file + " https://localhost:" + p + "/");
+  CAPTURE(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(r.output == "mutual 200");
+  r = run_command(base + "https://localhost:" + p + "/");
+  CHECK(r.exit_code != 0);
+  CHECK(r.output.find("mutual") == std::string::npos);
 }
