@@ -17,8 +17,8 @@ namespace gatehouse::auth {
 
 /// A trusted issuer: tokens whose "iss" equals `issuer` are checked with these keys, and only these.
 struct JwtIssuer {
-  std::string issuer;
-  std::shared_ptr<const KeySource> keys;
+  std::string issuer{};
+  std::shared_ptr<const KeySource> keys{};
 };
 
 struct VerifiedTokenCacheOptions {
@@ -31,25 +31,25 @@ struct VerifiedTokenCacheOptions {
 
 struct JwtVerifierOptions {
   /// Required. The only algorithms accepted, whatever a token says, e.g. {"RS256", "ES256"}.
-  std::vector<std::string> algorithms;
+  std::vector<std::string> algorithms{};
   /// Required. The "iss" values accepted and the keys of each.
-  std::vector<JwtIssuer> issuers;
+  std::vector<JwtIssuer> issuers{};
   /// When not empty, "aud" (string or array) must contain one of these.
-  std::vector<std::string> audiences;
+  std::vector<std::string> audiences{};
   /// Clock skew allowed for exp, nbf and iat.
   std::chrono::seconds leeway{30};
   /// Refuse tokens without "exp".
   bool require_exp = true;
   /// Claims that must be present (and not null).
-  std::vector<std::string> required_claims;
+  std::vector<std::string> required_claims{};
   /// When set, the header "typ" must match, e.g. "at+jwt": case-insensitive, with or without the
   /// "application/" prefix.
-  std::optional<std::string> typ;
+  std::optional<std::string> typ{};
   /// Longer tokens are refused before any parsing.
   std::size_t max_token_bytes = 8192;
   /// Never null; tests pass a testing::FakeClock. Must outlive the verifier.
   const Clock* clock = &Clock::system();
-  VerifiedTokenCacheOptions cache;
+  VerifiedTokenCacheOptions cache{};
 };
 
 class JwtVerifier final : public TokenVerifier {
