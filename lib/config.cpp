@@ -70,6 +70,7 @@
 #include <asio/ip/address.hpp>
 #include <nlohmann/json.hpp>
 
+#include "config_auth.hpp"
 #include "gatehouse/middleware/access_log.hpp"
 #include "gatehouse/middleware/header_rewrite.hpp"
 #include "gatehouse/upstream.hpp"
@@ -911,6 +912,8 @@ MiddlewareRegistry MiddlewareRegistry::with_builtins() {
     if (const json* v = o.find("response")) opts.response = header_edits(*v, o.at("response"));
     return std::make_shared<const HeaderRewrite>(std::move(opts));
   });
+  r.add("authenticate", detail::make_authenticate);
+  r.add("authorize", detail::make_authorize);
   return r;
 }
 

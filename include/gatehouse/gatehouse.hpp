@@ -8,6 +8,8 @@
 #include "gatehouse/headers.hpp"
 #include "gatehouse/middleware.hpp"
 #include "gatehouse/middleware/access_log.hpp"
+#include "gatehouse/middleware/authenticate.hpp"
+#include "gatehouse/middleware/authorize.hpp"
 #include "gatehouse/middleware/header_rewrite.hpp"
 #include "gatehouse/middleware/request_id.hpp"
 #include "gatehouse/request.hpp"

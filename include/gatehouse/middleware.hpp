@@ -16,6 +16,11 @@ namespace gatehouse {
 /// on_response and on_response_body run back to front (route chain, then global chain), like layers
 /// of an onion. on_complete runs for every middleware whose on_request ran, exactly once.
 ///
+/// A request refused before routing (malformed, over a limit, too slow) never reaches on_request,
+/// but the global chain still sees its answer: on_response and on_complete run for every global
+/// middleware, so access logs and response headers cover every request. Such hooks find no
+/// per-request state of their own (ex.find<T>() returns null) and an empty ex.route_name().
+///
 /// An exception escaping a hook becomes a 500 for that request only (on_complete still runs).
 class Middleware {
  public:

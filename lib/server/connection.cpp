@@ -144,7 +144,7 @@ asio::awaitable<Connection::Outcome> Connection::serve_one() {
           timed_out_ = false;
           set_deadline_in(milliseconds(1000));
           ex.set_request_id(RequestId::generate());
-          co_return co_await send_error(ex, {}, 0, 408, {}, true);
+          co_return co_await send_error(ex, shared.router->global_chain(), shared.router->global_chain().size(), 408, {}, true);
         }
         co_return Outcome::close;
       }
@@ -161,7 +161,7 @@ asio::awaitable<Connection::Outcome> Connection::serve_one() {
     beg_ += r.consumed;
     if (r.error) {
       ex.set_request_id(RequestId::generate());
-      co_return co_await send_error(ex, {}, 0, parser_.error_status(), parser_.error_reason(), true);
+      co_return co_await send_error(ex, shared.router->global_chain(), shared.router->global_chain().size(), parser_.error_status(), parser_.error_reason(), true);
     }
     if (r.head_complete) break;
   }
@@ -178,9 +178,13 @@ asio::awaitable<Connection::Outcome> Connection::serve_one() {
   else if (req.version_minor() == 1 && !req.headers().contains("host") && !absolute) reject = 400, why = "missing Host header";
   if (reject) {
     ex.set_request_id(RequestId::generate());
-    co_return co_await send_error(ex, {}, 0, reject, why, true);
+    co_return co_await send_error(ex, shared.router->global_chain(), shared.router->global_chain().size(), reject, why, true);
   }
   if (absolute) req.headers().set("host", authority);
+  // Upgrades (WebSocket, h2c) are not supported: the request is forwarded without its Upgrade
+  // fields, and the connection ends after the answer, since llhttp treats what follows an upgrade
+  // as another protocol.
+  if (parser_.upgrade()) closing_ = true;
   if (peer_trusted_)
     ex.set_client_address(client_address_from(req.headers(), peer_.address(), shared.trusted_proxies));
 
@@ -317,6 +321,12 @@ asio::awaitable<asio::error_code> Connection::send_request_part(UpstreamConnecti
       hook_answered = true;
       co_return asio::error::operation_aborted;
     }
+    if (framing == Framing::length && c.data.size() != piece.size()) {
+      // The upstream was promised Content-Length bytes: a resized chunk would desync it.
+      set_error_response(ex, 500, "request body hook changed a length-delimited body");
+      hook_answered = true;
+      co_return asio::error::operation_aborted;
+    }
     if (!c.data.empty()) gather_.push_back(asio::buffer(c.data.data(), c.data.size()));
     total += c.data.size();
   }
@@ -329,6 +339,14 @@ asio::awaitable<asio::error_code> Connection::send_request_part(UpstreamConnecti
       hook_answered = true;
       co_return asio::error::operation_aborted;
     }
+    // A hook may append to a chunked body in the final chunk; never to a length-delimited one.
+    if (!c.data.empty() && framing == Framing::length) {
+      set_error_response(ex, 500, "request body hook changed a length-delimited body");
+      hook_answered = true;
+      co_return asio::error::operation_aborted;
+    }
+    if (!c.data.empty()) gather_.push_back(asio::buffer(c.data.data(), c.data.size()));
+    total += c.data.size();
   }
   if (framing == Framing::chunked) {
     if (total > 0) {
@@ -357,6 +375,8 @@ asio::awaitable<bool> Connection::send_response_part(Exchange& ex, ChainView cha
   for (std::string_view piece : from.body()) {
     BodyChunk c{piece, false};
     if (!run_on_response_body(chain, entered, ex, c)) co_return false;
+    // The client was promised Content-Length bytes: a resized chunk ends the exchange.
+    if (framing == Framing::length && c.data.size() != piece.size()) co_return false;
     if (!c.data.empty()) gather_.push_back(asio::buffer(c.data.data(), c.data.size()));
     total += c.data.size();
   }
@@ -364,6 +384,7 @@ asio::awaitable<bool> Connection::send_response_part(Exchange& ex, ChainView cha
   if (last) {
     BodyChunk c{{}, true};
     if (!run_on_response_body(chain, entered, ex, c)) co_return false;
+    if (framing == Framing::length && !c.data.empty()) co_return false;
     if (!c.data.empty()) gather_.push_back(asio::buffer(c.data.data(), c.data.size()));
     total += c.data.size();
   }

@@ -731,7 +731,7 @@ TEST_CASE("middleware entries") {
   CHECK(e.path() == "/middleware/0/name");
   CHECK(has(e, "unknown middleware \"acess_log\""));
   CHECK(has(e, "did you mean \"access_log\""));
-  CHECK(has(e, "access_log, header_rewrite"));
+  CHECK(has(e, "access_log, authenticate, authorize, header_rewrite"));
 
   j["middleware"] = {{{"options", json::object()}}};
   CHECK(error_of(j).path() == "/middleware/0/name");

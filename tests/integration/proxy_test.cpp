@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -189,4 +190,44 @@ TEST_CASE("an HTTP/1.0 request without Host reaches the upstream with one") {
   CHECK(status_of(r) == 200);
   CHECK(r.rfind("HTTP/1.0 200", 0) == 0);
   CHECK(svc.last_request().get_header_value("Host") == "127.0.0.1:" + std::to_string(svc.port));
+}
+
+TEST_CASE("an Upgrade request is answered as a plain request and the connection then closes") {
+  Service svc;
+  GatewayUnderTest g;
+  g.gw->route({.path = "/", .upstream = upstream_at(svc.port)});
+  const auto port = g.start();
+  const int fd = connect_loopback(port);
+  send_all(fd, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+               "GET /after HTTP/1.1\r\nHost: a\r\n\r\n");
+  const std::string r = receive(fd, 3s);
+  ::close(fd);
+  CHECK(status_of(r) == 200);
+  CHECK(r.find("path=/ws") != std::string::npos);
+  CHECK(r.find("path=/after") == std::string::npos);  // nothing after an upgrade is served
+  CHECK(r.find("Connection: close") != std::string::npos);
+  CHECK_FALSE(svc.last_request().has_header("Upgrade"));
+}
+
+TEST_CASE("requests refused before routing still reach the access log with their status") {
+  char path[] = "/tmp/gatehouse-log-XXXXXX";
+  const int fd = ::mkstemp(path);
+  REQUIRE(fd >= 0);
+  ::close(fd);
+  {
+    auto log = std::make_shared<AccessLog>(AccessLogOptions{.path = path});
+    GatewayUnderTest g(GatewayOptions{.limits = {.max_uri_bytes = 64}});
+    g.gw->use(log);
+    g.gw->route({.path = "/", .handler = [](Exchange&) { return Flow::respond(Response(Status::ok, "ok")); }});
+    const auto port = g.start();
+    const std::string r = exchange_raw(port, "GET /" + std::string(100, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n");
+    CHECK(status_of(r) == 414);
+    CHECK(r.find("x-request-id: ") != std::string::npos);
+    log->flush();
+  }
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  CHECK(line.find("\"status\":414") != std::string::npos);
+  ::unlink(path);
 }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -147,10 +148,15 @@ TEST_CASE("flush waits for queued lines; the destructor writes what is left") {
     log.flush();
     CHECK(read_lines(file).size() == 1);
     log.flush();  // nothing new: returns at once
+    // Long enough for the idle writer to block until a worker wakes it.
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    log.on_complete(ex, {});
+    log.flush();
+    CHECK(read_lines(file).size() == 2);
     for (int i = 0; i < 500; ++i) log.on_complete(ex, {});
   }
   const auto lines = read_lines(file);
-  CHECK(lines.size() == 501);
+  CHECK(lines.size() == 502);
   for (const auto& line : lines) CHECK(nlohmann::json::parse(line).at("path").is_string());
 }
 

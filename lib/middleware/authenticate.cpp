@@ -1,0 +1,335 @@
+#include "gatehouse/middleware/authenticate.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <optional>
+#include <stdexcept>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "gatehouse/auth/token_error.hpp"
+
+namespace gatehouse {
+namespace {
+
+using auth::TokenError;
+using auth::VerifyResult;
+
+// RFC 9110 token characters, for header names.
+bool is_token(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool is_control(char c) noexcept { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
+
+std::string_view trim(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool istarts_with(std::string_view s, std::string_view prefix) noexcept {
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+// Claim values come from the token issuer, but a header line must never be split by them.
+constexpr std::size_t kMaxIdentityValue = 4096;
+std::string sanitize(std::string_view v) {
+  std::string out;
+  out.reserve(std::min(v.size(), kMaxIdentityValue));
+  for (char c : v) {
+    if (out.size() == kMaxIdentityValue) break;
+    if (c == '\t' || !is_control(c)) out += c;
+  }
+  return out;
+}
+
+// The log line must stay one line whatever the client sent.
+std::string printable(std::string_view v) {
+  std::string out;
+  for (char c : v) out += is_control(c) ? '?' : c;
+  return out;
+}
+
+int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i] == '+' ? ' ' : s[i];
+    }
+  }
+  return out;
+}
+
+// Calls f(name, value) for each "name=value" in a list split by `sep`.
+template <class F>
+void for_each_pair(std::string_view list, char sep, F f) {
+  while (!list.empty()) {
+    const std::size_t end = list.find(sep);
+    const std::string_view item = list.substr(0, end);
+    const std::size_t eq = item.find('=');
+    f(item, trim(item.substr(0, eq)), eq == std::string_view::npos ? std::string_view() : trim(item.substr(eq + 1)));
+    if (end == std::string_view::npos) break;
+    list.remove_prefix(end + 1);
+  }
+}
+
+struct Credential {
+  enum class Found : unsigned char { none, one, several } found = Found::none;
+  std::string token{};
+};
+
+Credential extract(const Request& req, const CredentialSource& src) {
+  Credential c;
+  auto take = [&c](std::string_view value) {
+    c.found = c.found == Credential::Found::none ? Credential::Found::one : Credential::Found::several;
+    c.token.assign(value);
+  };
+  switch (src.kind) {
+    case CredentialSource::Kind::header: {
+      const bool authorization = iequals(src.name, "authorization");
+      for (auto f : req.headers()) {
+        if (!iequals(f.name, src.name)) continue;
+        std::string_view v = trim(f.value);
+        if (istarts_with(v, "bearer ") || iequals(v, "bearer")) {
+          take(trim(v.substr(6)));
+        } else if (!authorization) {
+          take(v);
+        }  // Authorization with another scheme (Basic...) is not a bearer credential.
+      }
+      break;
+    }
+    case CredentialSource::Kind::cookie:
+      for (auto f : req.headers()) {
+        if (!iequals(f.name, "cookie")) continue;
+        for_each_pair(f.value, ';', [&](std::string_view, std::string_view name, std::string_view value) {
+          if (name == src.name) take(value);
+        });
+      }
+      break;
+    case CredentialSource::Kind::query:
+      for_each_pair(req.query(), '&', [&](std::string_view, std::string_view name, std::string_view value) {
+        if (percent_decode(name) == src.name) take(percent_decode(value));
+      });
+      break;
+  }
+  return c;
+}
+
+// Which failure says most about the token: a verifier that knew the issuer beats one that did not.
+int specificity(std::error_code e) noexcept {
+  if (e == TokenError::wrong_issuer) return 0;
+  if (e == TokenError::malformed || e == TokenError::token_too_large || e == TokenError::forbidden_header ||
+      e == TokenError::unsupported_algorithm || e == TokenError::unknown_key) {
+    return 1;
+  }
+  if (e == TokenError::key_source_unavailable || e == TokenError::internal) return 2;
+  return 3;
+}
+
+void keep_most_specific(std::optional<VerifyResult>& best, VerifyResult r) {
+  if (!best || specificity(r.error()) > specificity(best->error())) best = std::move(r);
+}
+
+bool undecided(std::error_code e) noexcept {
+  return e == TokenError::key_source_unavailable || e == TokenError::internal;
+}
+
+void log_to_stderr(const Exchange& ex, std::error_code error, std::string_view detail) {
+  std::string line = "gatehouse authenticate: request_id=" + printable(ex.request_id()) +
+                     " route=" + printable(ex.route_name()) + " error=\"" + error.message() + "\" detail=\"" +
+                     printable(detail) + "\"\n";
+  std::fwrite(line.data(), 1, line.size(), stderr);  // one write, so lines from workers do not mix
+}
+
+}  // namespace
+
+Authenticate::Authenticate(AuthenticateOptions options) : options_(std::move(options)) {
+  if (options_.verifiers.empty()) throw std::invalid_argument("Authenticate: at least one verifier is needed");
+  for (const auto& v : options_.verifiers) {
+    if (!v) throw std::invalid_argument("Authenticate: a verifier is null");
+  }
+  auto check_name = [](std::string_view name, std::string_view what) {
+    if (!is_token(name)) {
+      throw std::invalid_argument("Authenticate: invalid " + std::string(what) + " \"" + printable(name) + "\"");
+    }
+  };
+  if (options_.source.kind == CredentialSource::Kind::header) {
+    check_name(options_.source.name, "credential header name");
+  } else if (options_.source.name.empty() || options_.source.name.find_first_of(";=&, \t") != std::string::npos ||
+             std::any_of(options_.source.name.begin(), options_.source.name.end(), is_control)) {
+    throw std::invalid_argument("Authenticate: invalid credential name \"" + printable(options_.source.name) + "\"");
+  }
+  for (char c : options_.realm) {
+    if (c == '"' || c == '\\' || is_control(c)) {
+      throw std::invalid_argument("Authenticate: the realm must not contain '\"', '\\' or control characters");
+    }
+  }
+  if (!options_.identity.subject.empty()) check_name(options_.identity.subject, "identity header name");
+  if (!options_.identity.scopes.empty()) check_name(options_.identity.scopes, "identity header name");
+  for (const auto& [claim, header] : options_.identity.claims) {
+    if (claim.empty()) throw std::invalid_argument("Authenticate: empty claim name in identity headers");
+    check_name(header, "identity header name");
+  }
+  if (!options_.on_failure) options_.on_failure = log_to_stderr;
+  challenge_ = "Bearer realm=\"" + options_.realm + "\"";
+  invalid_challenge_ = challenge_ + ", error=\"invalid_token\"";
+}
+
+Flow Authenticate::on_request(Exchange& ex) const {
+  // Before anything else: whatever happens next, a client-sent identity header must not survive.
+  Headers& h = ex.request().headers();
+  if (!options_.identity.subject.empty()) h.remove(options_.identity.subject);
+  if (!options_.identity.scopes.empty()) h.remove(options_.identity.scopes);
+  for (const auto& [claim, header] : options_.identity.claims) h.remove(header);
+
+  Credential c = extract(ex.request(), options_.source);
+  if (c.found == Credential::Found::none) {
+    if (options_.optional) return Flow::next();
+    Flow f = Flow::respond(Status::unauthorized);
+    f.response().headers().set("www-authenticate", challenge_);
+    return f;
+  }
+  if (c.found == Credential::Found::several) {
+    // Which one would the upstream believe? Refuse rather than guess (RFC 6750 section 2).
+    options_.on_failure(ex, make_error_code(TokenError::malformed), "more than one credential in the request");
+    ex.emplace<AuthFailure>(AuthFailure{make_error_code(TokenError::malformed), "more than one credential"});
+    Flow f = Flow::respond(Status::bad_request);
+    f.response().headers().set("www-authenticate", challenge_ + ", error=\"invalid_request\"");
+    return f;
+  }
+
+  std::optional<VerifyResult> best;
+  for (std::size_t i = 0; i < options_.verifiers.size(); ++i) {
+    std::optional<VerifyResult> r = options_.verifiers[i]->try_verify_now(c.token);
+    if (!r) return Flow::later(verify_later(ex, std::move(c.token), i, std::move(best)));
+    if (r->ok()) return finish(ex, std::move(*r));
+    keep_most_specific(best, std::move(*r));
+  }
+  return finish(ex, std::move(*best));
+}
+
+asio::awaitable<Flow> Authenticate::verify_later(Exchange& ex, std::string token, std::size_t first,
+                                                 std::optional<VerifyResult> best) const {
+  for (std::size_t i = first; i < options_.verifiers.size(); ++i) {
+    VerifyResult r = co_await options_.verifiers[i]->verify(token);
+    if (r.ok()) co_return finish(ex, std::move(r));
+    keep_most_specific(best, std::move(r));
+  }
+  co_return finish(ex, std::move(*best));
+}
+
+Flow Authenticate::finish(Exchange& ex, VerifyResult result) const {
+  if (result.ok()) {
+    set_identity(ex, result.value());
+    ex.emplace<auth::Claims>(std::move(result).value());
+    if (!options_.forward_token) remove_credential(ex);
+    return Flow::next();
+  }
+  const std::error_code error = result.error();
+  options_.on_failure(ex, error, result.detail());
+  std::string reason = error.message();
+  if (!result.detail().empty()) reason += ": " + result.detail();
+  ex.emplace<AuthFailure>(AuthFailure{error, std::move(reason)});
+  if (undecided(error)) {
+    if (options_.fail_open_when_unavailable) {
+      if (!options_.forward_token) remove_credential(ex);
+      return Flow::next();
+    }
+    return Flow::respond(Status::service_unavailable);
+  }
+  // The same answer for every reason: the client learns nothing about why.
+  Flow f = Flow::respond(Status::unauthorized);
+  f.response().headers().set("www-authenticate", invalid_challenge_);
+  return f;
+}
+
+void Authenticate::set_identity(Exchange& ex, const auth::Claims& claims) const {
+  Headers& h = ex.request().headers();
+  const IdentityHeaders& id = options_.identity;
+  if (!id.subject.empty()) {
+    if (auto sub = claims.subject()) h.set(id.subject, sanitize(*sub));
+  }
+  if (!id.scopes.empty()) {
+    std::string joined;
+    for (const auto& s : claims.scopes()) {
+      if (!joined.empty()) joined += ' ';
+      joined += s;
+    }
+    if (!joined.empty()) h.set(id.scopes, sanitize(joined));
+  }
+  for (const auto& [claim, header] : id.claims) {
+    const auth::ClaimValue v = claim.starts_with('/') ? claims.at(claim) : claims.get(claim);
+    if (!v) continue;
+    std::string text;
+    if (auto s = v.string()) {
+      text = *s;
+    } else if (v.is_array()) {
+      for (const auto& item : nlohmann::json::parse(v.dump())) {
+        if (!text.empty()) text += ' ';
+        text += item.is_string() ? item.get<std::string>() : item.dump();
+      }
+    } else {
+      text = v.dump();
+    }
+    h.set(header, sanitize(text));
+  }
+}
+
+void Authenticate::remove_credential(Exchange& ex) const {
+  Request& req = ex.request();
+  const std::string& name = options_.source.name;
+  switch (options_.source.kind) {
+    case CredentialSource::Kind::header:
+      req.headers().remove(name);
+      break;
+    case CredentialSource::Kind::cookie: {
+      // Rebuild the Cookie fields without the credential; other cookies still reach the upstream.
+      std::vector<std::string> kept;
+      for (auto f : req.headers()) {
+        if (!iequals(f.name, "cookie")) continue;
+        std::string rest;
+        for_each_pair(f.value, ';', [&](std::string_view item, std::string_view n, std::string_view) {
+          if (n == name || trim(item).empty()) return;
+          if (!rest.empty()) rest += "; ";
+          rest += trim(item);
+        });
+        if (!rest.empty()) kept.push_back(std::move(rest));
+      }
+      req.headers().remove("cookie");
+      for (const auto& v : kept) req.headers().add("cookie", v);
+      break;
+    }
+    case CredentialSource::Kind::query: {
+      std::string query;
+      for_each_pair(req.query(), '&', [&](std::string_view item, std::string_view n, std::string_view) {
+        if (percent_decode(n) == name || item.empty()) return;
+        if (!query.empty()) query += '&';
+        query += item;
+      });
+      std::string target(req.path());
+      if (!query.empty()) target += "?" + query;
+      req.set_target(target);
+      break;
+    }
+  }
+}
+
+}  // namespace gatehouse

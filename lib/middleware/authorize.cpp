@@ -1,0 +1,155 @@
+#include "gatehouse/middleware/authorize.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string_view>
+#include <utility>
+
+namespace gatehouse {
+namespace {
+
+// RFC 6749 3.3 scope-token: %x21 / %x23-5B / %x5D-7E, so it fits a quoted-string unescaped.
+bool is_scope_token(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  return std::all_of(s.begin(), s.end(), [](char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return c == 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e);
+  });
+}
+
+auth::ClaimValue lookup(const auth::Claims& claims, const std::string& name) {
+  return name.starts_with('/') ? claims.at(name) : claims.get(name);
+}
+
+bool contains_word(std::string_view list, std::string_view word) {
+  while (!list.empty()) {
+    const std::size_t sp = list.find(' ');
+    if (list.substr(0, sp) == word) return true;
+    if (sp == std::string_view::npos) break;
+    list.remove_prefix(sp + 1);
+  }
+  return false;
+}
+
+void validate(const Rule& r) {
+  auto fail = [](const std::string& why) { throw std::invalid_argument("Authorize: " + why); };
+  switch (r.kind) {
+    case Rule::Kind::scopes:
+      if (r.values.empty()) fail("a scopes rule needs at least one scope");
+      for (const auto& s : r.values) {
+        if (!is_scope_token(s)) fail("invalid scope \"" + s + "\"");
+      }
+      break;
+    case Rule::Kind::equals:
+    case Rule::Kind::contains:
+    case Rule::Kind::in:
+      if (r.claim.empty()) fail("a claim rule needs a claim name");
+      if (r.values.empty() || (r.kind != Rule::Kind::in && r.values.size() != 1)) {
+        fail("claim rule on \"" + r.claim + "\" needs " + (r.kind == Rule::Kind::in ? "values" : "one value"));
+      }
+      break;
+    case Rule::Kind::any_of:
+    case Rule::Kind::all_of:
+      // An empty all_of would let everyone in; an empty any_of no one. Both are configuration slips.
+      if (r.children.empty()) fail("any_of and all_of need at least one rule");
+      for (const auto& c : r.children) validate(c);
+      break;
+  }
+}
+
+}  // namespace
+
+Rule Rule::require_scopes(std::vector<std::string> scopes) { return {Kind::scopes, {}, std::move(scopes), {}}; }
+Rule Rule::claim_equals(std::string claim, std::string value) {
+  return {Kind::equals, std::move(claim), {std::move(value)}, {}};
+}
+Rule Rule::claim_contains(std::string claim, std::string value) {
+  return {Kind::contains, std::move(claim), {std::move(value)}, {}};
+}
+Rule Rule::claim_in(std::string claim, std::vector<std::string> values) {
+  return {Kind::in, std::move(claim), std::move(values), {}};
+}
+Rule Rule::any_of(std::vector<Rule> rules) { return {Kind::any_of, {}, {}, std::move(rules)}; }
+Rule Rule::all_of(std::vector<Rule> rules) { return {Kind::all_of, {}, {}, std::move(rules)}; }
+
+bool Rule::holds(const auth::Claims& claims, std::vector<std::string>* missing) const {
+  switch (kind) {
+    case Kind::scopes: {
+      bool ok = true;
+      for (const auto& s : values) {
+        if (claims.has_scope(s)) continue;
+        ok = false;
+        if (missing && std::find(missing->begin(), missing->end(), s) == missing->end()) missing->push_back(s);
+      }
+      return ok;
+    }
+    case Kind::equals: {
+      const auth::ClaimValue v = lookup(claims, claim);
+      if (!v) return false;
+      if (auto s = v.string()) return *s == values[0];
+      return v.dump() == values[0];
+    }
+    case Kind::contains: {
+      const auth::ClaimValue v = lookup(claims, claim);
+      if (auto s = v.string()) return contains_word(*s, values[0]);
+      if (!v.is_array()) return false;
+      const auto items = v.strings();
+      return std::find(items.begin(), items.end(), values[0]) != items.end();
+    }
+    case Kind::in: {
+      const auto s = lookup(claims, claim).string();
+      return s && std::find(values.begin(), values.end(), *s) != values.end();
+    }
+    case Kind::any_of: {
+      // Evaluate every child, so that `missing` names the scopes of each alternative.
+      std::vector<std::string> alternatives;
+      bool ok = false;
+      for (const auto& c : children) ok = c.holds(claims, &alternatives) || ok;
+      if (!ok && missing) {
+        for (auto& s : alternatives) {
+          if (std::find(missing->begin(), missing->end(), s) == missing->end()) missing->push_back(std::move(s));
+        }
+      }
+      return ok;
+    }
+    case Kind::all_of: {
+      bool ok = true;
+      for (const auto& c : children) ok = c.holds(claims, missing) && ok;
+      return ok;
+    }
+  }
+  return false;
+}
+
+Authorize::Authorize(AuthorizeOptions options) : options_(std::move(options)) {
+  validate(options_.rule);
+  for (char c : options_.realm) {
+    if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      throw std::invalid_argument("Authorize: the realm must not contain '\"', '\\' or control characters");
+    }
+  }
+}
+
+Flow Authorize::on_request(Exchange& ex) const {
+  const auth::Claims* claims = ex.find<auth::Claims>();
+  if (!claims) {
+    Flow f = Flow::respond(Status::unauthorized);
+    f.response().headers().set("www-authenticate", "Bearer realm=\"" + options_.realm + "\"");
+    return f;
+  }
+  std::vector<std::string> missing;
+  if (options_.rule.holds(*claims, &missing)) return Flow::next();
+  Flow f = Flow::respond(Status::forbidden);
+  if (!missing.empty()) {
+    std::string scope;
+    for (const auto& s : missing) {
+      if (!scope.empty()) scope += ' ';
+      scope += s;
+    }
+    f.response().headers().set("www-authenticate", "Bearer realm=\"" + options_.realm +
+                                                       "\", error=\"insufficient_scope\", scope=\"" + scope + "\"");
+  }
+  return f;
+}
+
+}  // namespace gatehouse

@@ -1,0 +1,195 @@
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "gatehouse/auth/claims.hpp"
+#include "gatehouse/config.hpp"
+#include "gatehouse/middleware/authenticate.hpp"
+#include "gatehouse/middleware/authorize.hpp"
+#include "gatehouse/testing.hpp"
+#include "support/jwt_signer.hpp"
+
+using gatehouse::ConfigError;
+using gatehouse::load_config;
+using gatehouse::test::TestKey;
+using nlohmann::json;
+namespace fs = std::filesystem;
+namespace gt = gatehouse::testing;
+
+namespace {
+
+struct KeyFiles {
+  fs::path dir;
+  TestKey rsa = TestKey::generate("RS256");
+  std::string jwks_file, pem_file;
+  KeyFiles() {
+    static std::atomic<int> counter{0};
+    dir = fs::temp_directory_path() /
+          ("gatehouse-config-auth-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    fs::create_directories(dir);
+    jwks_file = (dir / "jwks.json").string();
+    std::ofstream(jwks_file) << rsa.jwks("k1").dump();
+    pem_file = (dir / "key.pem").string();
+    std::ofstream(pem_file) << rsa.public_pem();
+  }
+  ~KeyFiles() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  json authenticate() const {
+    return {{"issuers", {{{"issuer", "https://id.test"}, {"jwks_file", jwks_file}}}},
+            {"algorithms", {"RS256"}},
+            {"audiences", {"api"}}};
+  }
+};
+
+// A document whose one route runs `chain`.
+std::string document(const json& chain) {
+  json doc = {{"listeners", {{{"port", 8080}}}},
+              {"upstreams", {{"svc", {{"endpoints", {"127.0.0.1:9001"}}}}}},
+              {"routes", {{{"path", "/"}, {"upstream", "svc"}, {"middleware", chain}}}}};
+  return doc.dump();
+}
+
+json authenticate_entry(const json& options) { return {{"name", "authenticate"}, {"options", options}}; }
+json authorize_entry(const json& options) { return {{"name", "authorize"}, {"options", options}}; }
+
+const std::string kOptions = "/routes/0/middleware/0/options";
+
+std::pair<std::string, std::string> error_of(const json& chain) {
+  try {
+    load_config(document(chain));
+  } catch (const ConfigError& e) {
+    return {e.path(), e.reason()};
+  }
+  FAIL("no ConfigError");
+  return {};
+}
+
+std::string path_of(const json& authenticate_options) {
+  return error_of(json::array({authenticate_entry(authenticate_options)})).first;
+}
+
+}  // namespace
+
+TEST_CASE("authenticate and authorize build from the configuration and work together") {
+  KeyFiles k;
+  json auth = k.authenticate();
+  auth["issuers"].push_back({{"issuer", "https://pem.test"}, {"pem_file", k.pem_file}});
+  auth["issuers"].push_back({{"issuer", "https://inline.test"}, {"jwks", k.rsa.jwks("k2")}});
+  auth["credential"] = {{"header", "authorization"}};
+  auth["realm"] = "orders";
+  auth["leeway_s"] = 10;
+  auth["required_claims"] = {"tenant"};
+  auth["identity"] = {{"subject", "x-user"}, {"scopes", ""}, {"claims", {{"tenant", "x-tenant"}}}};
+  auth["forward_token"] = false;
+  const json authz = {{"scopes", {"orders:read"}}, {"claims", {{{"claim", "tenant"}, {"in", {"acme", "globex"}}}}}};
+  const auto config = load_config(document({authenticate_entry(auth), authorize_entry(authz)}));
+  const auto& chain = config.routes.at(0).middleware;
+  REQUIRE(chain.size() == 2);
+  const auto* a = dynamic_cast<const gatehouse::Authenticate*>(chain[0].get());
+  REQUIRE(a);
+  CHECK(a->options().realm == "orders");
+  CHECK(a->options().identity.scopes.empty());
+  CHECK_FALSE(a->options().forward_token);
+  REQUIRE(dynamic_cast<const gatehouse::Authorize*>(chain[1].get()));
+
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+  auto token = [&](const std::string& iss, const std::string& kid, const std::string& scope) {
+    json header = {{"alg", "RS256"}};
+    if (!kid.empty()) header["kid"] = kid;
+    return gatehouse::test::make_token(k.rsa, header,
+                                       {{"iss", iss}, {"aud", "api"}, {"sub", "alice"}, {"exp", now + 600},
+                                        {"scope", scope}, {"tenant", "acme"}});
+  };
+  for (const auto& [iss, kid] : std::vector<std::pair<std::string, std::string>>{
+           {"https://id.test", "k1"}, {"https://pem.test", ""}, {"https://inline.test", "k2"}}) {
+    CAPTURE(iss);
+    auto ex = gt::exchange("GET", "/", {{"authorization", "Bearer " + token(iss, kid, "orders:read")}});
+    gt::FakeUpstream up;
+    auto r = gt::run_chain(chain, ex, &up);
+    CHECK(r.status == 200);
+    REQUIRE(up.received().size() == 1);
+    CHECK(up.received()[0].headers.get("x-user") == "alice");
+    CHECK(up.received()[0].headers.get("x-tenant") == "acme");
+    CHECK_FALSE(up.received()[0].headers.contains("authorization"));
+  }
+  auto ex = gt::exchange("GET", "/", {{"authorization", "Bearer " + token("https://id.test", "k1", "other")}});
+  CHECK(gt::run_chain(chain, ex).status == 403);
+}
+
+TEST_CASE("authenticate option errors point at the offending key") {
+  KeyFiles k;
+  auto with = [&](auto edit) {
+    json o = k.authenticate();
+    edit(o);
+    return path_of(o);
+  };
+  CHECK(with([](json& o) { o.erase("algorithms"); }) == kOptions + "/algorithms");
+  CHECK(with([](json& o) { o["algorithms"] = json::array(); }) == kOptions + "/algorithms");
+  CHECK(with([](json& o) { o["algorithms"] = {"RS256", "none"}; }) == kOptions + "/algorithms/1");
+  CHECK(with([](json& o) { o["algorithms"] = {"RS256", "RS256"}; }) == kOptions + "/algorithms/1");
+  CHECK(with([](json& o) { o["algorithms"] = {"ES256"}; }) == kOptions + "/issuers/0/jwks_file");
+  CHECK(with([](json& o) { o.erase("issuers"); }) == kOptions + "/issuers");
+  CHECK(with([](json& o) { o["issuers"] = json::array(); }) == kOptions + "/issuers");
+  CHECK(with([](json& o) { o["issuers"][0].erase("jwks_file"); }) == kOptions + "/issuers/0");
+  CHECK(with([](json& o) { o["issuers"][0].erase("issuer"); }) == kOptions + "/issuers/0/issuer");
+  CHECK(with([](json& o) { o["issuers"][0]["jwks"] = json::object(); }) == kOptions + "/issuers/0/jwks");
+  CHECK(with([&](json& o) { o["issuers"][0]["jwks_file"] = (k.dir / "missing.json").string(); }) ==
+        kOptions + "/issuers/0/jwks_file");
+  CHECK(with([](json& o) { o["issuers"][0] = {{"issuer", "x"}, {"jwks", {{"keys", "no"}}}}; }) ==
+        kOptions + "/issuers/0/jwks");
+  CHECK(with([](json& o) { o["issuers"].push_back(o["issuers"][0]); }) == kOptions + "/issuers/1/issuer");
+  CHECK(with([](json& o) { o["issuers"][0]["jwks_url"] = "https://x"; }) == kOptions + "/issuers/0/jwks_url");
+  CHECK(with([](json& o) { o["audience"] = "api"; }) == kOptions + "/audience");
+  CHECK(with([](json& o) { o["audiences"] = {""}; }) == kOptions + "/audiences/0");
+  CHECK(with([](json& o) { o["leeway_s"] = -1; }) == kOptions + "/leeway_s");
+  CHECK(with([](json& o) { o["leeway_s"] = 1.5; }) == kOptions + "/leeway_s");
+  CHECK(with([](json& o) { o["required_claims"] = {1}; }) == kOptions + "/required_claims/0");
+  CHECK(with([](json& o) { o["credential"] = {{"header", "authorization"}, {"query", "t"}}; }) ==
+        kOptions + "/credential/query");
+  CHECK(with([](json& o) { o["credential"] = json::object(); }) == kOptions + "/credential");
+  CHECK(with([](json& o) { o["credential"] = {{"header", "bad header"}}; }) == kOptions + "/credential/header");
+  CHECK(with([](json& o) { o["credential"] = {{"cookie", "a;b"}}; }) == kOptions + "/credential/cookie");
+  CHECK(with([](json& o) { o["realm"] = "say \"hi\""; }) == kOptions + "/realm");
+  CHECK(with([](json& o) { o["optional"] = "yes"; }) == kOptions + "/optional");
+  CHECK(with([](json& o) { o["fail_open_when_unavailable"] = 1; }) == kOptions + "/fail_open_when_unavailable");
+  CHECK(with([](json& o) { o["forward_token"] = nullptr; }) == kOptions + "/forward_token");
+  CHECK(with([](json& o) { o["identity"] = {{"subject", "Authorization"}}; }) == kOptions + "/identity/subject");
+  CHECK(with([](json& o) { o["identity"] = {{"claims", {{"tenant", "X-Auth-Subject"}}}}; }) ==
+        kOptions + "/identity/claims/tenant");
+  CHECK(with([](json& o) { o["identity"] = {{"claims", {{"a/b", "x y"}}}}; }) == kOptions + "/identity/claims/a~1b");
+  CHECK(with([](json& o) { o["identity"] = {{"user", "x"}}; }) == kOptions + "/identity/user");
+
+  json o = k.authenticate();
+  o["algorithms"] = {"none"};
+  const auto [path, reason] = error_of(json::array({authenticate_entry(o)}));
+  CHECK(path == kOptions + "/algorithms/0");
+  CHECK(reason.find("\"none\" is never accepted") != std::string::npos);
+}
+
+TEST_CASE("authorize option errors point at the offending key") {
+  auto path = [](const json& o) { return error_of(json::array({authorize_entry(o)})).first; };
+  CHECK(path(json::object()) == kOptions);
+  CHECK(path({{"scopes", json::array()}}) == kOptions);
+  CHECK(path({{"scopes", {"a", "b c"}}}) == kOptions + "/scopes/1");
+  CHECK(path({{"scopes", "a"}}) == kOptions + "/scopes");
+  CHECK(path({{"claims", {{{"claim", "tenant"}}}}}) == kOptions + "/claims/0");
+  CHECK(path({{"claims", {{{"equals", "x"}}}}}) == kOptions + "/claims/0/claim");
+  CHECK(path({{"claims", {{{"claim", "t"}, {"equals", "x"}, {"in", {"y"}}}}}}) == kOptions + "/claims/0/in");
+  CHECK(path({{"claims", {{{"claim", "t"}, {"in", "y"}}}}}) == kOptions + "/claims/0/in");
+  CHECK(path({{"claims", {{{"claim", "t"}, {"in", json::array()}}}}}) == kOptions + "/claims/0/in");
+  CHECK(path({{"claims", {{{"claim", "t"}, {"equals", {1}}}}}}) == kOptions + "/claims/0/equals");
+  CHECK(path({{"claims", {{{"claim", "t"}, {"matches", "x"}}}}}) == kOptions + "/claims/0/matches");
+  CHECK(path({{"scopes", {"a"}}, {"any_of", "no"}}) == kOptions + "/any_of");
+  CHECK(path({{"scopes", {"a"}}, {"realm", "\n"}}) == kOptions + "/realm");
+}
