@@ -304,6 +304,20 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> Connection::connect_upstrea
   co_return nullptr;
 }
 
+void Connection::frame_chunk(std::size_t chunk_index, std::size_t total, bool last) {
+  // gather_[chunk_index] was reserved for the chunk header; an empty chunk is left out, since a
+  // zero-size chunk would end the body.
+  if (total > 0) {
+    chunk_head_.clear();
+    write_chunk_header(chunk_head_, total);
+    gather_[chunk_index] = asio::buffer(chunk_head_);
+    gather_.push_back(asio::buffer("\r\n", 2));
+  } else {
+    gather_.erase(gather_.begin() + static_cast<std::ptrdiff_t>(chunk_index));
+  }
+  if (last) gather_.push_back(asio::buffer("0\r\n\r\n", 5));
+}
+
 asio::awaitable<asio::error_code> Connection::send_request_part(UpstreamConnection& uc, Exchange& ex,
                                                                 ChainView chain, std::size_t entered,
                                                                 Framing framing, bool with_head, bool last,
@@ -348,17 +362,7 @@ asio::awaitable<asio::error_code> Connection::send_request_part(UpstreamConnecti
     if (!c.data.empty()) gather_.push_back(asio::buffer(c.data.data(), c.data.size()));
     total += c.data.size();
   }
-  if (framing == Framing::chunked) {
-    if (total > 0) {
-      chunk_head_.clear();
-      write_chunk_header(chunk_head_, total);
-      gather_[chunk_index] = asio::buffer(chunk_head_);
-      gather_.push_back(asio::buffer("\r\n", 2));
-    } else {
-      gather_.erase(gather_.begin() + static_cast<std::ptrdiff_t>(chunk_index));
-    }
-    if (last) gather_.push_back(asio::buffer("0\r\n\r\n", 5));
-  }
+  if (framing == Framing::chunked) frame_chunk(chunk_index, total, last);
   if (gather_.empty()) co_return asio::error_code{};
   auto [ec, n] = co_await uc.stream.write(gather_);
   co_return ec;
@@ -388,17 +392,7 @@ asio::awaitable<bool> Connection::send_response_part(Exchange& ex, ChainView cha
     if (!c.data.empty()) gather_.push_back(asio::buffer(c.data.data(), c.data.size()));
     total += c.data.size();
   }
-  if (framing == Framing::chunked) {
-    if (total > 0) {
-      chunk_head_.clear();
-      write_chunk_header(chunk_head_, total);
-      gather_[chunk_index] = asio::buffer(chunk_head_);
-      gather_.push_back(asio::buffer("\r\n", 2));
-    } else {
-      gather_.erase(gather_.begin() + static_cast<std::ptrdiff_t>(chunk_index));
-    }
-    if (last) gather_.push_back(asio::buffer("0\r\n\r\n", 5));
-  }
+  if (framing == Framing::chunked) frame_chunk(chunk_index, total, last);
   if (gather_.empty()) co_return true;
   set_deadline_in(worker_.shared().options.limits.send_timeout);
   auto [ec, n] = co_await stream_.write(gather_);

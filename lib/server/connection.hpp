@@ -46,6 +46,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
                                                                         unsigned& fail_status);
   asio::awaitable<Outcome> send_error(Exchange& ex, ChainView chain, std::size_t entered, unsigned status,
                                       std::string_view message, bool close);
+  /// Completes gather_ for one chunk of `total` bytes whose header slot is at `chunk_index`.
+  void frame_chunk(std::size_t chunk_index, std::size_t total, bool last);
   void on_deadline() noexcept;
   void set_deadline_in(std::chrono::milliseconds d) { deadline_->set_in(d); }
 

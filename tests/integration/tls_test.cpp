@@ -40,60 +40,6 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-milliseconds since(SteadyClock::time_point t0) {
-  return std::chrono::duration_cast<milliseconds>(SteadyClock::now() - t0);
-}
-
-std::string body_of(const std::string& r) {
-  const auto p = r.find("\r\n\r\n");
-  return p == std::string::npos ? std::string() : r.substr(p + 4);
-}
-
-struct UntilClose {
-  std::string bytes;
-  bool closed = false;  // the peer closed (false: the timeout passed first)
-  milliseconds elapsed{};
-};
-
-UntilClose read_until_close(int fd, milliseconds timeout) {
-  UntilClose r;
-  const auto t0 = SteadyClock::now();
-  const auto end = t0 + timeout;
-  char tmp[65536];
-  for (;;) {
-    const auto left = std::chrono::duration_cast<milliseconds>(end - SteadyClock::now()).count();
-    if (left <= 0) break;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left)) <= 0) break;
-    const ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
-    if (n <= 0) {
-      r.closed = true;
-      break;
-    }
-    r.bytes.append(tmp, static_cast<std::size_t>(n));
-  }
-  r.elapsed = since(t0);
-  return r;
-}
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-CommandResult run_command(const std::string& cmd) {
-  CommandResult r;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  const int st = ::pclose(p);
-  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
 std::string read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   std::ostringstream s;

@@ -26,38 +26,6 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-milliseconds since(SteadyClock::time_point t0) {
-  return std::chrono::duration_cast<milliseconds>(SteadyClock::now() - t0);
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-// Reads into `buf` until it holds a complete head; returns the head (with its final CRLFCRLF) and
-// leaves the bytes after it in `buf`. nullopt on EOF, error or timeout.
-std::optional<std::string> read_head(int fd, std::string& buf, milliseconds timeout) {
-  const auto end = SteadyClock::now() + timeout;
-  for (;;) {
-    const auto pos = buf.find("\r\n\r\n");
-    if (pos != std::string::npos) {
-      std::string head = buf.substr(0, pos + 4);
-      buf.erase(0, pos + 4);
-      return head;
-    }
-    const auto left = std::chrono::duration_cast<milliseconds>(end - SteadyClock::now()).count();
-    if (left <= 0) return std::nullopt;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left)) <= 0) return std::nullopt;
-    char tmp[16384];
-    const ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
-    if (n <= 0) return std::nullopt;
-    buf.append(tmp, static_cast<std::size_t>(n));
-  }
-}
-
 // Content-Length of a head, 0 when absent.
 std::size_t content_length_of(const std::string& head) {
   const std::string h = lower(head);
@@ -83,34 +51,6 @@ std::optional<std::string> read_request(int fd, std::string& buf, milliseconds t
   }
   buf.erase(0, want);
   return head;
-}
-
-struct UntilClose {
-  std::string bytes;
-  bool closed = false;  // the peer closed (false: the timeout passed first)
-  milliseconds elapsed{};
-};
-
-// Reads until the peer closes or the timeout passes.
-UntilClose read_until_close(int fd, milliseconds timeout) {
-  UntilClose r;
-  const auto t0 = SteadyClock::now();
-  const auto end = t0 + timeout;
-  char tmp[65536];
-  for (;;) {
-    const auto left = std::chrono::duration_cast<milliseconds>(end - SteadyClock::now()).count();
-    if (left <= 0) break;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left)) <= 0) break;
-    const ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
-    if (n <= 0) {
-      r.closed = true;
-      break;
-    }
-    r.bytes.append(tmp, static_cast<std::size_t>(n));
-  }
-  r.elapsed = since(t0);
-  return r;
 }
 
 // Answers every request on the connection with `response` until the peer closes (or 5 s of quiet).
@@ -141,12 +81,6 @@ unsigned short closed_port() {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
   ::close(fd);
   return ntohs(a.sin_port);
-}
-
-// Body of a response (everything after the first head).
-std::string body_of(const std::string& r) {
-  const auto p = r.find("\r\n\r\n");
-  return p == std::string::npos ? std::string() : r.substr(p + 4);
 }
 
 constexpr std::string_view kGetClose = "GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";

@@ -7,7 +7,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
+
+#include <cstdio>
 #include <cstring>
+#include <optional>
 #include <fstream>
 #include <stdexcept>
 #include <vector>
@@ -121,6 +125,82 @@ long rss_kib() {
   while (std::getline(f, line))
     if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
   return -1;
+}
+
+// Shared by the integration tests.
+using SteadyClock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+milliseconds since(SteadyClock::time_point t0) {
+  return std::chrono::duration_cast<milliseconds>(SteadyClock::now() - t0);
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string head_of(const std::string& r) {
+  const auto p = r.find("\r\n\r\n");
+  return p == std::string::npos ? r : r.substr(0, p + 4);
+}
+
+std::string body_of(const std::string& r) {
+  const auto p = r.find("\r\n\r\n");
+  return p == std::string::npos ? std::string() : r.substr(p + 4);
+}
+
+std::optional<std::string> read_head(int fd, std::string& buf, milliseconds timeout) {
+  const auto end = SteadyClock::now() + timeout;
+  for (;;) {
+    const auto pos = buf.find("\r\n\r\n");
+    if (pos != std::string::npos) {
+      std::string head = buf.substr(0, pos + 4);
+      buf.erase(0, pos + 4);
+      return head;
+    }
+    const auto left = std::chrono::duration_cast<milliseconds>(end - SteadyClock::now()).count();
+    if (left <= 0) return std::nullopt;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) <= 0) return std::nullopt;
+    char tmp[16384];
+    const ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+    if (n <= 0) return std::nullopt;
+    buf.append(tmp, static_cast<std::size_t>(n));
+  }
+}
+
+UntilClose read_until_close(int fd, milliseconds timeout) {
+  UntilClose r;
+  const auto t0 = SteadyClock::now();
+  const auto end = t0 + timeout;
+  char tmp[65536];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<milliseconds>(end - SteadyClock::now()).count();
+    if (left <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) <= 0) break;
+    const ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+    if (n <= 0) {
+      r.closed = true;
+      break;
+    }
+    r.bytes.append(tmp, static_cast<std::size_t>(n));
+  }
+  r.elapsed = since(t0);
+  return r;
+}
+
+CommandResult run_command(const std::string& cmd) {
+  CommandResult r;
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  const int st = ::pclose(p);
+  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
 }
 
 }  // namespace gatehouse::test

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -43,5 +44,28 @@ class RawServer {
 
 /// Resident set size of this process in KiB (VmRSS).
 long rss_kib();
+
+std::chrono::milliseconds since(std::chrono::steady_clock::time_point t0);
+std::string lower(std::string s);
+/// The head of a response ("...\r\n\r\n" included) and the bytes after it.
+std::string head_of(const std::string& response);
+std::string body_of(const std::string& response);
+/// Reads until `buf` holds a whole head, which is removed from `buf` and returned.
+std::optional<std::string> read_head(int fd, std::string& buf, std::chrono::milliseconds timeout);
+
+struct UntilClose {
+  std::string bytes;
+  bool closed = false;  // the peer closed (false: the timeout passed first)
+  std::chrono::milliseconds elapsed{};
+};
+/// Reads until the peer closes or the timeout passes.
+UntilClose read_until_close(int fd, std::chrono::milliseconds timeout);
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+/// Runs a shell command (curl, openssl) and collects its output and exit code.
+CommandResult run_command(const std::string& cmd);
 
 }  // namespace gatehouse::test
