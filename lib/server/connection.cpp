@@ -143,8 +143,7 @@ asio::awaitable<Connection::Outcome> Connection::serve_one() {
         if (timed_out_ && any_byte) {
           timed_out_ = false;
           set_deadline_in(milliseconds(1000));
-          ex.set_request_id(RequestId::generate());
-          co_return co_await send_error(ex, shared.router->global_chain(), shared.router->global_chain().size(), 408, {}, true);
+          co_return co_await refuse(ex, 408, {});
         }
         co_return Outcome::close;
       }
@@ -159,10 +158,7 @@ asio::awaitable<Connection::Outcome> Connection::serve_one() {
     }
     auto r = parser_.feed(buf_.data() + beg_, end_ - beg_);
     beg_ += r.consumed;
-    if (r.error) {
-      ex.set_request_id(RequestId::generate());
-      co_return co_await send_error(ex, shared.router->global_chain(), shared.router->global_chain().size(), parser_.error_status(), parser_.error_reason(), true);
-    }
+    if (r.error) co_return co_await refuse(ex, parser_.error_status(), parser_.error_reason());
     if (r.head_complete) break;
   }
 
@@ -176,10 +172,8 @@ asio::awaitable<Connection::Outcome> Connection::serve_one() {
   else if (!absolute && (req.target().empty() || req.target().front() != '/')) reject = 400, why = "invalid request target";
   else if (req.headers().count("host") > 1) reject = 400, why = "duplicate Host header";
   else if (req.version_minor() == 1 && !req.headers().contains("host") && !absolute) reject = 400, why = "missing Host header";
-  if (reject) {
-    ex.set_request_id(RequestId::generate());
-    co_return co_await send_error(ex, shared.router->global_chain(), shared.router->global_chain().size(), reject, why, true);
-  }
+  else if (absolute && authority.empty()) reject = 400, why = "absolute target without authority";
+  if (reject) co_return co_await refuse(ex, reject, why);
   if (absolute) req.headers().set("host", authority);
   // Upgrades (WebSocket, h2c) are not supported: the request is forwarded without its Upgrade
   // fields, and the connection ends after the answer, since llhttp treats what follows an upgrade
@@ -262,6 +256,12 @@ asio::awaitable<Connection::Outcome> Connection::send_error(Exchange& ex, ChainV
   set_error_response(ex, status, message);
   if (close) closing_ = true;
   co_return co_await answer_locally(ex, chain, entered);
+}
+
+asio::awaitable<Connection::Outcome> Connection::refuse(Exchange& ex, unsigned status, std::string_view why) {
+  ex.set_request_id(RequestId::generate());
+  const ChainView global = worker_.shared().router->global_chain();
+  co_return co_await send_error(ex, global, global.size(), status, why, true);
 }
 
 asio::awaitable<std::unique_ptr<UpstreamConnection>> Connection::connect_upstream(Exchange& ex, Upstream& up,

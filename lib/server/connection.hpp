@@ -44,6 +44,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<bool> write_response_head_and_body(Exchange& ex, bool close);
   asio::awaitable<std::unique_ptr<UpstreamConnection>> connect_upstream(Exchange& ex, Upstream& up,
                                                                         unsigned& fail_status);
+  /// Answers a request refused before routing (malformed, limits, timeouts) and closes: the
+  /// global chain sees the answer (on_response, on_complete) without having seen the request.
+  asio::awaitable<Outcome> refuse(Exchange& ex, unsigned status, std::string_view why);
   asio::awaitable<Outcome> send_error(Exchange& ex, ChainView chain, std::size_t entered, unsigned status,
                                       std::string_view message, bool close);
   /// Completes gather_ for one chunk of `total` bytes whose header slot is at `chunk_index`.
