@@ -53,6 +53,8 @@
 
 #include "gatehouse/config.hpp"
 
+#include "config_json.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -86,10 +88,7 @@ ConfigError::ConfigError(std::string path, std::string reason)
       path_(std::move(path)),
       reason_(std::move(reason)) {}
 
-namespace {
-
-constexpr std::int64_t int64_max = std::numeric_limits<std::int64_t>::max();
-constexpr std::int64_t duration_max = 2'147'483'647;  // ~24.8 days; keeps timer math far from overflow
+namespace detail::config_json {
 
 // ---------------------------------------------------------------------------------------------
 // Text helpers
@@ -314,64 +313,6 @@ const json& as_object(const json& j, const std::string& path) {
   return j;
 }
 
-// An object with a fixed set of allowed keys. Unknown keys are reported up front, so a typo is
-// named as such instead of surfacing as a "missing key" later.
-class Object {
- public:
-  Object(const json& j, std::string path, std::vector<std::string> allowed)
-      : j_(as_object(j, path)), path_(std::move(path)) {
-    for (const auto& [key, value] : j_.items()) {
-      if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
-      std::string reason = "unknown key " + quote(key);
-      if (auto s = suggest(key, allowed)) {
-        reason += " (did you mean " + quote(*s) + "?)";
-      } else {
-        std::sort(allowed.begin(), allowed.end());
-        reason += "; allowed keys: " + join(allowed);
-      }
-      throw ConfigError(child(path_, key), reason);
-    }
-  }
-
-  const std::string& path() const noexcept { return path_; }
-  std::string at(std::string_view key) const { return child(path_, key); }
-  const json* find(const std::string& key) const {
-    auto it = j_.find(key);
-    return it == j_.end() ? nullptr : &*it;
-  }
-  bool has(const std::string& key) const { return find(key) != nullptr; }
-  const json& require(const std::string& key, std::string_view why = {}) const {
-    const json* v = find(key);
-    if (!v) {
-      std::string reason = "missing required key " + quote(key);
-      if (!why.empty()) reason += " (" + std::string(why) + ")";
-      throw ConfigError(at(key), reason);
-    }
-    return *v;
-  }
-
-  std::int64_t integer(const std::string& key, std::int64_t lo, std::int64_t hi, std::int64_t def) const {
-    const json* v = find(key);
-    return v ? as_integer(*v, at(key), lo, hi) : def;
-  }
-  std::chrono::milliseconds duration(const std::string& key, std::chrono::milliseconds def) const {
-    const json* v = find(key);
-    return v ? std::chrono::milliseconds(as_integer(*v, at(key), 1, duration_max)) : def;
-  }
-  bool boolean(const std::string& key, bool def) const {
-    const json* v = find(key);
-    return v ? as_bool(*v, at(key)) : def;
-  }
-  std::string string(const std::string& key, std::string def) const {
-    const json* v = find(key);
-    return v ? as_string(*v, at(key)) : std::move(def);
-  }
-
- private:
-  const json& j_;
-  std::string path_;
-};
-
 // A file that must exist and be readable now, so that a typo fails at load time, not at the first
 // TLS handshake.
 std::string readable_file(const json& j, const std::string& path) {
@@ -450,6 +391,12 @@ HeaderEdits header_edits(const json& j, const std::string& path) {
   }
   return edits;
 }
+
+}  // namespace detail::config_json
+
+using namespace detail::config_json;
+
+namespace {
 
 // ---------------------------------------------------------------------------------------------
 // JSON text -> json, with duplicate keys and syntax errors reported precisely.

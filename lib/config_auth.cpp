@@ -12,6 +12,7 @@
 //                  realm: "gatehouse"}; with any_of, the scopes (all of them) are one alternative.
 
 #include "config_auth.hpp"
+#include "config_json.hpp"
 
 #include <unistd.h>
 
@@ -39,120 +40,15 @@ namespace {
 
 using nlohmann::json;
 
-// Small local equivalents of config.cpp's helpers, which live in its anonymous namespace.
-
-std::string quote(std::string_view s) {
-  return json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-std::string describe(const json& j) {
-  std::string s = j.dump(-1, ' ', false, json::error_handler_t::replace);
-  if (s.size() > 60) s = s.substr(0, 57) + "...";
-  return s;
-}
-
-std::string child(const std::string& path, std::string_view key) {
-  std::string out = path + "/";
-  for (char c : key) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-std::string child(const std::string& path, std::size_t index) { return path + "/" + std::to_string(index); }
+using namespace config_json;  // the loaders' shared JSON helpers
 
 bool is_control(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
-
-bool is_token(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-  });
-}
-
-const json& as_object(const json& j, const std::string& path) {
-  if (!j.is_object()) throw ConfigError(path, "expected an object, got " + describe(j));
-  return j;
-}
-const json& as_array(const json& j, const std::string& path) {
-  if (!j.is_array()) throw ConfigError(path, "expected an array, got " + describe(j));
-  return j;
-}
-const std::string& as_string(const json& j, const std::string& path) {
-  if (!j.is_string()) throw ConfigError(path, "expected a string, got " + describe(j));
-  return j.get_ref<const std::string&>();
-}
-bool as_bool(const json& j, const std::string& path) {
-  if (!j.is_boolean()) throw ConfigError(path, "expected a boolean, got " + describe(j));
-  return j.get<bool>();
-}
-
-// A non-empty string without control characters.
-std::string name_string(const json& j, const std::string& path, std::string_view what) {
-  const std::string& s = as_string(j, path);
-  if (s.empty()) throw ConfigError(path, std::string(what) + " must not be empty");
-  if (std::any_of(s.begin(), s.end(), is_control)) {
-    throw ConfigError(path, std::string(what) + " must not contain control characters");
-  }
-  return s;
-}
 
 std::string header_name(const json& j, const std::string& path) {
   const std::string& s = as_string(j, path);
   if (!is_token(s)) throw ConfigError(path, "invalid header name " + quote(s) + ": expected an HTTP token");
   return s;
 }
-
-// An object with a fixed set of keys; unknown keys are reported first, as config.cpp does.
-class Object {
- public:
-  Object(const json& j, std::string path, std::vector<std::string> allowed)
-      : j_(as_object(j, path)), path_(std::move(path)) {
-    for (const auto& [key, value] : j_.items()) {
-      if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
-      std::sort(allowed.begin(), allowed.end());
-      std::string list;
-      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-      throw ConfigError(child(path_, key), "unknown key " + quote(key) + "; allowed keys: " + list);
-    }
-  }
-  std::string at(std::string_view key) const { return child(path_, key); }
-  const std::string& path() const noexcept { return path_; }
-  const json* find(const std::string& key) const {
-    auto it = j_.find(key);
-    return it == j_.end() ? nullptr : &*it;
-  }
-  const json& require(const std::string& key) const {
-    if (const json* v = find(key)) return *v;
-    throw ConfigError(at(key), "missing required key " + quote(key));
-  }
-  bool boolean(const std::string& key, bool def) const {
-    const json* v = find(key);
-    return v ? as_bool(*v, at(key)) : def;
-  }
-  // Exactly one of `keys`: returns which one.
-  std::string one_of(const std::vector<std::string>& keys) const {
-    std::string found;
-    std::string list;
-    for (const auto& k : keys) {
-      list += (list.empty() ? "" : ", ") + quote(k);
-      if (!find(k)) continue;
-      if (!found.empty()) throw ConfigError(at(k), "give only one of " + quote(found) + " and " + quote(k));
-      found = k;
-    }
-    if (found.empty()) throw ConfigError(path_, "needs exactly one of " + list);
-    return found;
-  }
-
- private:
-  const json& j_;
-  std::string path_;
-};
 
 // A list of distinct non-empty strings.
 std::vector<std::string> string_list(const json& j, const std::string& path, std::string_view what) {
@@ -165,18 +61,6 @@ std::vector<std::string> string_list(const json& j, const std::string& path, std
     out.push_back(std::move(s));
   }
   return out;
-}
-
-std::string readable_file(const json& j, const std::string& path) {
-  const std::string& file = as_string(j, path);
-  if (file.empty()) throw ConfigError(path, "expected a file name, got \"\"");
-  if (file.find('\0') != std::string::npos) throw ConfigError(path, "file name contains a NUL byte");
-  if (::access(file.c_str(), R_OK) != 0) {
-    throw ConfigError(path, "cannot read " + quote(file) + ": " + std::generic_category().message(errno));
-  }
-  std::error_code ec;
-  if (std::filesystem::is_directory(file, ec)) throw ConfigError(path, "cannot read " + quote(file) + ": it is a directory");
-  return file;
 }
 
 // Quoted in WWW-Authenticate, so it must not be able to end the quoted-string.
