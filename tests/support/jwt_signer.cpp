@@ -1,8 +1,13 @@
 #include "support/jwt_signer.hpp"
 
+#include <exception>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
+
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -192,6 +197,20 @@ std::string make_token_text(const TestKey& key, std::string_view header_json, st
 
 std::string make_token(const TestKey& key, const nlohmann::json& header, const nlohmann::json& payload) {
   return make_token_text(key, header.dump(), payload.dump());
+}
+
+auth::VerifyResult run_verify(const auth::TokenVerifier& verifier, std::string_view token) {
+  asio::io_context io;
+  std::optional<auth::VerifyResult> out;
+  std::exception_ptr error;
+  asio::co_spawn(io, verifier.verify(token), [&](std::exception_ptr e, auth::VerifyResult r) {
+    error = e;
+    out.emplace(std::move(r));
+  });
+  io.run();
+  if (error) std::rethrow_exception(error);
+  if (!out) throw std::logic_error("verify() did not complete");
+  return std::move(*out);
 }
 
 }  // namespace gatehouse::test

@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gatehouse/auth/token_verifier.hpp"
+
 struct evp_pkey_st;
 
 namespace gatehouse::test {
@@ -47,5 +49,9 @@ std::string make_token_text(const TestKey& key, std::string_view header_json, st
 std::string make_token(const TestKey& key, const nlohmann::json& header, const nlohmann::json& payload);
 /// HMAC tag with arbitrary secret bytes ("HS256", ...), for attacks such as HS256 keyed with a PEM.
 std::string hmac_sign(std::string_view alg, std::string_view secret, std::string_view input);
+
+/// Runs verifier.verify(token) to completion on a private io_context (the async path, as the
+/// gateway takes it on a cache miss); exceptions propagate.
+auth::VerifyResult run_verify(const auth::TokenVerifier& verifier, std::string_view token);
 
 }  // namespace gatehouse::test

@@ -12,12 +12,14 @@
 #include <asio/io_context.hpp>
 
 #include "gatehouse/auth/jwt_verifier.hpp"
+#include "support/jwt_signer.hpp"
 
 #ifndef GATEHOUSE_SOURCE_DIR
 #error "GATEHOUSE_SOURCE_DIR must name the source tree (set in tests/meson.build)"
 #endif
 
 using namespace gatehouse::auth;
+using gatehouse::test::run_verify;
 using nlohmann::json;
 
 namespace {
@@ -40,20 +42,6 @@ CommandOutput run_command(const std::string& command) {
   while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) out.text.append(buf, n);
   out.status = pclose(pipe);
   return out;
-}
-
-VerifyResult run(const TokenVerifier& v, std::string_view token) {
-  asio::io_context io;
-  std::optional<VerifyResult> out;
-  std::exception_ptr error;
-  asio::co_spawn(io, v.verify(token), [&](std::exception_ptr e, VerifyResult r) {
-    error = e;
-    out.emplace(std::move(r));
-  });
-  io.run();
-  if (error) std::rethrow_exception(error);
-  REQUIRE(out);
-  return std::move(*out);
 }
 
 }  // namespace
@@ -97,7 +85,7 @@ TEST_CASE("jose interop: tokens minted by npm jose verify for every algorithm") 
     CHECK(claims.scopes() == std::vector<std::string>{"read", "write"});
     CHECK(claims.string("tenant") == "acme");
     CHECK(claims.expires_at() > claims.issued_at());
-    CHECK(run(v, token).ok());
+    CHECK(run_verify(v, token).ok());
 
     // The same token with one payload character changed must fail the signature.
     std::string tampered = token;
@@ -109,7 +97,7 @@ TEST_CASE("jose interop: tokens minted by npm jose verify for every algorithm") 
       f.issuers = {{t.at("issuer").get<std::string>(), StaticKeySource::from_jwks(t.at("jwks").dump())}};
       return f;
     }());
-    const VerifyResult bad = run(fresh, tampered);
+    const VerifyResult bad = run_verify(fresh, tampered);
     CHECK_FALSE(bad.ok());
   }
   CHECK(seen == std::set<std::string>{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",

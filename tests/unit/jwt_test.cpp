@@ -21,6 +21,7 @@
 
 using namespace gatehouse::auth;
 using gatehouse::test::b64url;
+using gatehouse::test::run_verify;
 using gatehouse::test::hmac_sign;
 using gatehouse::test::make_token;
 using gatehouse::test::make_token_text;
@@ -44,24 +45,10 @@ class TestClock final : public gatehouse::Clock {
 constexpr std::int64_t kNow = 1'700'000'000;
 const std::string kIssuer = "https://issuer.test";
 
-VerifyResult run(const TokenVerifier& v, std::string_view token) {
-  asio::io_context io;
-  std::optional<VerifyResult> out;
-  std::exception_ptr error;
-  asio::co_spawn(io, v.verify(token), [&](std::exception_ptr e, VerifyResult r) {
-    error = e;
-    out.emplace(std::move(r));
-  });
-  io.run();
-  if (error) std::rethrow_exception(error);
-  REQUIRE(out);
-  return std::move(*out);
-}
-
 // Runs the synchronous path and the coroutine; where the first decides, both must agree.
 VerifyResult verify_both(const TokenVerifier& v, std::string_view token) {
   const auto now = v.try_verify_now(token);
-  VerifyResult async = run(v, token);
+  VerifyResult async = run_verify(v, token);
   if (now) {
     CHECK(now->ok() == async.ok());
     CHECK(now->error() == async.error());
@@ -603,7 +590,7 @@ TEST_CASE("jwt: the cache returns the same claims and re-checks expiry on every 
   CHECK((*second)->same_payload(first->value()));
   CHECK(v.cache_stats().hits == 1);
   CHECK(v.cache_stats().entries == 1);
-  const VerifyResult async = run(v, token);
+  const VerifyResult async = run_verify(v, token);
   REQUIRE(async.ok());
   CHECK(async->same_payload(first->value()));
 
@@ -724,25 +711,25 @@ TEST_CASE("jwt: an unknown kid asks the key source for a refresh on the async pa
   CHECK(source->refreshes == 0);
   json rotated = new_key.jwks("new");
   source->set_next(std::make_shared<const JwkSet>(JwkSet::from_json(rotated)));
-  const VerifyResult r = run(v, new_token);
+  const VerifyResult r = run_verify(v, new_token);
   INFO(r.detail());
   CHECK(r.ok());
   CHECK(source->refreshes == 1);
   CHECK(source->last_kid == "new");
   // Now cached and known: no more refreshes.
   CHECK(v.try_verify_now(new_token));
-  CHECK(run(v, new_token).ok());
+  CHECK(run_verify(v, new_token).ok());
   CHECK(source->refreshes == 1);
   // The old key left the set: its cached token is verified again and refused.
-  const VerifyResult gone = run(v, old_token);
+  const VerifyResult gone = run_verify(v, old_token);
   CHECK(gone.error() == make_error_code(TokenError::unknown_key));
   CHECK(source->refreshes == 2);
 
   // A kid nobody knows, after a refresh.
   const std::string bogus = make_token(new_key, json{{"alg", "ES256"}, {"kid", "bogus"}}, Fixture::payload());
-  CHECK(run(v, bogus).error() == make_error_code(TokenError::unknown_key));
+  CHECK(run_verify(v, bogus).error() == make_error_code(TokenError::unknown_key));
   source->throw_on_refresh = true;
-  const VerifyResult down = run(v, bogus);
+  const VerifyResult down = run_verify(v, bogus);
   CHECK(down.error() == make_error_code(TokenError::key_source_unavailable));
   CHECK(down.detail().find("connection refused") != std::string::npos);
 }
@@ -756,10 +743,10 @@ TEST_CASE("jwt: a key source without keys yet is refreshed, and reported when it
   const TestKey key = TestKey::generate("ES256");
   const std::string token = make_token(key, json{{"alg", "ES256"}}, Fixture::payload());
   CHECK_FALSE(v.try_verify_now(token));
-  CHECK(run(v, token).error() == make_error_code(TokenError::key_source_unavailable));
+  CHECK(run_verify(v, token).error() == make_error_code(TokenError::key_source_unavailable));
   CHECK(source->last_kid.empty());
   source->set_next(std::make_shared<const JwkSet>(JwkSet::from_json(key.jwks("any"))));
-  CHECK(run(v, token).ok());
+  CHECK(run_verify(v, token).ok());
 }
 
 TEST_CASE("jwt: verify() owns its copy of the token") {
@@ -812,7 +799,7 @@ TEST_CASE("jwt: claims give typed access") {
   p["ratio"] = 0.5;
   p["big"] = 9007199254740993ULL;
   p["flag"] = false;
-  const VerifyResult r = run(v, f.token(Fixture::header(), p));
+  const VerifyResult r = run_verify(v, f.token(Fixture::header(), p));
   REQUIRE(r.ok());
   const Claims& c = r.value();
   CHECK(c.subject() == "alice");
