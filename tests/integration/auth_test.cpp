@@ -9,6 +9,7 @@
 #include "gatehouse/auth/jwt_verifier.hpp"
 #include "integration/fixture.hpp"
 #include "support/jwt_signer.hpp"
+#include "support/httplib_server.hpp"
 #include "support/raw_http.hpp"
 
 using namespace gatehouse;
@@ -26,21 +27,15 @@ struct Service {
       subjects = req.get_header_value_count("x-auth-subject");
       res.set_content("hello " + subject, "text/plain");
     });
-    port = static_cast<unsigned short>(server.bind_to_any_port("127.0.0.1"));
-    thread = std::thread([this] { server.listen_after_bind(); });
-    while (!server.is_running()) std::this_thread::sleep_for(1ms);
-  }
-  ~Service() {
-    server.stop();
-    thread.join();
+    port = runner.start(server);
   }
   httplib::Server server;
   unsigned short port = 0;
-  std::thread thread;
   std::mutex mu;
   int hits = 0;
   std::size_t subjects = 0;
   std::string subject;
+  ServerThread runner;  // last: stops the server before the members its handlers use
 };
 
 const std::string kIssuer = "https://id.test";

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "integration/fixture.hpp"
+#include "support/httplib_server.hpp"
 #include "support/raw_http.hpp"
 
 using namespace gatehouse;
@@ -88,19 +89,13 @@ struct Service {
       ++hits;
       res.set_content("hello", "text/plain");
     });
-    port = static_cast<unsigned short>(server.bind_to_any_port("127.0.0.1"));
-    thread = std::thread([this] { server.listen_after_bind(); });
-    while (!server.is_running()) std::this_thread::sleep_for(1ms);
-  }
-  ~Service() {
-    server.stop();
-    thread.join();
+    port = runner.start(server);
   }
   httplib::Server server;
   unsigned short port = 0;
-  std::thread thread;
   std::atomic<int> hits{0};
   std::string big;
+  ServerThread runner;  // last: stops the server before the members its handlers use
 };
 
 // Lets through only requests that carry X-Allowed.

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "integration/fixture.hpp"
+#include "support/httplib_server.hpp"
 #include "support/raw_http.hpp"
 
 using namespace gatehouse;
@@ -25,13 +26,7 @@ struct Service {
       std::this_thread::sleep_for(1500ms);
       res.set_content("late", "text/plain");
     });
-    port = static_cast<unsigned short>(server.bind_to_any_port("127.0.0.1"));
-    thread = std::thread([this] { server.listen_after_bind(); });
-    while (!server.is_running()) std::this_thread::sleep_for(1ms);
-  }
-  ~Service() {
-    server.stop();
-    thread.join();
+    port = runner.start(server);
   }
   void record(const httplib::Request& req, httplib::Response& res) {
     std::lock_guard l(mu);
@@ -46,10 +41,10 @@ struct Service {
   }
   httplib::Server server;
   unsigned short port = 0;
-  std::thread thread;
   std::mutex mu;
   int hits = 0;
   httplib::Request last;
+  ServerThread runner;  // last: stops the server before the members its handlers use
 };
 
 }  // namespace

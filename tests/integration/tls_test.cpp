@@ -29,6 +29,7 @@
 #include <thread>
 
 #include "integration/fixture.hpp"
+#include "support/httplib_server.hpp"
 #include "support/raw_http.hpp"
 #include "support/test_certs.hpp"
 
@@ -74,13 +75,7 @@ struct Service {
       }
       res.set_content("secure hello path=" + req.path, "text/plain");
     });
-    port = static_cast<unsigned short>(server.bind_to_any_port("127.0.0.1"));
-    thread = std::thread([this] { server.listen_after_bind(); });
-    while (!server.is_running()) std::this_thread::sleep_for(1ms);
-  }
-  ~Service() {
-    server.stop();
-    thread.join();
+    port = runner.start(server);
   }
   std::string proto() {
     std::lock_guard l(mu);
@@ -88,10 +83,10 @@ struct Service {
   }
   Server server;
   unsigned short port = 0;
-  std::thread thread;
   std::atomic<int> hits{0};
   std::mutex mu;
   std::string forwarded_proto;
+  ServerThread runner;  // last: stops the server before the members its handlers use
 };
 
 
