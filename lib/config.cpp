@@ -667,7 +667,8 @@ std::map<std::string, std::shared_ptr<Upstream>> parse_upstreams(const Object& t
 }
 
 std::vector<std::shared_ptr<const Middleware>> parse_chain(const json& j, const std::string& path,
-                                                           const MiddlewareRegistry& registry) {
+                                                           const MiddlewareRegistry& registry,
+                                                           const ConfigContext& context) {
   std::vector<std::shared_ptr<const Middleware>> chain;
   std::size_t i = 0;
   for (const json& entry : as_array(j, path)) {
@@ -684,7 +685,7 @@ std::vector<std::shared_ptr<const Middleware>> parse_chain(const json& j, const 
     // create() reports unknown names (with the known ones) at the path it is given.
     const std::string& at = registry.contains(name) ? options_path : o.at("name");
     try {
-      chain.push_back(registry.create(name, *options, at));
+      chain.push_back(registry.create(name, *options, at, context));
     } catch (const ConfigError&) {
       throw;
     } catch (const std::exception& e) {
@@ -728,7 +729,7 @@ Handler parse_respond(const json& j, const std::string& path) {
 }
 
 std::vector<Route> parse_routes(const Object& top, const std::map<std::string, std::shared_ptr<Upstream>>& upstreams,
-                                const MiddlewareRegistry& registry) {
+                                const MiddlewareRegistry& registry, const ConfigContext& context) {
   const std::string rp = top.at("routes");
   const json& arr = as_array(top.require("routes", "at least one route is needed"), rp);
   if (arr.empty()) throw ConfigError(rp, "at least one route is needed");
@@ -819,7 +820,7 @@ std::vector<Route> parse_routes(const Object& top, const std::map<std::string, s
       route.rewrite_prefix = s;
     }
 
-    if (const json* m = o.find("middleware")) route.middleware = parse_chain(*m, o.at("middleware"), registry);
+    if (const json* m = o.find("middleware")) route.middleware = parse_chain(*m, o.at("middleware"), registry, context);
     routes.push_back(std::move(route));
     ++i;
   }
@@ -859,17 +860,23 @@ MiddlewareRegistry MiddlewareRegistry::with_builtins() {
     if (const json* v = o.find("response")) opts.response = header_edits(*v, o.at("response"));
     return std::make_shared<const HeaderRewrite>(std::move(opts));
   });
-  r.add("authenticate", detail::make_authenticate);
-  r.add("authorize", detail::make_authorize);
+  r.add("authenticate", MiddlewareRegistry::Factory(detail::make_authenticate));
+  r.add("authorize", MiddlewareRegistry::SimpleFactory(detail::make_authorize));
   return r;
 }
 
 void MiddlewareRegistry::add(std::string name, Factory factory) { factories_[std::move(name)] = std::move(factory); }
 
+void MiddlewareRegistry::add(std::string name, SimpleFactory factory) {
+  add(std::move(name), Factory([f = std::move(factory)](const json& options, const std::string& path,
+                                                        const ConfigContext&) { return f(options, path); }));
+}
+
 bool MiddlewareRegistry::contains(const std::string& name) const { return factories_.count(name) != 0; }
 
 std::shared_ptr<const Middleware> MiddlewareRegistry::create(const std::string& name, const json& options,
-                                                             const std::string& path) const {
+                                                             const std::string& path,
+                                                             const ConfigContext& context) const {
   auto it = factories_.find(name);
   if (it == factories_.end()) {
     std::vector<std::string> known;
@@ -877,7 +884,7 @@ std::shared_ptr<const Middleware> MiddlewareRegistry::create(const std::string& 
     throw ConfigError(path, "unknown middleware " + quote(name) + did_you_mean(name, known) + "; known: " +
                                 (known.empty() ? std::string("(none)") : join(known)));
   }
-  return it->second(options, path);
+  return it->second(options, path, context);
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -888,7 +895,7 @@ GatewayConfig load_config(std::string_view json_text, const MiddlewareRegistry& 
   if (!root.is_object()) throw ConfigError("", "expected an object at the top level, got " + describe(root));
   Object top(root, "",
              {"workers", "drain_timeout_ms", "trusted_proxies", "request_id_header", "limits", "listeners",
-              "upstreams", "middleware", "routes"});
+              "upstreams", "verifiers", "middleware", "routes"});
 
   GatewayConfig config;
   GatewayOptions& opts = config.options;
@@ -916,8 +923,11 @@ GatewayConfig load_config(std::string_view json_text, const MiddlewareRegistry& 
 
   config.listeners = parse_listeners(top);
   config.upstreams = parse_upstreams(top);
-  if (const json* m = top.find("middleware")) config.middleware = parse_chain(*m, top.at("middleware"), registry);
-  config.routes = parse_routes(top, config.upstreams, registry);
+  if (const json* v = top.find("verifiers")) config.context.verifiers = detail::make_verifiers(*v, top.at("verifiers"));
+  if (const json* m = top.find("middleware")) {
+    config.middleware = parse_chain(*m, top.at("middleware"), registry, config.context);
+  }
+  config.routes = parse_routes(top, config.upstreams, registry, config.context);
   return config;
 }
 

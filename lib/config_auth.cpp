@@ -1,13 +1,17 @@
-// "authenticate" and "authorize" options (see config.cpp for the conventions: strict keys, errors
-// at the JSON pointer of the offending key).
+// Options of the top-level "verifiers" section and of the "authenticate" and "authorize" built-in
+// middleware (see config.cpp for the conventions: strict keys, errors at the JSON pointer of the
+// offending key). docs/config.md has the same text with examples.
 //
-//   authenticate  {issuers: [{issuer, one of jwks_file | jwks (inline JWKS object) | pem_file}],
-//                  algorithms: ["RS256", ...] (required), audiences: [], leeway_s: 0..3600 (30),
-//                  required_claims: [], credential: {header | cookie | query: name}
-//                  ({"header": "authorization"}), realm: "gatehouse", optional: false,
-//                  fail_open_when_unavailable: false, forward_token: true,
-//                  identity: {subject: "x-auth-subject", scopes: "x-auth-scopes",
-//                             claims: {claim: header}} ("" turns a header off)}
+//   verifiers     (top level) {name: {"type": "jwt", JWT keys below}}
+//   JWT keys      issuers: [{issuer, one of jwks_file | jwks (inline JWKS object) | pem_file}] (required),
+//                 algorithms: ["RS256", ...] (required), audiences: [], leeway_s: 0..3600 (30),
+//                 required_claims: [], typ: string, max_token_bytes: 256..1048576 (8192),
+//                 cache: {enabled: true, max_entries: 1..10000000 (10000), max_age_s: 1..86400 (300)}
+//   authenticate  {verifiers: [names] or the JWT keys inline (not both),
+//                  credential: {header | cookie | query: name} ({"header": "authorization"}),
+//                  realm: "gatehouse", optional: false, fail_open_when_unavailable: false,
+//                  forward_token: true, identity: {subject: "x-auth-subject", scopes: "x-auth-scopes",
+//                  claims: {claim: header}} ("" turns a header off)}
 //   authorize     {scopes: [], claims: [{claim, one of equals | contains | in}], any_of: false,
 //                  realm: "gatehouse"}; with any_of, the scopes (all of them) are one alternative.
 
@@ -133,12 +137,16 @@ IdentityHeaders identity(const json& j, const std::string& path) {
   return id;
 }
 
-}  // namespace
+// The JWT verifier's keys, shared by the "verifiers" section and an inline "authenticate".
+const std::vector<std::string> kJwtKeys = {"issuers",  "algorithms",      "audiences", "leeway_s", "required_claims",
+                                           "typ",      "max_token_bytes", "cache"};
 
-std::shared_ptr<const Middleware> make_authenticate(const json& options, const std::string& path) {
-  Object o(options, path,
-           {"issuers", "algorithms", "audiences", "leeway_s", "required_claims", "credential", "realm", "optional",
-            "fail_open_when_unavailable", "identity", "forward_token"});
+std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+std::shared_ptr<const auth::TokenVerifier> jwt_verifier(const Object& o, const std::string& path) {
   auth::JwtVerifierOptions v;
 
   // Algorithms first: the issuers' keys are checked against them.
@@ -174,11 +182,92 @@ std::shared_ptr<const Middleware> make_authenticate(const json& options, const s
   if (const json* r = o.find("required_claims")) {
     v.required_claims = string_list(*r, o.at("required_claims"), "claim name");
   }
-  if (const json* l = o.find("leeway_s")) {
-    if (!l->is_number_integer() || l->get<std::int64_t>() < 0 || l->get<std::int64_t>() > 3600) {
-      throw ConfigError(o.at("leeway_s"), "expected an integer in 0..3600, got " + describe(*l));
+  v.leeway = std::chrono::seconds(o.integer("leeway_s", 0, 3600, v.leeway.count()));
+  if (const json* t = o.find("typ")) v.typ = name_string(*t, o.at("typ"), "typ");
+  v.max_token_bytes = static_cast<std::size_t>(
+      o.integer("max_token_bytes", 256, 1 << 20, static_cast<std::int64_t>(v.max_token_bytes)));
+  if (const json* c = o.find("cache")) {
+    Object co(*c, o.at("cache"), {"enabled", "max_entries", "max_age_s"});
+    v.cache.enabled = co.boolean("enabled", v.cache.enabled);
+    v.cache.max_entries = static_cast<std::size_t>(
+        co.integer("max_entries", 1, 10'000'000, static_cast<std::int64_t>(v.cache.max_entries)));
+    v.cache.max_age = std::chrono::seconds(co.integer("max_age_s", 1, 86'400, v.cache.max_age.count()));
+  }
+  try {
+    return std::make_shared<const auth::JwtVerifier>(std::move(v));
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(path, e.what());
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<const auth::TokenVerifier> make_jwt_verifier(const json& options, const std::string& path) {
+  Object o(options, path, with({"type"}, kJwtKeys));
+  return jwt_verifier(o, path);
+}
+
+VerifierMap make_verifiers(const json& section, const std::string& path) {
+  using Maker = std::shared_ptr<const auth::TokenVerifier> (*)(const json&, const std::string&);
+  static const std::vector<std::pair<std::string, Maker>> kTypes = {
+      {"jwt", &make_jwt_verifier},
+  };
+  VerifierMap out;
+  for (const auto& [name, entry] : as_object(section, path).items()) {
+    const std::string p = child(path, name);
+    if (name.empty()) throw ConfigError(p, "verifier name must not be empty");
+    as_object(entry, p);
+    const std::string tp = child(p, "type");
+    const auto t = entry.find("type");
+    if (t == entry.end()) throw ConfigError(tp, "missing \"type\"");
+    const std::string& type = as_string(*t, tp);
+    std::vector<std::string> known;
+    for (const auto& [n, make] : kTypes) {
+      known.push_back(n);
+      if (n == type) out.emplace(name, make(entry, p));
     }
-    v.leeway = std::chrono::seconds(l->get<std::int64_t>());
+    if (!out.count(name)) {
+      throw ConfigError(tp, "unknown verifier type " + quote(type) + did_you_mean(type, known) + "; known: " +
+                                join(known));
+    }
+  }
+  return out;
+}
+
+std::shared_ptr<const Middleware> make_authenticate(const json& options, const std::string& path,
+                                                    const ConfigContext& context) {
+  Object o(options, path,
+           with({"verifiers", "credential", "realm", "optional", "fail_open_when_unavailable", "identity",
+                 "forward_token"},
+                kJwtKeys));
+  std::vector<std::shared_ptr<const auth::TokenVerifier>> verifiers;
+  if (const json* names = o.find("verifiers")) {
+    for (const auto& key : kJwtKeys) {
+      if (o.find(key)) {
+        throw ConfigError(o.at(key), "not allowed together with \"verifiers\": it belongs in the verifier's definition");
+      }
+    }
+    const std::string vp = o.at("verifiers");
+    const std::vector<std::string> list = string_list(*names, vp, "verifier name");
+    if (list.empty()) throw ConfigError(vp, "at least one verifier is needed");
+    for (std::size_t k = 0; k < list.size(); ++k) {
+      const auto it = context.verifiers.find(list[k]);
+      if (it == context.verifiers.end()) {
+        std::vector<std::string> known;
+        for (const auto& entry : context.verifiers) known.push_back(entry.first);
+        throw ConfigError(child(vp, k), "unknown verifier " + quote(list[k]) + did_you_mean(list[k], known) +
+                                            "; the top-level \"verifiers\" defines " +
+                                            (known.empty() ? std::string("none") : join(known)));
+      }
+      verifiers.push_back(it->second);
+    }
+  } else {
+    if (!o.find("issuers") && !o.find("algorithms")) {
+      throw ConfigError(child(path, "verifiers"),
+                        "expected \"verifiers\" (names from the top-level \"verifiers\") or an inline JWT verifier "
+                        "(\"issuers\" and \"algorithms\")");
+    }
+    verifiers.push_back(jwt_verifier(o, path));
   }
 
   AuthenticateOptions opts;
@@ -208,8 +297,8 @@ std::shared_ptr<const Middleware> make_authenticate(const json& options, const s
     }
   }
 
+  opts.verifiers = std::move(verifiers);
   try {
-    opts.verifiers.push_back(std::make_shared<const auth::JwtVerifier>(std::move(v)));
     return std::make_shared<const Authenticate>(std::move(opts));
   } catch (const std::invalid_argument& e) {
     throw ConfigError(path, e.what());

@@ -29,6 +29,8 @@ std::string child(const std::string& path, std::string_view key);
 std::string child(const std::string& path, std::size_t index);
 std::string join(const std::vector<std::string>& names);
 std::optional<std::string> suggest(std::string_view word, const std::vector<std::string>& candidates);
+/// " (did you mean \"x\"?)" when a candidate is close to `word`, else "".
+std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
 bool is_token(std::string_view s);
 bool has_control(std::string_view s);
 std::int64_t as_integer(const json& j, const std::string& path, std::int64_t lo, std::int64_t hi);

@@ -13,6 +13,10 @@
 
 namespace gatehouse {
 
+namespace auth {
+class TokenVerifier;
+}
+
 /// A configuration problem: `path` is the JSON path of the offending key ("/routes/2/upstream"),
 /// `reason` says what is wrong. what() is "<path>: <reason>".
 class ConfigError : public std::runtime_error {
@@ -25,18 +29,29 @@ class ConfigError : public std::runtime_error {
   std::string path_, reason_;
 };
 
+/// Named objects from the configuration's top-level sections, built before any middleware so that
+/// middleware factories can refer to them (and several routes can share one).
+struct ConfigContext {
+  /// The "verifiers" section: name -> verifier (JWT, introspection, API keys).
+  std::map<std::string, std::shared_ptr<const auth::TokenVerifier>, std::less<>> verifiers{};
+};
+
 /// Middleware by name: a factory receives the "options" object and its JSON path, validates it
 /// (throwing ConfigError) and builds the middleware.
 class MiddlewareRegistry {
  public:
-  using Factory = std::function<std::shared_ptr<const Middleware>(const nlohmann::json& options,
-                                                                  const std::string& path)>;
-  /// A registry holding the built-ins: "access_log", "header_rewrite".
+  using Factory = std::function<std::shared_ptr<const Middleware>(
+      const nlohmann::json& options, const std::string& path, const ConfigContext& context)>;
+  using SimpleFactory = std::function<std::shared_ptr<const Middleware>(const nlohmann::json& options,
+                                                                        const std::string& path)>;
+  /// A registry holding the built-ins: "access_log", "header_rewrite", "authenticate", "authorize".
   static MiddlewareRegistry with_builtins();
   void add(std::string name, Factory factory);
+  /// For factories that need nothing from the context.
+  void add(std::string name, SimpleFactory factory);
   bool contains(const std::string& name) const;
   std::shared_ptr<const Middleware> create(const std::string& name, const nlohmann::json& options,
-                                           const std::string& path) const;
+                                           const std::string& path, const ConfigContext& context = {}) const;
 
  private:
   std::map<std::string, Factory, std::less<>> factories_;
@@ -47,6 +62,7 @@ struct GatewayConfig {
   GatewayOptions options{};
   std::vector<ListenerOptions> listeners{};
   std::map<std::string, std::shared_ptr<Upstream>> upstreams{};
+  ConfigContext context{};
   std::vector<std::shared_ptr<const Middleware>> middleware{};  ///< global chain
   std::vector<Route> routes{};
 };

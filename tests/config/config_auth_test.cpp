@@ -193,3 +193,64 @@ TEST_CASE("authorize option errors point at the offending key") {
   CHECK(path({{"scopes", {"a"}}, {"any_of", "no"}}) == kOptions + "/any_of");
   CHECK(path({{"scopes", {"a"}}, {"realm", "\n"}}) == kOptions + "/realm");
 }
+
+TEST_CASE("verifiers defined once at the top level are shared by every authenticate that names them") {
+  KeyFiles k;
+  json jwt = k.authenticate();
+  jwt["type"] = "jwt";
+  jwt["cache"] = {{"enabled", true}, {"max_entries", 100}, {"max_age_s", 60}};
+  jwt["typ"] = "JWT";
+  jwt["max_token_bytes"] = 4096;
+  json doc = json::parse(document(json::array({authenticate_entry({{"verifiers", {"corp"}}})})));
+  doc["verifiers"] = {{"corp", jwt}};
+  doc["routes"].push_back({{"path", "/b"}, {"upstream", "svc"}, {"middleware", json::array({authenticate_entry({{"verifiers", {"corp"}}})})}});
+  const auto config = load_config(doc.dump());
+  REQUIRE(config.context.verifiers.size() == 1);
+  const auto* a0 = dynamic_cast<const gatehouse::Authenticate*>(config.routes.at(0).middleware.at(0).get());
+  const auto* a1 = dynamic_cast<const gatehouse::Authenticate*>(config.routes.at(1).middleware.at(0).get());
+  REQUIRE((a0 && a1));
+  CHECK(a0->options().verifiers.at(0) == a1->options().verifiers.at(0));  // one verifier, one cache
+
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+  const std::string token = gatehouse::test::make_token(
+      k.rsa, {{"alg", "RS256"}, {"kid", "k1"}, {"typ", "JWT"}},
+      {{"iss", "https://id.test"}, {"aud", "api"}, {"sub", "alice"}, {"exp", now + 600}});
+  auto ex = gt::exchange("GET", "/", {{"authorization", "Bearer " + token}});
+  CHECK(gt::run_chain(config.routes.at(1).middleware, ex).status == 200);
+
+  auto error_at = [&](auto edit) {
+    json d = doc;
+    edit(d);
+    try {
+      load_config(d.dump());
+    } catch (const ConfigError& e) {
+      return e.path();
+    }
+    return std::string("no error");
+  };
+  CHECK(error_at([](json& d) { d["verifiers"]["corp"].erase("type"); }) == "/verifiers/corp/type");
+  CHECK(error_at([](json& d) { d["verifiers"]["corp"]["type"] = "jwk"; }) == "/verifiers/corp/type");
+  CHECK(error_at([](json& d) { d["verifiers"]["corp"]["cache"]["max_entries"] = 0; }) ==
+        "/verifiers/corp/cache/max_entries");
+  CHECK(error_at([](json& d) { d["verifiers"]["corp"]["cache"]["size"] = 1; }) == "/verifiers/corp/cache/size");
+  CHECK(error_at([](json& d) { d["verifiers"]["corp"]["issuers"] = json::array(); }) == "/verifiers/corp/issuers");
+  CHECK(error_at([](json& d) { d["verifiers"][""] = d["verifiers"]["corp"]; }) == "/verifiers/");
+  CHECK(error_at([](json& d) { d["routes"][0]["middleware"][0]["options"]["verifiers"] = {"crop"}; }) ==
+        kOptions + "/verifiers/0");
+  CHECK(error_at([](json& d) { d["routes"][0]["middleware"][0]["options"]["verifiers"] = json::array(); }) ==
+        kOptions + "/verifiers");
+  CHECK(error_at([](json& d) { d["routes"][0]["middleware"][0]["options"]["algorithms"] = {"RS256"}; }) ==
+        kOptions + "/algorithms");
+  CHECK(error_at([](json& d) { d["routes"][0]["middleware"][0]["options"] = json::object(); }) ==
+        kOptions + "/verifiers");
+
+  json bad = doc;
+  bad["routes"][0]["middleware"][0]["options"]["verifiers"] = {"crop"};
+  try {
+    load_config(bad.dump());
+    FAIL("no error");
+  } catch (const ConfigError& e) {
+    CHECK(e.reason().find("did you mean \"corp\"") != std::string::npos);
+  }
+}
