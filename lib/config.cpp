@@ -15,6 +15,7 @@
 //     max_body_bytes                                      integer >= 0 (0: no limit)
 //     header_timeout_ms, idle_timeout_ms, request_timeout_ms, send_timeout_ms   durations
 //   listeners          required, non-empty array of:
+//     name      optional, non-empty, unique: what a route's "listeners" refers to
 //     address   IP address string, default "127.0.0.1"
 //     port      required, integer 0..65535 (0 picks a free port)
 //     backlog   integer 1..65535, default 1024
@@ -31,10 +32,15 @@
 //     tls         optional object (its presence enables TLS to the upstream):
 //       ca, server_name, client_cert, client_key   strings, default "" (none / system CAs /
 //       endpoint host); client_cert and client_key go together
+//   token_minters      object: name (non-empty) -> internal identity token minter (see
+//                      config_token_minters.cpp): {alg, key_file, issuer, audience, lifetime_s,
+//                      copy_claims, not_before, cache}
 //   middleware         array of {"name": string, "options": object (default {})}: the global chain.
 //                      Built-ins: "access_log" {path: "-", queue_capacity: 16384},
 //                      "header_rewrite" {request: EDITS, response: EDITS} where EDITS is
-//                      {set: {name: value}, append: {name: value}, remove: [name]}
+//                      {set: {name: value}, append: {name: value}, remove: [name]},
+//                      "authenticate", "authorize" (config_auth.cpp), "mint_identity_token"
+//                      {minter: name, header: "x-gatehouse-identity"} (config_token_minters.cpp)
 //   routes             required, non-empty array of:
 //     name            non-empty, unique; default "route<index>"
 //     host            "" (any), "example.com" or "*.example.com"; default ""
@@ -42,11 +48,14 @@
 //     prefix          boolean, default true
 //     methods         array of uppercase tokens, default [] (any)
 //     rewrite_prefix  "" or a path starting with '/' (upstream routes only)
-//     upstream        name of an upstream          } exactly one of the two
+//     upstream        name of an upstream          } exactly one of the three
 //     respond         {status: 100..599 (200),     }
 //                      body: string (""), content_type: string ("text/plain"),
 //                      headers: {name: value}}
+//     jwks            name of a token minter: GET/HEAD answer its public JWKS
 //     middleware      array as for the global chain, run after it
+//     listeners       non-empty array of listener names (each must exist, no repeats): the route
+//                     is served on those listeners only; absent: on every listener
 //
 // Errors are ConfigError(JSON pointer of the offending key, reason); a missing required key is
 // reported at the pointer where it should be.
@@ -73,6 +82,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config_auth.hpp"
+#include "config_token_minters.hpp"
 #include "gatehouse/middleware/access_log.hpp"
 #include "gatehouse/middleware/header_rewrite.hpp"
 #include "gatehouse/upstream.hpp"
@@ -548,8 +558,16 @@ std::vector<ListenerOptions> parse_listeners(const Object& top) {
   std::vector<std::pair<asio::ip::address, std::string>> bound;  // for duplicate detection
   std::size_t i = 0;
   for (const json& l : arr) {
-    Object o(l, child(lp, i++), {"address", "port", "backlog", "tls"});
+    Object o(l, child(lp, i++), {"name", "address", "port", "backlog", "tls"});
     ListenerOptions opts;
+    if (const json* n = o.find("name")) {
+      opts.name = name_string(*n, o.at("name"), "listener name");
+      for (std::size_t k = 0; k < out.size(); ++k) {
+        if (out[k].name == opts.name) {
+          throw ConfigError(o.at("name"), "duplicate listener name " + quote(opts.name) + " (also " + child(lp, k) + ")");
+        }
+      }
+    }
     opts.address = o.string("address", opts.address);
     asio::error_code ec;
     const auto addr = asio::ip::make_address(opts.address, ec);
@@ -728,7 +746,8 @@ Handler parse_respond(const json& j, const std::string& path) {
   return [prototype](Exchange&) { return Flow::respond(Response(*prototype)); };
 }
 
-std::vector<Route> parse_routes(const Object& top, const std::map<std::string, std::shared_ptr<Upstream>>& upstreams,
+std::vector<Route> parse_routes(const Object& top, const std::vector<ListenerOptions>& listeners,
+                                const std::map<std::string, std::shared_ptr<Upstream>>& upstreams,
                                 const MiddlewareRegistry& registry, const ConfigContext& context) {
   const std::string rp = top.at("routes");
   const json& arr = as_array(top.require("routes", "at least one route is needed"), rp);
@@ -736,6 +755,9 @@ std::vector<Route> parse_routes(const Object& top, const std::map<std::string, s
 
   std::vector<std::string> upstream_names;
   for (const auto& [name, u] : upstreams) upstream_names.push_back(name);
+  std::vector<std::string> listener_names;
+  for (const auto& l : listeners)
+    if (!l.name.empty()) listener_names.push_back(l.name);
 
   std::vector<Route> routes;
   std::map<std::string, std::string> names;  // name -> path of the route that has it
@@ -743,7 +765,8 @@ std::vector<Route> parse_routes(const Object& top, const std::map<std::string, s
   for (const json& r : arr) {
     const std::string path = child(rp, i);
     Object o(r, path,
-             {"name", "host", "path", "prefix", "methods", "rewrite_prefix", "upstream", "respond", "middleware"});
+             {"name", "host", "path", "prefix", "methods", "rewrite_prefix", "upstream", "respond", "jwks",
+              "middleware", "listeners"});
     Route route;
 
     if (const json* n = o.find("name")) {
@@ -789,13 +812,39 @@ std::vector<Route> parse_routes(const Object& top, const std::map<std::string, s
       }
     }
 
+    if (const json* ls = o.find("listeners")) {
+      const std::string lp = o.at("listeners");
+      if (as_array(*ls, lp).empty()) {
+        throw ConfigError(lp, "at least one listener name is needed (leave \"listeners\" out to serve the route on every listener)");
+      }
+      std::size_t k = 0;
+      for (const json& item : *ls) {
+        const std::string p = child(lp, k++);
+        std::string name = name_string(item, p, "listener name");
+        if (std::find(listener_names.begin(), listener_names.end(), name) == listener_names.end()) {
+          throw ConfigError(p, "unknown listener " + quote(name) + did_you_mean(name, listener_names) + "; named listeners: " +
+                                   (listener_names.empty() ? std::string("none (give a listener a \"name\")")
+                                                           : join(listener_names)));
+        }
+        if (std::find(route.listeners.begin(), route.listeners.end(), name) != route.listeners.end()) {
+          throw ConfigError(p, "duplicate listener " + quote(name));
+        }
+        route.listeners.push_back(std::move(name));
+      }
+    }
+
     const json* upstream = o.find("upstream");
     const json* respond = o.find("respond");
-    if (!upstream && !respond) throw ConfigError(path, "a route needs one of \"upstream\" and \"respond\"");
-    if (upstream && respond) {
-      throw ConfigError(o.at("respond"), "a route has either \"upstream\" or \"respond\", not both");
+    const json* jwks = o.find("jwks");
+    const int targets = (upstream ? 1 : 0) + (respond ? 1 : 0) + (jwks ? 1 : 0);
+    if (targets == 0) throw ConfigError(path, "a route needs one of \"upstream\", \"respond\" and \"jwks\"");
+    if (targets > 1) {
+      throw ConfigError(o.at(jwks ? "jwks" : "respond"),
+                        "a route has exactly one of \"upstream\", \"respond\" and \"jwks\"");
     }
-    if (upstream) {
+    if (jwks) {
+      route.handler = detail::make_jwks_handler(*jwks, o.at("jwks"), context);
+    } else if (upstream) {
       const std::string& name = as_string(*upstream, o.at("upstream"));
       auto it = upstreams.find(name);
       if (it == upstreams.end()) {
@@ -862,6 +911,7 @@ MiddlewareRegistry MiddlewareRegistry::with_builtins() {
   });
   r.add("authenticate", MiddlewareRegistry::Factory(detail::make_authenticate));
   r.add("authorize", MiddlewareRegistry::SimpleFactory(detail::make_authorize));
+  r.add("mint_identity_token", MiddlewareRegistry::Factory(detail::make_mint_identity_token));
   return r;
 }
 
@@ -895,7 +945,7 @@ GatewayConfig load_config(std::string_view json_text, const MiddlewareRegistry& 
   if (!root.is_object()) throw ConfigError("", "expected an object at the top level, got " + describe(root));
   Object top(root, "",
              {"workers", "drain_timeout_ms", "trusted_proxies", "request_id_header", "limits", "listeners",
-              "upstreams", "verifiers", "middleware", "routes"});
+              "upstreams", "verifiers", "token_minters", "middleware", "routes"});
 
   GatewayConfig config;
   GatewayOptions& opts = config.options;
@@ -924,10 +974,13 @@ GatewayConfig load_config(std::string_view json_text, const MiddlewareRegistry& 
   config.listeners = parse_listeners(top);
   config.upstreams = parse_upstreams(top);
   if (const json* v = top.find("verifiers")) config.context.verifiers = detail::make_verifiers(*v, top.at("verifiers"));
+  if (const json* t = top.find("token_minters")) {
+    config.context.token_minters = detail::make_token_minters(*t, top.at("token_minters"));
+  }
   if (const json* m = top.find("middleware")) {
     config.middleware = parse_chain(*m, top.at("middleware"), registry, config.context);
   }
-  config.routes = parse_routes(top, config.upstreams, registry, config.context);
+  config.routes = parse_routes(top, config.listeners, config.upstreams, registry, config.context);
   return config;
 }
 

@@ -2,7 +2,7 @@
 // middleware (see config.cpp for the conventions: strict keys, errors at the JSON pointer of the
 // offending key). docs/config.md has the same text with examples.
 //
-//   verifiers     (top level) {name: {"type": "jwt", JWT keys below}}
+//   verifiers     (top level) {name: {"type": "jwt", JWT keys below}}; type "api_keys": config_api_keys.cpp
 //   JWT keys      issuers: [{issuer, one of jwks_file | jwks (inline JWKS object) | pem_file}] (required),
 //                 algorithms: ["RS256", ...] (required), audiences: [], leeway_s: 0..3600 (30),
 //                 required_claims: [], typ: string, max_token_bytes: 256..1048576 (8192),
@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdint>
 #include <filesystem>
@@ -35,6 +36,7 @@
 #include "gatehouse/auth/jws_algorithm.hpp"
 #include "gatehouse/auth/jwt_verifier.hpp"
 #include "gatehouse/auth/key_source.hpp"
+#include "gatehouse/auth/remote_key_source.hpp"
 #include "gatehouse/config.hpp"
 #include "gatehouse/middleware/authenticate.hpp"
 #include "gatehouse/middleware/authorize.hpp"
@@ -78,8 +80,57 @@ std::string realm(const Object& o) {
   return s;
 }
 
-std::shared_ptr<const auth::KeySource> key_source(const Object& o, const std::vector<auth::JwsAlgorithm>& algs) {
-  const std::string which = o.one_of({"jwks_file", "jwks", "pem_file"});
+// A URL option: absolute http(s), https unless plain http is allowed.
+std::string url_option(const json& j, const std::string& path, bool allow_plain_http) {
+  const std::string& s = as_string(j, path);
+  const bool https = s.size() >= 8 && std::equal(s.begin(), s.begin() + 8, "https://", [](char a, char b) {
+                       return std::tolower(static_cast<unsigned char>(a)) == b;
+                     });
+  if (!https && !allow_plain_http) throw ConfigError(path, "expected an https:// URL, got " + quote(s));
+  return s;
+}
+
+std::shared_ptr<const auth::KeySource> remote_key_source(const Object& o, const std::string& which,
+                                                         const std::string& issuer) {
+  auth::RemoteKeySourceOptions r;
+  r.allow_plain_http = o.boolean("allow_plain_http", false);
+  if (which == "jwks_uri") {
+    r.jwks_uri = url_option(*o.find(which), o.at(which), r.allow_plain_http);
+  } else {
+    if (!as_bool(*o.find(which), o.at(which))) throw ConfigError(o.at(which), "expected true (or leave it out)");
+    r.issuer = url_option(json(issuer), o.at("issuer"), r.allow_plain_http);
+  }
+  if (const json* ca = o.find("ca_file")) r.tls.ca_file = readable_file(*ca, o.at("ca_file"));
+  r.fetch_timeout = o.duration("fetch_timeout_ms", r.fetch_timeout);
+  auto secs = [&o](const char* key, std::chrono::seconds def) {
+    return std::chrono::seconds(o.integer(key, 1, 7 * 86'400, def.count()));
+  };
+  r.min_refresh = secs("min_refresh_s", r.min_refresh);
+  r.max_refresh = secs("max_refresh_s", r.max_refresh);
+  r.default_refresh = secs("default_refresh_s", std::clamp(r.default_refresh, r.min_refresh, r.max_refresh));
+  r.unknown_kid_interval = secs("unknown_kid_interval_s", r.unknown_kid_interval);
+  if (r.max_refresh < r.min_refresh) throw ConfigError(o.at("max_refresh_s"), "must be at least min_refresh_s");
+  if (r.default_refresh < r.min_refresh || r.default_refresh > r.max_refresh) {
+    throw ConfigError(o.at("default_refresh_s"), "must lie between min_refresh_s and max_refresh_s");
+  }
+  try {
+    return auth::RemoteKeySource::create(std::move(r));
+  } catch (const std::exception& e) {
+    throw ConfigError(o.at(which), e.what());
+  }
+}
+
+const std::vector<std::string> kRemoteKeys = {"ca_file",           "allow_plain_http", "fetch_timeout_ms",
+                                              "min_refresh_s",     "max_refresh_s",    "default_refresh_s",
+                                              "unknown_kid_interval_s"};
+
+std::shared_ptr<const auth::KeySource> key_source(const Object& o, const std::vector<auth::JwsAlgorithm>& algs,
+                                                  const std::string& issuer) {
+  const std::string which = o.one_of({"jwks_file", "jwks", "pem_file", "jwks_uri", "discovery"});
+  if (which == "jwks_uri" || which == "discovery") return remote_key_source(o, which, issuer);
+  for (const auto& key : kRemoteKeys) {
+    if (o.find(key)) throw ConfigError(o.at(key), "only for remote keys (\"jwks_uri\" or \"discovery\")");
+  }
   const std::string p = o.at(which);
   std::shared_ptr<const auth::KeySource> keys;
   try {
@@ -170,11 +221,13 @@ std::shared_ptr<const auth::TokenVerifier> jwt_verifier(const Object& o, const s
   std::set<std::string> seen;
   std::size_t i = 0;
   for (const json& entry : issuers) {
-    Object io(entry, child(ip, i++), {"issuer", "jwks_file", "jwks", "pem_file"});
+    std::vector<std::string> allowed = {"issuer", "jwks_file", "jwks", "pem_file", "jwks_uri", "discovery"};
+    allowed.insert(allowed.end(), kRemoteKeys.begin(), kRemoteKeys.end());
+    Object io(entry, child(ip, i++), allowed);
     auth::JwtIssuer issuer;
     issuer.issuer = name_string(io.require("issuer"), io.at("issuer"), "issuer");
     if (!seen.insert(issuer.issuer).second) throw ConfigError(io.at("issuer"), "duplicate issuer " + quote(issuer.issuer));
-    issuer.keys = key_source(io, algs);
+    issuer.keys = key_source(io, algs, issuer.issuer);
     v.issuers.push_back(std::move(issuer));
   }
 
@@ -211,6 +264,8 @@ VerifierMap make_verifiers(const json& section, const std::string& path) {
   using Maker = std::shared_ptr<const auth::TokenVerifier> (*)(const json&, const std::string&);
   static const std::vector<std::pair<std::string, Maker>> kTypes = {
       {"jwt", &make_jwt_verifier},
+      {"introspection", &make_introspection_verifier},
+      {"api_keys", &make_api_key_verifier},
   };
   VerifierMap out;
   for (const auto& [name, entry] : as_object(section, path).items()) {

@@ -19,6 +19,9 @@ VerifierMap make_verifiers(const nlohmann::json& section, const std::string& pat
 
 /// One verifier of each type, from its object at `path` (whose "type" was already checked).
 std::shared_ptr<const auth::TokenVerifier> make_jwt_verifier(const nlohmann::json& options, const std::string& path);
+std::shared_ptr<const auth::TokenVerifier> make_introspection_verifier(const nlohmann::json& options,
+                                                                       const std::string& path);
+std::shared_ptr<const auth::TokenVerifier> make_api_key_verifier(const nlohmann::json& options, const std::string& path);  // config_api_keys.cpp
 
 /// Validate `options` (at JSON path `path`) and build the middleware; throws ConfigError.
 std::shared_ptr<const Middleware> make_authenticate(const nlohmann::json& options, const std::string& path,

@@ -1,5 +1,6 @@
 #include "gatehouse/gateway.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <set>
@@ -52,16 +53,25 @@ void Gateway::Impl::build_shared() {
     if (static_cast<bool>(r.upstream) == static_cast<bool>(r.handler))
       throw std::invalid_argument(label + " needs exactly one of an upstream and a handler");
     if (r.path.empty() || r.path.front() != '/') throw std::invalid_argument(label + ": path must start with '/'");
+    for (const auto& name : r.listeners) {
+      const bool known = std::any_of(listeners.begin(), listeners.end(),
+                                     [&](const ListenerOptions& l) { return !name.empty() && l.name == name; });
+      if (!known) throw std::invalid_argument(label + ": no listener is named \"" + name + "\"");
+    }
     if (r.upstream && seen.insert(r.upstream.get()).second) s->upstreams.push_back(r.upstream);
   }
   // The request id comes first so that every later hook, log line and error body can use it.
   std::vector<std::shared_ptr<const Middleware>> chain;
   chain.push_back(std::make_shared<const RequestId>(options.request_id_header));
   chain.insert(chain.end(), global.begin(), global.end());
-  s->router = std::make_unique<detail::Router>(routes, chain);
-  s->global = std::move(chain);
+  // Each listener points at the router of the routes it serves (shared when the sets are equal).
+  std::vector<std::string> names;
+  for (const auto& lo : listeners) names.push_back(lo.name);
+  detail::ListenerRouters routers = detail::build_listener_routers(routes, names, chain);
+  s->routers = std::move(routers.routers);
 
-  for (const auto& lo : listeners) {
+  for (std::size_t i = 0; i < listeners.size(); ++i) {
+    const ListenerOptions& lo = listeners[i];
     detail::ListenerRuntime lr;
     lr.options = lo;
     asio::error_code ec;
@@ -69,8 +79,10 @@ void Gateway::Impl::build_shared() {
     if (ec) throw std::invalid_argument("invalid listener address \"" + lo.address + "\"");
     lr.bound = tcp::endpoint(addr, lo.port);
     if (lo.tls) lr.tls = detail::make_server_context(*lo.tls);
+    lr.router = routers.by_listener[i];
     s->listeners.push_back(std::move(lr));
   }
+  s->global = std::move(chain);
   shared = std::move(s);
 }
 

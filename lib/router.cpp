@@ -64,4 +64,29 @@ const CompiledRoute* Router::match(std::string_view host, std::string_view path,
   return nullptr;
 }
 
+ListenerRouters build_listener_routers(const std::vector<Route>& routes, const std::vector<std::string>& listener_names,
+                                       const std::vector<std::shared_ptr<const Middleware>>& global) {
+  ListenerRouters out;
+  std::vector<std::vector<bool>> sets;  // which routes each router serves, parallel to out.routers
+  for (const std::string& name : listener_names) {
+    std::vector<bool> served(routes.size());
+    for (std::size_t i = 0; i < routes.size(); ++i) {
+      const auto& names = routes[i].listeners;
+      served[i] = names.empty() || (!name.empty() && std::find(names.begin(), names.end(), name) != names.end());
+    }
+    const auto known = std::find(sets.begin(), sets.end(), served);
+    if (known != sets.end()) {
+      out.by_listener.push_back(out.routers[static_cast<std::size_t>(known - sets.begin())].get());
+      continue;
+    }
+    std::vector<Route> subset;
+    for (std::size_t i = 0; i < routes.size(); ++i)
+      if (served[i]) subset.push_back(routes[i]);
+    out.routers.push_back(std::make_unique<Router>(std::move(subset), global));
+    out.by_listener.push_back(out.routers.back().get());
+    sets.push_back(std::move(served));
+  }
+  return out;
+}
+
 }  // namespace gatehouse::detail

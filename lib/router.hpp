@@ -1,6 +1,7 @@
 // Route table: picks the most specific route for a host, path and method.
 #pragma once
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -30,6 +31,16 @@ class Router {
   std::vector<CompiledRoute> routes_;  // sorted: most specific first
   std::vector<const Middleware*> global_;
 };
+
+/// The routers of a gateway's listeners: a route with Route::listeners is served only on listeners
+/// of those names. Listeners that serve the same routes share one router, so the routing cost per
+/// request does not depend on how routes are bound.
+struct ListenerRouters {
+  std::vector<std::unique_ptr<Router>> routers;  // one per distinct set of routes
+  std::vector<const Router*> by_listener;        // in the order of `listener_names`
+};
+ListenerRouters build_listener_routers(const std::vector<Route>& routes, const std::vector<std::string>& listener_names,
+                                       const std::vector<std::shared_ptr<const Middleware>>& global);
 
 /// True when `host` matches the route host pattern ("" any, "*.example.com", exact; no case).
 bool host_matches(std::string_view pattern, std::string_view host) noexcept;

@@ -9,7 +9,9 @@ if [ ! -d "$BUILD_DIR" ]; then
 fi
 ninja -C "$BUILD_DIR"
 # Test-only npm tools, pinned by tests/interop/package-lock.json.
-if [ ! -d tests/interop/node_modules ]; then
+# Installed again when the lock file is newer than the installed tree (a dependency was added).
+if [ ! -f tests/interop/node_modules/.package-lock.json ] ||
+   [ tests/interop/package-lock.json -nt tests/interop/node_modules/.package-lock.json ]; then
   npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
 fi
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

@@ -15,6 +15,7 @@ namespace gatehouse {
 
 namespace auth {
 class TokenVerifier;
+class TokenMinter;
 }
 
 /// A configuration problem: `path` is the JSON path of the offending key ("/routes/2/upstream"),
@@ -34,6 +35,8 @@ class ConfigError : public std::runtime_error {
 struct ConfigContext {
   /// The "verifiers" section: name -> verifier (JWT, introspection, API keys).
   std::map<std::string, std::shared_ptr<const auth::TokenVerifier>, std::less<>> verifiers{};
+  /// The "token_minters" section: name -> minter of internal identity tokens for upstreams.
+  std::map<std::string, std::shared_ptr<const auth::TokenMinter>, std::less<>> token_minters{};
 };
 
 /// Middleware by name: a factory receives the "options" object and its JSON path, validates it
@@ -44,7 +47,8 @@ class MiddlewareRegistry {
       const nlohmann::json& options, const std::string& path, const ConfigContext& context)>;
   using SimpleFactory = std::function<std::shared_ptr<const Middleware>(const nlohmann::json& options,
                                                                         const std::string& path)>;
-  /// A registry holding the built-ins: "access_log", "header_rewrite", "authenticate", "authorize".
+  /// A registry holding the built-ins: "access_log", "header_rewrite", "authenticate", "authorize",
+  /// "mint_identity_token".
   static MiddlewareRegistry with_builtins();
   void add(std::string name, Factory factory);
   /// For factories that need nothing from the context.

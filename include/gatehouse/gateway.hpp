@@ -22,6 +22,9 @@ struct ListenerOptions {
   std::uint16_t port = 8080;          ///< 0 picks a free port (see Gateway::local_endpoints)
   std::optional<ServerTls> tls{};
   int backlog = 1024;
+  /// Names the listener for Route::listeners (an admin listener kept apart from the public one,
+  /// say). Listeners may share a name: a route bound to it is served on each of them.
+  std::string name{};
 };
 
 /// Protocol limits, each enforced while parsing with the status a client should see.
@@ -70,6 +73,8 @@ class Gateway {
   Gateway& route(Route route);
 
   /// Binds every listener (throws std::system_error if one cannot be bound) and starts serving.
+  /// Throws std::invalid_argument for an invalid route (no target or two, a path without the
+  /// leading '/', a listener name that no listener has).
   void start();
   /// Graceful stop: stop accepting, let in-flight requests finish up to drain_timeout, then close.
   /// Safe to call from any thread and from a signal handler's completion; returns at once.

@@ -32,6 +32,10 @@ struct Route {
   /// Exactly one of upstream and handler is set.
   std::shared_ptr<Upstream> upstream{};
   Handler handler{};
+  /// Names of the listeners (ListenerOptions::name) that serve this route; empty: every listener.
+  /// On other listeners the route does not exist (404, as when nothing matches), which keeps
+  /// internal and admin routes off the public listener.
+  std::vector<std::string> listeners{};
 };
 
 }  // namespace gatehouse

@@ -195,6 +195,10 @@ void check_secret(std::string_view secret, std::string_view kid) {
   if (secret.size() < kMinSecretBytes) fail(kid, "HMAC secret shorter than 32 bytes");
 }
 
+// Public keys need no passphrase. Without a callback OpenSSL asks for one on the terminal, and
+// waits, when a PEM block says "Proc-Type: 4,ENCRYPTED".
+int no_passphrase(char*, int, int, void*) { return -1; }
+
 }  // namespace
 
 JsonWebKey::Impl::~Impl() { OPENSSL_cleanse(secret.data(), secret.size()); }
@@ -274,7 +278,7 @@ JsonWebKey JsonWebKey::from_pem(std::string_view pem, std::string_view alg, std:
   if (!bio) fail(kid, "out of memory");
   EVP_PKEY* raw = nullptr;
   if (pem.find("-----BEGIN CERTIFICATE-----") != std::string_view::npos) {
-    std::unique_ptr<X509, X509Free> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    std::unique_ptr<X509, X509Free> cert(PEM_read_bio_X509(bio.get(), nullptr, no_passphrase, nullptr));
     if (!cert) fail(kid, "unreadable PEM certificate");
     raw = X509_get_pubkey(cert.get());
   } else {

@@ -4,9 +4,11 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <mutex>
 #include <stdexcept>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include <openssl/rand.h>
 
@@ -63,6 +65,13 @@ struct ParsedToken {
 
 using Prepared = std::variant<VerifyResult, ParsedToken>;
 
+// A header that passed every check, and what it says.
+struct KnownHeader {
+  std::string text;  // base64url, exactly as received
+  JwsAlgorithm alg = JwsAlgorithm::rs256;
+  std::optional<std::string> kid;
+};
+
 }  // namespace
 
 struct JwtVerifier::Impl {
@@ -72,6 +81,14 @@ struct JwtVerifier::Impl {
   double leeway = 0;
   double max_age = 0;
   std::unique_ptr<VerifiedTokenCache> cache;
+  // Headers that passed every check, by their exact base64url text, with what they said. An
+  // issuer's tokens share a handful of headers, and decoding and parsing one costs about 1 µs
+  // (bench/auth_bench). What a header says depends only on its text and the fixed options.
+  static constexpr std::size_t kHeaderMemoSize = 8;
+  static constexpr std::size_t kHeaderMemoMaxBytes = 512;
+  mutable std::mutex header_mutex;
+  mutable std::vector<KnownHeader> header_memo;
+  mutable std::size_t header_next = 0;
 
   explicit Impl(JwtVerifierOptions o);
 
@@ -80,6 +97,9 @@ struct JwtVerifier::Impl {
   }
   std::optional<VerifyResult> lookup(const CacheKey& key) const;
   Prepared prepare(std::string_view token) const;
+  std::optional<VerifyResult> read_header(std::string_view header_b64, ParsedToken& t) const;
+  bool recall_header(std::string_view header_b64, ParsedToken& t) const;
+  void remember_header(std::string_view header_b64, const ParsedToken& t) const;
   std::optional<VerifyResult> finish(ParsedToken& t, const JwkSet* keys, bool can_refresh,
                                      const CacheKey* cache_key) const;
   VerifyResult accept(ParsedToken& t, std::uint64_t generation, const CacheKey* cache_key) const;
@@ -150,17 +170,8 @@ std::optional<VerifyResult> JwtVerifier::Impl::lookup(const CacheKey& key) const
   return VerifyResult(std::move(entry->claims));
 }
 
-Prepared JwtVerifier::Impl::prepare(std::string_view token) const {
-  const std::size_t dot1 = token.find('.');
-  const std::size_t dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
-  if (dot2 == std::string_view::npos) return fail(TokenError::malformed, "not three segments");
-  if (token.find('.', dot2 + 1) != std::string_view::npos) {
-    return fail(TokenError::malformed, "more than three segments (JWE?)");
-  }
-  const std::string_view header_b64 = token.substr(0, dot1);
-  const std::string_view payload_b64 = token.substr(dot1 + 1, dot2 - dot1 - 1);
-  const std::string_view signature_b64 = token.substr(dot2 + 1);
-
+// Sets t.alg and t.kid, or says why the header is refused.
+std::optional<VerifyResult> JwtVerifier::Impl::read_header(std::string_view header_b64, ParsedToken& t) const {
   std::string text;
   const char* why = nullptr;
   if (!base64url_decode(header_b64, text)) return fail(TokenError::malformed, "header is not base64url");
@@ -168,7 +179,6 @@ Prepared JwtVerifier::Impl::prepare(std::string_view token) const {
   if (!parse_strict_json(text, header, why)) return fail(TokenError::malformed, std::string("header: ") + why);
   if (!header.is_object()) return fail(TokenError::malformed, "header is not a JSON object");
 
-  ParsedToken t;
   const auto alg = header.find("alg");
   if (alg == header.end() || !alg->is_string()) return fail(TokenError::malformed, "header has no alg string");
   const std::string& alg_name = alg->get_ref<const std::string&>();
@@ -195,7 +205,52 @@ Prepared JwtVerifier::Impl::prepare(std::string_view token) const {
     if (!kid->is_string()) return fail(TokenError::malformed, "kid is not a string");
     t.kid = kid->get<std::string>();
   }
+  return std::nullopt;
+}
 
+bool JwtVerifier::Impl::recall_header(std::string_view header_b64, ParsedToken& t) const {
+  std::lock_guard lock(header_mutex);
+  for (const KnownHeader& known : header_memo) {
+    if (known.text == header_b64) {
+      t.alg = known.alg;
+      t.kid = known.kid;
+      return true;
+    }
+  }
+  return false;
+}
+
+void JwtVerifier::Impl::remember_header(std::string_view header_b64, const ParsedToken& t) const {
+  if (header_b64.empty() || header_b64.size() > kHeaderMemoMaxBytes) return;
+  KnownHeader entry{std::string(header_b64), t.alg, t.kid};
+  std::lock_guard lock(header_mutex);
+  if (header_memo.size() < kHeaderMemoSize) {
+    header_memo.push_back(std::move(entry));
+  } else {
+    header_memo[header_next] = std::move(entry);
+    header_next = (header_next + 1) % kHeaderMemoSize;
+  }
+}
+
+Prepared JwtVerifier::Impl::prepare(std::string_view token) const {
+  const std::size_t dot1 = token.find('.');
+  const std::size_t dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
+  if (dot2 == std::string_view::npos) return fail(TokenError::malformed, "not three segments");
+  if (token.find('.', dot2 + 1) != std::string_view::npos) {
+    return fail(TokenError::malformed, "more than three segments (JWE?)");
+  }
+  const std::string_view header_b64 = token.substr(0, dot1);
+  const std::string_view payload_b64 = token.substr(dot1 + 1, dot2 - dot1 - 1);
+  const std::string_view signature_b64 = token.substr(dot2 + 1);
+
+  ParsedToken t;
+  if (!recall_header(header_b64, t)) {
+    if (auto refused = read_header(header_b64, t)) return std::move(*refused);
+    remember_header(header_b64, t);
+  }
+
+  std::string text;
+  const char* why = nullptr;
   if (!base64url_decode(payload_b64, text)) return fail(TokenError::malformed, "payload is not base64url");
   if (!parse_strict_json(text, t.payload, why)) return fail(TokenError::malformed, std::string("payload: ") + why);
   if (!t.payload.is_object()) return fail(TokenError::malformed, "payload is not a JSON object");

@@ -26,6 +26,7 @@ class TokenCategory final : public std::error_category {
       case TokenError::inactive: return "token is not active";
       case TokenError::forbidden_header: return "token header has a forbidden parameter";
       case TokenError::internal: return "internal error while verifying the token";
+      case TokenError::introspection_unavailable: return "the introspection endpoint is unavailable";
     }
     return "unknown token error";
   }
@@ -40,6 +41,11 @@ const std::error_category& token_category() noexcept {
 
 std::error_code make_error_code(TokenError e) noexcept {
   return {static_cast<int>(e), token_category()};
+}
+
+bool is_unavailable(std::error_code e) noexcept {
+  return e == TokenError::key_source_unavailable || e == TokenError::internal ||
+         e == TokenError::introspection_unavailable;
 }
 
 }  // namespace gatehouse::auth

@@ -26,6 +26,7 @@ class VerifiedTokenCache {
     double cached_until = 0;    // re-verify after this, whatever exp says
     std::size_t issuer = 0;     // index into the verifier's issuers
     std::uint64_t key_generation = 0;  // the issuer's key set that verified it
+    bool inactive = false;      // a negative answer (introspection said inactive): refuse on hit
   };
 
   /// `salt` identifies the owner: two caches (two verifiers) never produce the same key for a token.

@@ -26,7 +26,7 @@ const llhttp_settings_t* Http1Parser::settings() noexcept {
   return &table;
 }
 
-Http1Parser::Http1Parser(Kind kind) : kind_(kind) {
+Http1Parser::Http1Parser(Kind kind) {
   llhttp_init(&parser_, kind == Kind::request ? HTTP_REQUEST : HTTP_RESPONSE, settings());
   parser_.data = this;
 }

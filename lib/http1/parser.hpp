@@ -88,7 +88,6 @@ class Http1Parser {
   static const llhttp_settings_t* settings() noexcept;
 
   llhttp_t parser_{};
-  Kind kind_;
   ParseLimits limits_;
   Request* req_ = nullptr;
   Response* resp_ = nullptr;

@@ -51,6 +51,23 @@ std::string sanitize(std::string_view v) {
   return out;
 }
 
+// Sets the header to the value, sanitized; the common clean value is copied once, not per character.
+void set_sanitized(Headers& h, std::string_view name, std::string_view v) {
+  const bool clean = v.size() <= kMaxIdentityValue &&
+                     std::none_of(v.begin(), v.end(), [](char c) { return c != '\t' && is_control(c); });
+  if (clean) {
+    h.set(name, v);
+  } else {
+    h.set(name, sanitize(v));
+  }
+}
+
+// A "scope" claim already in canonical form (single spaces between scopes) is sent as it is.
+bool canonical_scope_list(std::string_view s) noexcept {
+  return !s.empty() && s.front() != ' ' && s.back() != ' ' && s.find("  ") == std::string_view::npos &&
+         s.find('\t') == std::string_view::npos;
+}
+
 // The log line must stay one line whatever the client sent.
 std::string printable(std::string_view v) {
   std::string out;
@@ -140,7 +157,7 @@ int specificity(std::error_code e) noexcept {
       e == TokenError::unsupported_algorithm || e == TokenError::unknown_key) {
     return 1;
   }
-  if (e == TokenError::key_source_unavailable || e == TokenError::internal) return 2;
+  if (auth::is_unavailable(e)) return 2;
   return 3;
 }
 
@@ -148,9 +165,7 @@ void keep_most_specific(std::optional<VerifyResult>& best, VerifyResult r) {
   if (!best || specificity(r.error()) > specificity(best->error())) best = std::move(r);
 }
 
-bool undecided(std::error_code e) noexcept {
-  return e == TokenError::key_source_unavailable || e == TokenError::internal;
-}
+bool undecided(std::error_code e) noexcept { return auth::is_unavailable(e); }
 
 void log_to_stderr(const Exchange& ex, std::error_code error, std::string_view detail) {
   std::string line = "gatehouse authenticate: request_id=" + printable(ex.request_id()) +
@@ -265,15 +280,19 @@ void Authenticate::set_identity(Exchange& ex, const auth::Claims& claims) const 
   Headers& h = ex.request().headers();
   const IdentityHeaders& id = options_.identity;
   if (!id.subject.empty()) {
-    if (auto sub = claims.subject()) h.set(id.subject, sanitize(*sub));
+    if (auto sub = claims.subject()) set_sanitized(h, id.subject, *sub);
   }
   if (!id.scopes.empty()) {
-    std::string joined;
-    for (const auto& s : claims.scopes()) {
-      if (!joined.empty()) joined += ' ';
-      joined += s;
+    if (auto scope = claims.string("scope"); scope && canonical_scope_list(*scope)) {
+      set_sanitized(h, id.scopes, *scope);
+    } else {
+      std::string joined;
+      for (const auto& s : claims.scopes()) {
+        if (!joined.empty()) joined += ' ';
+        joined += s;
+      }
+      if (!joined.empty()) set_sanitized(h, id.scopes, joined);
     }
-    if (!joined.empty()) h.set(id.scopes, sanitize(joined));
   }
   for (const auto& [claim, header] : id.claims) {
     const auth::ClaimValue v = claim.starts_with('/') ? claims.at(claim) : claims.get(claim);
@@ -289,7 +308,7 @@ void Authenticate::set_identity(Exchange& ex, const auth::Claims& claims) const 
     } else {
       text = v.dump();
     }
-    h.set(header, sanitize(text));
+    set_sanitized(h, header, text);
   }
 }
 

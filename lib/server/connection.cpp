@@ -183,8 +183,9 @@ asio::awaitable<Connection::Outcome> Connection::serve_one() {
     ex.set_client_address(client_address_from(req.headers(), peer_.address(), shared.trusted_proxies));
 
   bool method_mismatch = false;
-  const CompiledRoute* route = shared.router->match(req.host(), req.path(), req.method(), method_mismatch);
-  ChainView chain = route ? ChainView(route->chain) : shared.router->global_chain();
+  const Router& router = *listener_.router;
+  const CompiledRoute* route = router.match(req.host(), req.path(), req.method(), method_mismatch);
+  ChainView chain = route ? ChainView(route->chain) : router.global_chain();
   if (route) ex.set_route_name(route->route.name);
 
   std::size_t entered = 0;
@@ -260,7 +261,7 @@ asio::awaitable<Connection::Outcome> Connection::send_error(Exchange& ex, ChainV
 
 asio::awaitable<Connection::Outcome> Connection::refuse(Exchange& ex, unsigned status, std::string_view why) {
   ex.set_request_id(RequestId::generate());
-  const ChainView global = worker_.shared().router->global_chain();
+  const ChainView global = listener_.router->global_chain();
   co_return co_await send_error(ex, global, global.size(), status, why, true);
 }
 

@@ -24,6 +24,7 @@ struct ListenerRuntime {
   ListenerOptions options;
   std::shared_ptr<asio::ssl::context> tls;  // null for plain TCP
   tcp::endpoint bound;
+  const Router* router = nullptr;  // the routes this listener serves (owned by GatewayShared)
 };
 
 /// Immutable while the gateway runs; shared by all workers.
@@ -31,7 +32,8 @@ struct GatewayShared {
   GatewayOptions options;
   ParseLimits parse_limits;
   CidrSet trusted_proxies;
-  std::unique_ptr<Router> router;
+  /// One router per distinct set of routes served by some listener (most gateways: one).
+  std::vector<std::unique_ptr<Router>> routers;
   std::vector<ListenerRuntime> listeners;
   std::vector<std::shared_ptr<Upstream>> upstreams;
   std::vector<std::shared_ptr<const Middleware>> global;  // keeps the router's raw pointers valid

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -10,7 +12,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gatehouse/auth/api_key_verifier.hpp"
 #include "gatehouse/auth/claims.hpp"
+#include "gatehouse/auth/jwt_verifier.hpp"
 #include "gatehouse/config.hpp"
 #include "gatehouse/middleware/authenticate.hpp"
 #include "gatehouse/middleware/authorize.hpp"
@@ -253,4 +257,195 @@ TEST_CASE("verifiers defined once at the top level are shared by every authentic
   } catch (const ConfigError& e) {
     CHECK(e.reason().find("did you mean \"corp\"") != std::string::npos);
   }
+}
+
+// --- API keys: the "api_keys" verifier type (lib/config_api_keys.cpp) ---
+
+namespace {
+
+const std::string kPartnerKey = "gh_cfg_partner_5a4b3c2d1e0f9a8b7c6d5e4f";
+const std::string kReaderKey = "gh_cfg_reader_0f1e2d3c4b5a69788796a5b4";
+
+// A document with verifier "partners" = `verifier` and one route behind authenticate (x-api-key,
+// key not forwarded) and authorize (scope orders:write).
+json api_key_document(const json& verifier) {
+  json doc = json::parse(document(json::array(
+      {authenticate_entry({{"verifiers", {"partners"}}, {"credential", {{"header", "x-api-key"}}}, {"forward_token", false},
+                           {"identity", {{"claims", {{"gatehouse_api_key_id", "x-auth-key-id"}}}}}}),
+       authorize_entry({{"scopes", {"orders:write"}}})})));
+  doc["verifiers"] = {{"partners", verifier}};
+  return doc;
+}
+
+json api_keys() {
+  return json::array({{{"sha256", gatehouse::auth::ApiKeyVerifier::hash(kPartnerKey)},
+                       {"principal", "partner-a"},
+                       {"scopes", {"orders:read", "orders:write"}},
+                       {"id", "partner-a-1"}},
+                      {{"sha256", gatehouse::auth::ApiKeyVerifier::hash(kReaderKey)}, {"principal", "reader"}}});
+}
+
+// {path, reason} of the ConfigError, or {"no error", ""}.
+std::pair<std::string, std::string> api_key_error(const json& verifier) {
+  try {
+    load_config(api_key_document(verifier).dump());
+  } catch (const ConfigError& e) {
+    return {e.path(), e.reason()};
+  }
+  return {"no error", ""};
+}
+
+}  // namespace
+
+TEST_CASE("an api_keys verifier from the configuration authenticates x-api-key end to end") {
+  KeyFiles k;
+  const std::string keys_file = (k.dir / "keys.json").string();
+  std::ofstream(keys_file) << "// partner keys, rotated by the secrets job\n" << api_keys().dump(2) << "\n";
+
+  for (const json& verifier : {json{{"type", "api_keys"}, {"keys", api_keys()}, {"max_key_bytes", 128}},
+                               json{{"type", "api_keys"}, {"keys_file", keys_file}}}) {
+    CAPTURE(verifier.dump());
+    const auto config = load_config(api_key_document(verifier).dump());
+    const auto* v = dynamic_cast<const gatehouse::auth::ApiKeyVerifier*>(config.context.verifiers.at("partners").get());
+    REQUIRE(v);
+    CHECK(v->size() == 2);
+    CHECK(v->max_key_bytes() == (verifier.contains("max_key_bytes") ? 128u : 512u));
+    const auto& chain = config.routes.at(0).middleware;
+
+    gt::FakeUpstream up;
+    auto ok = gt::exchange("GET", "/", {{"x-api-key", kPartnerKey}, {"x-auth-subject", "mallory"}});
+    CHECK(gt::run_chain(chain, ok, &up).status == 200);
+    REQUIRE(up.received().size() == 1);
+    const auto& h = up.received()[0].headers;
+    CHECK(h.get("x-auth-subject") == "partner-a");
+    CHECK(h.get("x-auth-scopes") == "orders:read orders:write");
+    CHECK(h.get("x-auth-key-id") == "partner-a-1");
+    CHECK_FALSE(h.contains("x-api-key"));
+
+    auto reader = gt::exchange("GET", "/", {{"x-api-key", kReaderKey}});
+    CHECK(gt::run_chain(chain, reader, &up).status == 403);  // no orders:write
+    auto wrong = gt::exchange("GET", "/", {{"x-api-key", kPartnerKey + "x"}});
+    CHECK(gt::run_chain(chain, wrong, &up).status == 401);
+    auto none = gt::exchange("GET", "/");
+    CHECK(gt::run_chain(chain, none, &up).status == 401);
+    CHECK(up.received().size() == 1);
+  }
+}
+
+TEST_CASE("api_keys option errors point at the offending key and never echo a digest") {
+  KeyFiles k;
+  const std::string vp = "/verifiers/partners";
+  auto path = [](auto edit) {
+    json v = {{"type", "api_keys"}, {"keys", api_keys()}};
+    edit(v);
+    return api_key_error(v).first;
+  };
+  CHECK(path([](json&) {}) == "no error");
+  CHECK(path([](json& v) { v.erase("keys"); }) == vp);
+  CHECK(path([&](json& v) { v["keys_file"] = k.jwks_file; }) == vp + "/keys_file");
+  CHECK(path([](json& v) { v["keys"] = json::array(); }) == vp + "/keys");
+  CHECK(path([](json& v) { v["keys"] = "x"; }) == vp + "/keys");
+  CHECK(path([](json& v) { v["keys"][1] = "x"; }) == vp + "/keys/1");
+  CHECK(path([](json& v) { v["keys"][1].erase("sha256"); }) == vp + "/keys/1/sha256");
+  CHECK(path([](json& v) { v["keys"][1]["sha256"] = 7; }) == vp + "/keys/1/sha256");
+  CHECK(path([](json& v) { v["keys"][1].erase("principal"); }) == vp + "/keys/1/principal");
+  CHECK(path([](json& v) { v["keys"][1]["principal"] = ""; }) == vp + "/keys/1/principal");
+  CHECK(path([](json& v) { v["keys"][1]["principal"] = "a\nb"; }) == vp + "/keys/1/principal");
+  CHECK(path([](json& v) { v["keys"][0]["scopes"] = "orders:read"; }) == vp + "/keys/0/scopes");
+  CHECK(path([](json& v) { v["keys"][0]["scopes"][1] = "orders write"; }) == vp + "/keys/0/scopes/1");
+  CHECK(path([](json& v) { v["keys"][0]["scopes"][1] = ""; }) == vp + "/keys/0/scopes/1");
+  CHECK(path([](json& v) { v["keys"][0]["scopes"][1] = "orders:read"; }) == vp + "/keys/0/scopes/1");
+  CHECK(path([](json& v) { v["keys"][0]["id"] = ""; }) == vp + "/keys/0/id");
+  CHECK(path([](json& v) { v["keys"][1]["id"] = "partner-a-1"; }) == vp + "/keys/1/id");
+  CHECK(path([](json& v) { v["max_key_bytes"] = 0; }) == vp + "/max_key_bytes");
+  CHECK(path([](json& v) { v["max_key_bytes"] = 65537; }) == vp + "/max_key_bytes");
+  CHECK(path([&](json& v) {
+          v.erase("keys");
+          v["keys_file"] = (k.dir / "missing.json").string();
+        }) == vp + "/keys_file");
+
+  // Same digest in another case: still the same key.
+  json dup = {{"type", "api_keys"}, {"keys", api_keys()}};
+  std::string upper = dup["keys"][0]["sha256"];
+  std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  dup["keys"][1]["sha256"] = upper;
+  CHECK(api_key_error(dup) == std::pair<std::string, std::string>{vp + "/keys/1/sha256", "same sha256 as " + vp + "/keys/0"});
+
+  // The key itself pasted instead of its digest: refused, and not repeated in the message.
+  json pasted = {{"type", "api_keys"}, {"keys", api_keys()}};
+  pasted["keys"][0]["sha256"] = kPartnerKey;
+  const auto [pp, reason] = api_key_error(pasted);
+  CHECK(pp == vp + "/keys/0/sha256");
+  CHECK(reason.find(kPartnerKey) == std::string::npos);
+  CHECK(reason.find("sha256sum") != std::string::npos);
+
+  // Typos get a suggestion.
+  CHECK(api_key_error({{"type", "api_keys"}, {"key", api_keys()}}).second.find("did you mean \"keys\"") != std::string::npos);
+  json scope_typo = {{"type", "api_keys"}, {"keys", api_keys()}};
+  scope_typo["keys"][1]["scope"] = {"x"};
+  CHECK(api_key_error(scope_typo) ==
+        std::pair<std::string, std::string>{vp + "/keys/1/scope", "unknown key \"scope\" (did you mean \"scopes\"?)"});
+  CHECK(api_key_error({{"type", "api_key"}, {"keys", api_keys()}}).second.find("did you mean \"api_keys\"") !=
+        std::string::npos);
+}
+
+TEST_CASE("api_keys keys_file errors name the file and the JSON pointer inside it") {
+  KeyFiles k;
+  const std::string file = (k.dir / "keys.json").string();
+  auto error = [&](const std::string& content) {
+    std::ofstream(file, std::ios::trunc) << content;
+    return api_key_error({{"type", "api_keys"}, {"keys_file", file}});
+  };
+  const std::string at = "/verifiers/partners/keys_file";
+  const std::string in = "in \"" + file + "\"";
+  CHECK(error(api_keys().dump()).first == "no error");
+  CHECK(error("[") == std::pair<std::string, std::string>{at, in + ": invalid JSON at line 1, column 2"});
+  CHECK(error("{}") == std::pair<std::string, std::string>{at, in + ": expected an array, got {}"});
+  CHECK(error("[]") == std::pair<std::string, std::string>{at, in + ": at least one key is needed"});
+  json no_principal = api_keys();
+  no_principal[1].erase("principal");
+  CHECK(error(no_principal.dump()) ==
+        std::pair<std::string, std::string>{at, in + " at /1/principal: missing required key \"principal\""});
+  // Duplicate keys inside the file are errors, as in the configuration.
+  const std::string h = gatehouse::auth::ApiKeyVerifier::hash(kReaderKey);
+  CHECK(error("[{\"sha256\": \"" + h + "\", \"principal\": \"a\", \"principal\": \"b\"}]") ==
+        std::pair<std::string, std::string>{at, in + " at /0/principal: duplicate key \"principal\""});
+}
+
+TEST_CASE("an inline authenticate's \"cache\" turns the verified-token cache off or sizes it") {
+  KeyFiles k;
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+  const std::string token = gatehouse::test::make_token(
+      k.rsa, {{"alg", "RS256"}, {"kid", "k1"}}, {{"iss", "https://id.test"}, {"aud", "api"}, {"exp", now + 600}});
+  for (const bool enabled : {false, true}) {
+    CAPTURE(enabled);
+    json o = k.authenticate();
+    o["cache"] = {{"enabled", enabled}, {"max_entries", 5}, {"max_age_s", 60}};
+    const auto config = load_config(document(json::array({authenticate_entry(o)})));
+    const auto* a = dynamic_cast<const gatehouse::Authenticate*>(config.routes.at(0).middleware.at(0).get());
+    REQUIRE(a);
+    const auto* v = dynamic_cast<const gatehouse::auth::JwtVerifier*>(a->options().verifiers.at(0).get());
+    REQUIRE(v);
+    CHECK(v->options().cache.enabled == enabled);
+    CHECK(v->options().cache.max_entries == 5);
+    CHECK(v->options().cache.max_age == std::chrono::seconds(60));
+    for (int i = 0; i < 2; ++i) {
+      const auto r = v->try_verify_now(token);
+      REQUIRE(r);
+      CHECK(r->ok());
+    }
+    CHECK(v->cache_stats().hits == (enabled ? 1u : 0u));  // off: every call verifies in full
+    CHECK(v->cache_stats().entries == (enabled ? 1u : 0u));
+  }
+  CHECK(path_of([&] {
+          json o = k.authenticate();
+          o["cache"] = {{"enabled", "no"}};
+          return o;
+        }()) == kOptions + "/cache/enabled");
+  CHECK(path_of([&] {
+          json o = k.authenticate();
+          o["cache"] = false;
+          return o;
+        }()) == kOptions + "/cache");
 }

@@ -319,7 +319,7 @@ TEST_CASE("unknown keys suggest the closest known key") {
   CHECK(e.path() == "/listeners/0/colour");
   CHECK(has(e, "unknown key \"colour\""));
   CHECK_FALSE(has(e, "did you mean"));
-  CHECK(has(e, "address, backlog, port, tls"));
+  CHECK(has(e, "address, backlog, name, port, tls"));
 
   j = minimal();
   j["limits"] = {{"max_body_byte", 1}};
@@ -612,7 +612,7 @@ TEST_CASE("routes") {
   j["routes"][0]["respond"] = json::object();
   e = error_of(j);
   CHECK(e.path() == "/routes/0/respond");
-  CHECK(has(e, "not both"));
+  CHECK(has(e, "exactly one of \"upstream\", \"respond\" and \"jwks\""));
 
   j = minimal();
   j["routes"][0]["path"] = "users";

@@ -354,7 +354,8 @@ TEST_CASE_FIXTURE(Fixture, "identity values cannot split a header line") {
 }
 
 TEST_CASE_FIXTURE(Fixture, "invalid options are refused up front") {
-  CHECK_THROWS_AS(Authenticate(AuthenticateOptions{}), std::invalid_argument);
+  const AuthenticateOptions empty;  // a named object: g++ 12 -O3 misreports a temporary as uninitialized
+  CHECK_THROWS_AS(Authenticate{empty}, std::invalid_argument);
   auto o = options();
   o.realm = "a\"b";
   CHECK_THROWS_AS(Authenticate{o}, std::invalid_argument);

@@ -7,6 +7,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ui.h>
 #include <openssl/x509.h>
 
 #include "auth/base64url.hpp"
@@ -295,6 +296,29 @@ TEST_CASE("jwk: PEM keys and certificates load; garbage does not") {
   CHECK(key.type() == KeyType::ec);
   CHECK(key.curve() == "P-256");
   CHECK(key.can_verify(JwsAlgorithm::es256));
+}
+
+TEST_CASE("jwk: a PEM certificate marked encrypted is refused without asking for a passphrase") {
+  // Found while writing tests/fuzz/jwk_fuzz: OpenSSL's default PEM passphrase callback prompted
+  // on the terminal, and waited there. A UI method standing in for the terminal records questions.
+  static bool asked = false;
+  asked = false;
+  UI_METHOD* recorder = UI_create_method("gatehouse test: no prompts");
+  REQUIRE(recorder);
+  UI_method_set_reader(recorder, [](UI*, UI_STRING*) {
+    asked = true;
+    return 0;
+  });
+  const UI_METHOD* previous = UI_get_default_method();
+  UI_set_default_method(recorder);
+  const std::string pem =
+      "-----BEGIN CERTIFICATE-----\nProc-Type: 4,ENCRYPTED\n"
+      "DEK-Info: AES-128-CBC,00000000000000000000000000000000\n\nAAAAAAAAAAAAAAAAAAAAAA==\n"
+      "-----END CERTIFICATE-----\n";
+  CHECK_THROWS_AS(JsonWebKey::from_pem(pem), std::invalid_argument);
+  UI_set_default_method(previous);
+  UI_destroy_method(recorder);
+  CHECK_FALSE(asked);
 }
 
 TEST_CASE("jwk: StaticKeySource reads JWKS and PEM files") {

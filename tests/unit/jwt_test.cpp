@@ -324,6 +324,34 @@ TEST_CASE("jwt: headers that bring their own key or extensions are refused") {
   }
 }
 
+TEST_CASE("jwt: headers seen before are remembered, and their tokens still fully checked") {
+  Fixture f;
+  JwtVerifierOptions o = f.options();
+  o.cache.enabled = false;  // every call below goes through the header
+  JwtVerifier v(std::move(o));
+  const std::string good = f.token();
+  const auto parts = split(good);
+  for (int i = 0; i < 3; ++i) expect_ok(v, good);
+  // The same header text over another payload: the signature still decides.
+  json p = Fixture::payload();
+  p["sub"] = "admin";
+  expect_error(v, parts[0] + "." + b64url(p.dump()) + "." + parts[2], TokenError::bad_signature);
+  // Refusals are not remembered.
+  json h = Fixture::header();
+  h["jku"] = "https://attacker.test/jwks.json";
+  for (int i = 0; i < 2; ++i) expect_error(v, f.token(h), TokenError::forbidden_header);
+  // More distinct headers than are remembered; the first is then read again and still works.
+  for (int i = 0; i < 20; ++i) {
+    json other = Fixture::header();
+    other["kid"] = "k" + std::to_string(100 + i);
+    expect_error(v, f.token(other), TokenError::unknown_key);
+  }
+  expect_ok(v, good);
+  // What a header says depends on the verifier's options: another verifier reads it afresh.
+  JwtVerifier es(f.options({"ES256"}));
+  expect_error(es, good, TokenError::unsupported_algorithm);
+}
+
 TEST_CASE("jwt: time claims are enforced with leeway") {
   Fixture f;
   JwtVerifier v(f.options());

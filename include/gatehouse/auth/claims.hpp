@@ -82,6 +82,10 @@ class Claims {
   std::string dump() const;
   /// True when both share one payload (a cache hit returns the claims it stored).
   bool same_payload(const Claims& other) const noexcept { return payload_ == other.payload_; }
+  /// Identifies the shared payload (null for Claims()): equal exactly when same_payload() is true.
+  /// A cache may key on it only while it holds a copy of the claims, which keeps the address from
+  /// being reused by another payload.
+  const void* payload_id() const noexcept { return payload_.get(); }
 
  private:
   const nlohmann::json& root() const noexcept;

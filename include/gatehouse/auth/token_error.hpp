@@ -5,8 +5,8 @@
 
 namespace gatehouse::auth {
 
-/// Every value except `internal` and `key_source_unavailable` means the client sent a bad token
-/// (answer 401); those two are the gateway's fault (answer 503 or 500).
+/// Every value except `internal`, `key_source_unavailable` and `introspection_unavailable` means
+/// the client sent a bad token (answer 401); those three are the gateway's side failing (503).
 enum class TokenError {
   malformed = 1,           ///< not a compact JWS: segments, base64url, JSON, claim types
   unsupported_algorithm,   ///< "alg" missing from the configured list (includes "none")
@@ -23,7 +23,11 @@ enum class TokenError {
   inactive,                ///< introspection reported the token inactive
   forbidden_header,        ///< jwk, jku, x5u, x5c, crit or b64 in the header
   internal,                ///< unexpected failure inside the verifier
+  introspection_unavailable,  ///< the introspection endpoint failed, timed out or answered garbage
 };
+
+/// True for the errors that say nothing about the token: the verifier could not decide.
+bool is_unavailable(std::error_code e) noexcept;
 
 const std::error_category& token_category() noexcept;
 std::error_code make_error_code(TokenError e) noexcept;

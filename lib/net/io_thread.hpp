@@ -1,0 +1,33 @@
+// One background thread with its own io_context, shared by the parts of the library that talk to
+// key servers and introspection endpoints, so that this I/O never runs on (or blocks) a worker.
+#pragma once
+#include <memory>
+#include <thread>
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+
+namespace gatehouse::detail {
+
+class IoThread {
+ public:
+  /// The process-wide instance, started on first use and stopped when the last holder lets go.
+  /// Work posted to it must not hold a shared_ptr<IoThread>: the last release would then happen on
+  /// the thread itself, which cannot join itself.
+  static std::shared_ptr<IoThread> shared();
+
+  IoThread();
+  ~IoThread();
+  IoThread(const IoThread&) = delete;
+  IoThread& operator=(const IoThread&) = delete;
+
+  asio::io_context::executor_type executor() noexcept { return io_.get_executor(); }
+  bool on_this_thread() const noexcept { return std::this_thread::get_id() == thread_.get_id(); }
+
+ private:
+  asio::io_context io_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::thread thread_;
+};
+
+}  // namespace gatehouse::detail
