@@ -32,6 +32,8 @@
 //     tls         optional object (its presence enables TLS to the upstream):
 //       ca, server_name, client_cert, client_key   strings, default "" (none / system CAs /
 //       endpoint host); client_cert and client_key go together
+//   verifiers          object: name (non-empty) -> {"type": "jwt" | "introspection" | "api_keys",
+//                      ...} (config_auth.cpp, config_introspection.cpp, config_api_keys.cpp)
 //   token_minters      object: name (non-empty) -> internal identity token minter (see
 //                      config_token_minters.cpp): {alg, key_file, issuer, audience, lifetime_s,
 //                      copy_claims, not_before, cache}
