@@ -85,6 +85,7 @@
 
 #include "config_auth.hpp"
 #include "config_token_minters.hpp"
+#include "http1/token.hpp"
 #include "gatehouse/middleware/access_log.hpp"
 #include "gatehouse/middleware/header_rewrite.hpp"
 #include "gatehouse/upstream.hpp"
@@ -188,15 +189,7 @@ std::string did_you_mean(std::string_view word, const std::vector<std::string>& 
   return s ? " (did you mean " + quote(*s) + "?)" : std::string();
 }
 
-// RFC 9110 tchar.
-bool is_tchar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool is_token(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar);
-}
+bool is_token(std::string_view s) { return is_http_token(s); }
 
 bool is_header_value(std::string_view s) {
   return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;

@@ -10,8 +10,11 @@
 #include <openssl/evp.h>
 
 #include "auth/log_text.hpp"
+#include "util/openssl_ptr.hpp"
 
 namespace gatehouse::auth {
+
+using detail::MdPtr;
 namespace {
 
 using Digest = std::array<unsigned char, 32>;
@@ -63,9 +66,6 @@ bool is_key_char(char c) noexcept {
   return u >= 0x21 && u <= 0x7e;
 }
 
-struct MdFree {
-  void operator()(EVP_MD* md) const noexcept { EVP_MD_free(md); }
-};
 
 bool sha256(const EVP_MD* md, std::string_view data, Digest& out) noexcept {
   unsigned int len = 0;
@@ -85,7 +85,7 @@ struct ApiKeyVerifier::Impl {
   std::vector<Entry> entries;  // sorted by digest
   std::size_t max_key_bytes = 0;
   // Fetched once: the implicit fetch behind EVP_sha256() costs a lookup on every call.
-  std::unique_ptr<EVP_MD, MdFree> md;
+  MdPtr md;
 
   explicit Impl(ApiKeyVerifierOptions o);
   VerifyResult check(std::string_view key) const;

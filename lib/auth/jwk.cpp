@@ -18,8 +18,18 @@
 #include "auth/base64url.hpp"
 #include "auth/jwk_impl.hpp"
 #include "auth/log_text.hpp"
+#include "util/openssl_ptr.hpp"
 
 namespace gatehouse::auth {
+
+using detail::BioPtr;
+using detail::BignumPtr;
+using detail::PkeyPtr;
+using detail::PkeyCtxPtr;
+using detail::DecoderCtxPtr;
+using detail::ParamPtr;
+using detail::ParamBldPtr;
+using detail::X509Ptr;
 namespace {
 
 using json = nlohmann::json;
@@ -30,27 +40,6 @@ constexpr std::size_t kMinSecretBytes = 32;
 
 std::atomic<std::uint64_t> next_generation{1};
 
-struct BnFree {
-  void operator()(BIGNUM* p) const noexcept { BN_free(p); }
-};
-struct BldFree {
-  void operator()(OSSL_PARAM_BLD* p) const noexcept { OSSL_PARAM_BLD_free(p); }
-};
-struct ParamFree {
-  void operator()(OSSL_PARAM* p) const noexcept { OSSL_PARAM_free(p); }
-};
-struct PkeyCtxFree {
-  void operator()(EVP_PKEY_CTX* p) const noexcept { EVP_PKEY_CTX_free(p); }
-};
-struct BioFree {
-  void operator()(BIO* p) const noexcept { BIO_free(p); }
-};
-struct X509Free {
-  void operator()(X509* p) const noexcept { X509_free(p); }
-};
-struct DecoderFree {
-  void operator()(OSSL_DECODER_CTX* p) const noexcept { OSSL_DECODER_CTX_free(p); }
-};
 
 // Secret bytes on their way into a key: wiped when they go out of scope.
 struct Wiped {
@@ -86,8 +75,8 @@ std::string_view strip_leading_zeros(std::string_view s) {
 }
 
 PkeyPtr pkey_from_params(const char* type, OSSL_PARAM_BLD* bld, std::string_view kid) {
-  std::unique_ptr<OSSL_PARAM, ParamFree> params(OSSL_PARAM_BLD_to_param(bld));
-  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
+  ParamPtr params(OSSL_PARAM_BLD_to_param(bld));
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
   EVP_PKEY* raw = nullptr;
   if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
       EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
@@ -99,7 +88,7 @@ PkeyPtr pkey_from_params(const char* type, OSSL_PARAM_BLD* bld, std::string_view
 // Full public-key validation: EC point on the curve and in the right subgroup, RSA modulus odd and
 // without small factors, exponent in range.
 void check_public(EVP_PKEY* pkey, std::string_view kid) {
-  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
   if (!ctx || EVP_PKEY_public_check(ctx.get()) != 1) fail(kid, "public key failed validation");
 }
 
@@ -113,9 +102,9 @@ PkeyPtr rsa_key(std::string_view n, std::string_view e, std::string_view kid, st
   e = strip_leading_zeros(e);
   if (n.empty() || e.empty()) fail(kid, "RSA n or e is zero");
   if (e.size() > 32) fail(kid, "RSA exponent too large");
-  std::unique_ptr<BIGNUM, BnFree> bn_n(
+  BignumPtr bn_n(
       BN_bin2bn(reinterpret_cast<const unsigned char*>(n.data()), static_cast<int>(n.size()), nullptr));
-  std::unique_ptr<BIGNUM, BnFree> bn_e(
+  BignumPtr bn_e(
       BN_bin2bn(reinterpret_cast<const unsigned char*>(e.data()), static_cast<int>(e.size()), nullptr));
   if (!bn_n || !bn_e) fail(kid, "out of memory");
   bits = static_cast<std::size_t>(BN_num_bits(bn_n.get()));
@@ -124,7 +113,7 @@ PkeyPtr rsa_key(std::string_view n, std::string_view e, std::string_view kid, st
   if (!BN_is_odd(bn_n.get()) || !BN_is_odd(bn_e.get()) || BN_is_one(bn_e.get())) {
     fail(kid, "RSA modulus or exponent is invalid");
   }
-  std::unique_ptr<OSSL_PARAM_BLD, BldFree> bld(OSSL_PARAM_BLD_new());
+  ParamBldPtr bld(OSSL_PARAM_BLD_new());
   if (!bld || OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||
       OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get()) != 1) {
     fail(kid, "out of memory");
@@ -156,7 +145,7 @@ PkeyPtr ec_key(std::string_view crv, std::string_view x, std::string_view y, std
   point.push_back('\x04');  // uncompressed SEC1 point
   point.append(x);
   point.append(y);
-  std::unique_ptr<OSSL_PARAM_BLD, BldFree> bld(OSSL_PARAM_BLD_new());
+  ParamBldPtr bld(OSSL_PARAM_BLD_new());
   if (!bld || OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
       OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()) != 1) {
     fail(kid, "out of memory");
@@ -168,7 +157,7 @@ PkeyPtr ec_key(std::string_view crv, std::string_view x, std::string_view y, std
 
 PkeyPtr ed25519_key(std::string_view x, std::string_view kid) {
   if (x.size() != 32) fail(kid, "Ed25519 public key must be 32 bytes");
-  std::unique_ptr<OSSL_PARAM_BLD, BldFree> bld(OSSL_PARAM_BLD_new());
+  ParamBldPtr bld(OSSL_PARAM_BLD_new());
   if (!bld || OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, x.data(), x.size()) != 1) {
     fail(kid, "out of memory");
   }
@@ -274,15 +263,15 @@ JsonWebKey JsonWebKey::from_pem(std::string_view pem, std::string_view alg, std:
   auto impl = std::make_shared<Impl>();
   impl->kid = std::string(kid);
   if (pem.size() > 1'000'000) fail(kid, "PEM text too large");
-  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (!bio) fail(kid, "out of memory");
   EVP_PKEY* raw = nullptr;
   if (pem.find("-----BEGIN CERTIFICATE-----") != std::string_view::npos) {
-    std::unique_ptr<X509, X509Free> cert(PEM_read_bio_X509(bio.get(), nullptr, no_passphrase, nullptr));
+    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, no_passphrase, nullptr));
     if (!cert) fail(kid, "unreadable PEM certificate");
     raw = X509_get_pubkey(cert.get());
   } else {
-    std::unique_ptr<OSSL_DECODER_CTX, DecoderFree> dctx(OSSL_DECODER_CTX_new_for_pkey(
+    DecoderCtxPtr dctx(OSSL_DECODER_CTX_new_for_pkey(
         &raw, "PEM", nullptr, nullptr, EVP_PKEY_PUBLIC_KEY, nullptr, nullptr));
     if (!dctx || OSSL_DECODER_from_bio(dctx.get(), bio.get()) != 1) raw = nullptr;
   }

@@ -8,13 +8,12 @@
 #include <openssl/evp.h>
 
 #include "gatehouse/auth/jwk.hpp"
+#include "util/openssl_ptr.hpp"
 
 namespace gatehouse::auth {
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
+using detail::PkeyPtr;
+
 
 struct JsonWebKey::Impl {
   KeyType type = KeyType::oct;

@@ -13,13 +13,13 @@
 
 #include "auth/algorithm_traits.hpp"
 #include "auth/jwk_impl.hpp"
+#include "util/openssl_ptr.hpp"
 
 namespace gatehouse::auth {
+
+using detail::EcdsaSigPtr;
 namespace {
 
-struct EcdsaSigFree {
-  void operator()(ECDSA_SIG* p) const noexcept { ECDSA_SIG_free(p); }
-};
 
 const EVP_MD* hmac_digest(JwsAlgorithm alg) noexcept {
   switch (digest_size_for(alg)) {
@@ -52,7 +52,7 @@ std::size_t ecdsa_raw_to_der(std::string_view raw, std::size_t coordinate, unsig
                              std::size_t der_capacity) noexcept {
   if (raw.size() != 2 * coordinate) return 0;
   const auto* p = reinterpret_cast<const unsigned char*>(raw.data());
-  std::unique_ptr<ECDSA_SIG, EcdsaSigFree> sig(ECDSA_SIG_new());
+  EcdsaSigPtr sig(ECDSA_SIG_new());
   BIGNUM* r = BN_bin2bn(p, static_cast<int>(coordinate), nullptr);
   BIGNUM* s = BN_bin2bn(p + coordinate, static_cast<int>(coordinate), nullptr);
   if (!sig || !r || !s || ECDSA_SIG_set0(sig.get(), r, s) != 1) {

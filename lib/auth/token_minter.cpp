@@ -28,28 +28,20 @@
 #include "auth/base64url.hpp"
 #include "auth/jwk_impl.hpp"
 #include "auth/jwk_thumbprint.hpp"
+#include "util/openssl_ptr.hpp"
 
 namespace gatehouse::auth {
+
+using detail::BioPtr;
+using detail::BignumPtr;
+using detail::EcdsaSigPtr;
+using detail::MdPtr;
+using detail::MdCtxPtr;
+using detail::PkeyPtr;
 namespace {
 
 using time_point = std::chrono::system_clock::time_point;
 
-struct BioFree {
-  void operator()(BIO* p) const noexcept { BIO_free(p); }
-};
-struct MdFree {
-  void operator()(EVP_MD* p) const noexcept { EVP_MD_free(p); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* p) const noexcept { EVP_MD_CTX_free(p); }
-};
-struct BnFree {
-  void operator()(BIGNUM* p) const noexcept { BN_free(p); }
-};
-struct EcdsaSigFree {
-  void operator()(ECDSA_SIG* p) const noexcept { ECDSA_SIG_free(p); }
-};
-using BnPtr = std::unique_ptr<BIGNUM, BnFree>;
 
 constexpr int kP256Coordinate = 32;  // bytes of one coordinate, of r and of s
 constexpr std::size_t kCacheCapacity = 1024;  // per thread
@@ -87,7 +79,7 @@ SecretText read_key_file(const std::string& file) {
 int no_password(char*, int, int, void*) { return -1; }
 
 PkeyPtr load_private_key(std::string_view pem, const std::string& where) {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (!bio) fail("out of memory");
   PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, &no_password, nullptr));
   if (!key) fail(where + " holds no PEM private key (unencrypted \"PRIVATE KEY\" or \"EC PRIVATE KEY\")");
@@ -120,7 +112,7 @@ void check_key_fits(EVP_PKEY* key, JwsAlgorithm alg, const std::string& where) {
 std::string bn_coordinate(EVP_PKEY* key, const char* param) {
   BIGNUM* raw = nullptr;
   if (EVP_PKEY_get_bn_param(key, param, &raw) != 1) fail("cannot read the public key");
-  BnPtr bn(raw);
+  BignumPtr bn(raw);
   std::array<unsigned char, kP256Coordinate> out{};
   if (BN_bn2binpad(bn.get(), out.data(), kP256Coordinate) != kP256Coordinate) {
     fail("cannot read the public key");
@@ -185,7 +177,7 @@ struct TokenMinter::Impl {
   TokenMinterOptions options;
   JwsAlgorithm alg = JwsAlgorithm::es256;
   PkeyPtr key;
-  std::unique_ptr<EVP_MD, MdFree> md;  // SHA-256 for ES256, fetched once; null for EdDSA
+  MdPtr md;  // SHA-256 for ES256, fetched once; null for EdDSA
   std::string header_dot;              // base64url(header) "."
   std::string kid;
   std::string jwks;
@@ -196,7 +188,7 @@ struct TokenMinter::Impl {
 };
 
 std::string TokenMinter::Impl::sign(std::string_view input) const {
-  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+  MdCtxPtr ctx(EVP_MD_CTX_new());
   std::array<unsigned char, 160> sig{};  // DER ECDSA P-256 <= 72 bytes, Ed25519 64
   std::size_t len = sig.size();
   const auto* in = reinterpret_cast<const unsigned char*>(input.data());
@@ -208,7 +200,7 @@ std::string TokenMinter::Impl::sign(std::string_view input) const {
   if (alg == JwsAlgorithm::eddsa) return base64url_encode(sig.data(), len);
   // OpenSSL writes ECDSA signatures in DER; JWS wants fixed-size big-endian r||s (RFC 7518 3.4).
   const unsigned char* p = sig.data();
-  std::unique_ptr<ECDSA_SIG, EcdsaSigFree> es(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(len)));
+  EcdsaSigPtr es(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(len)));
   std::array<unsigned char, 2 * kP256Coordinate> raw{};
   if (!es || BN_bn2binpad(ECDSA_SIG_get0_r(es.get()), raw.data(), kP256Coordinate) != kP256Coordinate ||
       BN_bn2binpad(ECDSA_SIG_get0_s(es.get()), raw.data() + kP256Coordinate, kP256Coordinate) != kP256Coordinate) {

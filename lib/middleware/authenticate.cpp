@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gatehouse/auth/token_error.hpp"
+#include "http1/token.hpp"
 
 namespace gatehouse {
 namespace {
@@ -16,16 +17,7 @@ namespace {
 using auth::TokenError;
 using auth::VerifyResult;
 
-// RFC 9110 token characters, for header names.
-bool is_token(std::string_view s) noexcept {
-  if (s.empty()) return false;
-  for (char c : s) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-    if (!ok) return false;
-  }
-  return true;
-}
+using detail::is_http_token;
 
 bool is_control(char c) noexcept { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
 
@@ -182,7 +174,7 @@ Authenticate::Authenticate(AuthenticateOptions options) : options_(std::move(opt
     if (!v) throw std::invalid_argument("Authenticate: a verifier is null");
   }
   auto check_name = [](std::string_view name, std::string_view what) {
-    if (!is_token(name)) {
+    if (!is_http_token(name)) {
       throw std::invalid_argument("Authenticate: invalid " + std::string(what) + " \"" + printable(name) + "\"");
     }
   };

@@ -1,4 +1,5 @@
 #include "gatehouse/middleware/header_rewrite.hpp"
+#include "http1/token.hpp"
 
 #include <stdexcept>
 #include <string_view>
@@ -6,17 +7,7 @@
 namespace gatehouse {
 namespace {
 
-// RFC 9110 5.6.2 token characters.
-bool is_token(std::string_view s) noexcept {
-  if (s.empty()) return false;
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-    if (!ok) return false;
-  }
-  return true;
-}
+using detail::is_http_token;
 
 // RFC 9110 5.5: visible characters, spaces, tabs and obs-text. CR and LF above all must not pass,
 // or a configured value could smuggle extra header lines.
@@ -34,10 +25,10 @@ void check(const HeaderEdits& edits, const char* which) {
                                 " \"" + std::string(text) + "\"");
   };
   for (const auto& name : edits.remove)
-    if (!is_token(name)) fail("name", name);
+    if (!is_http_token(name)) fail("name", name);
   for (const auto* list : {&edits.set, &edits.append}) {
     for (const auto& [name, value] : *list) {
-      if (!is_token(name)) fail("name", name);
+      if (!is_http_token(name)) fail("name", name);
       if (!is_field_value(value)) fail("value for", name);
     }
   }

@@ -5,26 +5,19 @@
 #include <utility>
 
 #include "gatehouse/auth/claims.hpp"
+#include "http1/token.hpp"
 
 namespace gatehouse {
 namespace {
 
-bool is_token(std::string_view s) noexcept {
-  if (s.empty()) return false;
-  for (char c : s) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-    if (!ok) return false;
-  }
-  return true;
-}
+using detail::is_http_token;
 
 }  // namespace
 
 MintIdentityToken::MintIdentityToken(MintIdentityTokenOptions options) : options_(std::move(options)) {
   if (!options_.minter) throw std::invalid_argument("MintIdentityToken: a minter is required");
   if (!options_.clock) throw std::invalid_argument("MintIdentityToken: the clock is null");
-  if (!is_token(options_.header)) throw std::invalid_argument("MintIdentityToken: invalid header name");
+  if (!is_http_token(options_.header)) throw std::invalid_argument("MintIdentityToken: invalid header name");
   bearer_ = iequals(options_.header, "authorization");
 }
 

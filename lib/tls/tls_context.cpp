@@ -1,4 +1,5 @@
 #include "tls/tls_context.hpp"
+#include "util/openssl_ptr.hpp"
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
@@ -29,17 +30,7 @@ constexpr unsigned char alpn_http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '
 // copies the new context's id) and mTLS resumption does not fail with "id context uninitialized".
 constexpr unsigned char session_id_context[] = {'g', 'a', 't', 'e', 'h', 'o', 'u', 's', 'e'};
 
-struct SslCtxFree {
-  void operator()(SSL_CTX* ctx) const noexcept { SSL_CTX_free(ctx); }
-};
-using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
 
-struct BioFree {
-  void operator()(BIO* bio) const noexcept { BIO_free(bio); }
-};
-struct PkeyFree {
-  void operator()(EVP_PKEY* key) const noexcept { EVP_PKEY_free(key); }
-};
 
 [[noreturn]] void fail(const std::string& what) {
   std::string reason = openssl_error_string();
@@ -78,9 +69,9 @@ void load_certificate(SSL_CTX* ctx, const CertificateFiles& files) {
         "cannot load certificate chain '" + files.cert_file + "'");
 
   // Read the key ourselves so that "unreadable file" and "wrong key" give distinct messages.
-  std::unique_ptr<BIO, BioFree> bio(BIO_new_file(files.key_file.c_str(), "r"));
+  BioPtr bio(BIO_new_file(files.key_file.c_str(), "r"));
   if (!bio) fail("cannot open private key '" + files.key_file + "'");
-  std::unique_ptr<EVP_PKEY, PkeyFree> key(PEM_read_bio_PrivateKey(bio.get(), nullptr, refuse_password, nullptr));
+  PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, refuse_password, nullptr));
   if (!key) fail("cannot read a PEM private key (unencrypted) from '" + files.key_file + "'");
   if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1)
     fail("private key '" + files.key_file + "' does not match certificate '" + files.cert_file + "'");
