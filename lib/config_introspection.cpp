@@ -7,6 +7,7 @@
 //    cache: {enabled: true, max_entries: 1..10000000 (10000), max_active_s: 1..86400 (300),
 //            inactive_s: 0..3600 (10)}}
 
+#include <cctype>
 #include <cstdlib>
 #include <string>
 #include <utility>
@@ -32,7 +33,9 @@ std::shared_ptr<const auth::TokenVerifier> make_introspection_verifier(const nlo
   v.allow_plain_http = o.boolean("allow_plain_http", false);
   const std::string which = o.one_of({"endpoint", "issuer"});
   const std::string& url = as_string(*o.find(which), o.at(which));
-  if (url.rfind("https://", 0) != 0 && !(v.allow_plain_http && url.rfind("http://", 0) == 0)) {
+  std::string scheme = url.substr(0, url.find("://"));
+  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (scheme != "https" && !(v.allow_plain_http && scheme == "http")) {
     throw ConfigError(o.at(which), "expected an https:// URL, got " + quote(url));
   }
   (which == "endpoint" ? v.endpoint : v.issuer) = url;

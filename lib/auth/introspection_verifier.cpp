@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -12,6 +13,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -109,6 +112,8 @@ struct IntrospectionVerifier::State : std::enable_shared_from_this<State> {
   std::optional<detail::Url> discovery;
   std::shared_ptr<Flight> discovering;
   std::map<CacheKey, std::shared_ptr<Flight>> flights;
+  std::chrono::steady_clock::time_point discovery_retry_at{};
+  std::string discovery_error;
   bool stopped = false;
 
   double now() const noexcept {
@@ -149,6 +154,12 @@ struct IntrospectionVerifier::State : std::enable_shared_from_this<State> {
       return fail(TokenError::inactive, "the endpoint says inactive");
     }
     answer.erase("active");
+    // RFC 7662 lets the endpoint describe any token; only access tokens may authenticate a request.
+    if (const auto tt = answer.find("token_type"); tt != answer.end() && tt->is_string()) {
+      std::string type = tt->get<std::string>();
+      std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      if (type.find("refresh") != std::string::npos) return fail(TokenError::wrong_type, "token_type " + printable(type));
+    }
     std::optional<double> exp, nbf;
     for (const char* name : {"exp", "nbf", "iat"}) {
       const auto it = answer.find(name);
@@ -189,6 +200,8 @@ struct IntrospectionVerifier::State : std::enable_shared_from_this<State> {
 
   asio::awaitable<std::string> ensure_endpoint() {
     if (endpoint) co_return std::string();
+    // After a failed discovery, requests fail fast for a while instead of each trying again.
+    if (std::chrono::steady_clock::now() < discovery_retry_at) co_return discovery_error;
     if (discovering) {
       auto f = discovering;
       if (!f->finished) co_await f->done.async_wait(use_tuple);
@@ -197,10 +210,19 @@ struct IntrospectionVerifier::State : std::enable_shared_from_this<State> {
     auto f = std::make_shared<Flight>(executor);
     discovering = f;
     json metadata;
-    std::string error = co_await detail::fetch_discovery(clients.for_url(*discovery), *discovery, options.issuer, metadata);
-    if (error.empty()) {
-      error = detail::metadata_url(metadata, "introspection_endpoint", options.allow_plain_http, endpoint);
-      if (!error.empty()) error = "discovery " + discovery->text() + ": " + error;
+    std::string error;
+    try {
+      error = co_await detail::fetch_discovery(clients.for_url(*discovery), *discovery, options.issuer, metadata);
+      if (error.empty()) {
+        error = detail::metadata_url(metadata, "introspection_endpoint", options.allow_plain_http, endpoint);
+        if (!error.empty()) error = "discovery " + discovery->text() + ": " + error;
+      }
+    } catch (const std::exception& e) {
+      error = "discovery " + discovery->text() + ": " + e.what();
+    }
+    if (!error.empty()) {
+      discovery_error = error;
+      discovery_retry_at = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     }
     f->result = fail(TokenError::introspection_unavailable, error);
     f->finished = true;
@@ -247,7 +269,13 @@ struct IntrospectionVerifier::State : std::enable_shared_from_this<State> {
       f = std::make_shared<Flight>(self->executor);
       self->flights.emplace(*key, f);
     }
-    VerifyResult r = co_await self->call(std::move(token), key ? &*key : nullptr);
+    VerifyResult r;
+    try {
+      r = co_await self->call(std::move(token), key ? &*key : nullptr);
+    } catch (const std::exception& e) {
+      // Waiters must be woken whatever happens, or they would wait forever.
+      r = fail(TokenError::introspection_unavailable, std::string("unexpected error: ") + e.what());
+    }
     if (f) {
       f->result = r;
       f->finished = true;
@@ -338,8 +366,9 @@ asio::awaitable<VerifyResult> IntrospectionVerifier::verify_owned(std::shared_pt
     State* s;
     ~Release() { s->pending.fetch_sub(1); }
   } release{s.get()};
+  // No cancellation link: a cancel on the worker must not touch I/O-thread objects from there.
   co_return co_await asio::co_spawn(s->executor, State::introspect(s, std::move(token), key),
-                                    asio::use_awaitable);
+                                    asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
 }
 
 const IntrospectionVerifierOptions& IntrospectionVerifier::options() const noexcept { return state_->options; }

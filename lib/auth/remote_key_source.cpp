@@ -13,6 +13,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/post.hpp>
@@ -110,21 +112,61 @@ struct RemoteKeySource::State : std::enable_shared_from_this<State> {
   bool first_done = false;
   Status stat;
 
-  void log(const std::string& line) const {
-    if (options.log) {
-      options.log(line);
-    } else {
-      std::fprintf(stderr, "gatehouse: %s\n", line.c_str());
+  void log(const std::string& line) const noexcept {
+    try {
+      if (options.log) {
+        options.log(line);
+      } else {
+        std::fprintf(stderr, "gatehouse: %s\n", line.c_str());
+      }
+    } catch (...) {
+      // A throwing log callback must not stop key refreshes.
     }
   }
   std::string name() const {
     return jwks_url ? jwks_url->text() : (discovery ? discovery->text() : std::string("key source"));
   }
 
-  // One fetch: discovery first if still needed, then the JWKS. Returns the refresh delay.
+  // One fetch: discovery first if still needed, then the JWKS. Never throws; returns when to
+  // refresh (or retry) next.
   asio::awaitable<steady::duration> fetch() {
     std::string error;
     std::chrono::seconds next = options.default_refresh;
+    try {
+      co_await fetch_document(error, next);
+    } catch (const std::exception& e) {
+      error = std::string("unexpected error: ") + e.what();
+    }
+    std::string line;
+    {
+      std::lock_guard lock(status_mutex);
+      ++stat.fetches;
+      stat.jwks_uri = jwks_url ? jwks_url->text() : std::string();
+      if (auto set = keys.load()) stat.keys = set->size();
+      if (!error.empty()) {
+        ++stat.failures;
+        stat.last_error = error;
+        line = name() + ": fetch failed: " + error +
+               (stat.keys ? " (the last good keys stay in use)" : " (no keys yet: tokens are refused)");
+      }
+      first_done = true;
+    }
+    first_done_cv.notify_all();
+    if (error.empty()) {
+      failures_in_row = 0;
+      co_return next;
+    }
+    log(line);  // outside the lock: a callback may call status()
+    // Exponential backoff with +-20% jitter, so that many gateways do not retry in step.
+    const double base = std::min<double>(static_cast<double>(options.retry_max.count()),
+                                         static_cast<double>(options.retry_min.count()) *
+                                             static_cast<double>(1u << std::min(failures_in_row, 20u)));
+    ++failures_in_row;
+    const double jitter = std::uniform_real_distribution<double>(0.8, 1.2)(rng);
+    co_return std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(std::max(0.1, base * jitter)));
+  }
+
+  asio::awaitable<void> fetch_document(std::string& error, std::chrono::seconds& next) {
     if (!jwks_url) {
       nlohmann::json metadata;
       error = co_await detail::fetch_discovery(clients.for_url(*discovery), *discovery, options.issuer, metadata);
@@ -168,30 +210,6 @@ struct RemoteKeySource::State : std::enable_shared_from_this<State> {
         }
       }
     }
-
-    std::lock_guard lock(status_mutex);
-    ++stat.fetches;
-    stat.jwks_uri = jwks_url ? jwks_url->text() : std::string();
-    if (auto set = keys.load()) stat.keys = set->size();
-    if (!error.empty()) {
-      ++stat.failures;
-      stat.last_error = error;
-    }
-    first_done = true;
-    first_done_cv.notify_all();
-    if (error.empty()) {
-      failures_in_row = 0;
-      co_return next;
-    }
-    log(name() + ": fetch failed: " + error +
-        (stat.keys ? " (the last good keys stay in use)" : " (no keys yet: tokens are refused)"));
-    // Exponential backoff with +-20% jitter, so that many gateways do not retry in step.
-    const double base = std::min<double>(static_cast<double>(options.retry_max.count()),
-                                         static_cast<double>(options.retry_min.count()) *
-                                             static_cast<double>(1u << std::min(failures_in_row, 20u)));
-    ++failures_in_row;
-    const double jitter = std::uniform_real_distribution<double>(0.8, 1.2)(rng);
-    co_return std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(std::max(0.1, base * jitter)));
   }
 
   // Runs a fetch, or joins the one in progress. Returns when to refresh (or retry) next.
@@ -220,7 +238,7 @@ struct RemoteKeySource::State : std::enable_shared_from_this<State> {
 
   static asio::awaitable<void> refresh_loop(std::shared_ptr<State> self) {
     while (!self->stopped) {
-      const steady::duration delay = co_await self->fetch_once();
+      const steady::duration delay = co_await self->fetch_once();  // never throws
       if (self->stopped) break;
       self->refresh_timer.expires_after(delay);
       co_await self->refresh_timer.async_wait(use_tuple);
@@ -301,7 +319,9 @@ asio::awaitable<std::shared_ptr<const JwkSet>> RemoteKeySource::refresh_for_unkn
   if (current && !kid.empty() && current->contains_kid(kid)) co_return current;
   // Rate-capped and nothing in flight: answer here, without a trip to the I/O thread.
   if (!s->fetching.load() && ticks(steady::now()) < s->unknown_kid_not_before.load()) co_return current;
-  co_return co_await asio::co_spawn(s->executor, State::refresh_for(s, std::move(kid)), asio::use_awaitable);
+  // No cancellation link: a cancel on the worker must not touch I/O-thread objects from there.
+  co_return co_await asio::co_spawn(s->executor, State::refresh_for(s, std::move(kid)),
+                                    asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
 }
 
 bool RemoteKeySource::wait_ready(std::chrono::milliseconds timeout) const {

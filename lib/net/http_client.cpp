@@ -47,6 +47,7 @@ HttpClient::HttpClient(asio::any_io_executor executor, const Url& origin, HttpCl
 HttpClient::~HttpClient() { close(); }
 
 void HttpClient::close() {
+  closed_ = true;
   for (auto& c : idle_) c->close();
   idle_.clear();
   for (auto& w : busy_) {
@@ -56,6 +57,7 @@ void HttpClient::close() {
 }
 
 void HttpClient::arm_watchdog(const std::shared_ptr<Connection>& c, steady::time_point deadline) {
+  c->timed_out = false;  // a wait that fired after the previous request must not count for this one
   c->watchdog.expires_at(deadline);
   c->watchdog.async_wait([weak = std::weak_ptr<Connection>(c)](const asio::error_code& ec) {
     if (ec) return;
@@ -120,7 +122,10 @@ asio::awaitable<HttpReply> HttpClient::exchange(Connection& c, const std::string
     } else {
       auto [rerr, n] = co_await c.stream.read_some(asio::buffer(c.buf));
       if (rerr) {
-        const bool eof = rerr == asio::error::eof || rerr == asio::ssl::error::stream_truncated;
+        // A TLS peer that closes without close_notify may end a length-delimited message, never
+        // one delimited by the close itself: that could be a truncation attack.
+        const bool eof = rerr == asio::error::eof ||
+                         (rerr == asio::ssl::error::stream_truncated && !c.parser.needs_eof());
         if (!eof || c.timed_out) co_return failed("reading the response: ", rerr);
         r = c.parser.finish();
         c.closed = true;
@@ -135,12 +140,23 @@ asio::awaitable<HttpReply> HttpClient::exchange(Connection& c, const std::string
         continue;
       }
     }
-    for (std::string_view piece : c.parser.body()) reply.body.append(piece);
+    // The parser enforces body limits on requests only: responses are capped here.
+    if (r.head_complete && c.parser.content_length() > static_cast<long long>(options_.max_response_bytes)) {
+      c.closed = true;
+      reply.error = "the response is larger than " + std::to_string(options_.max_response_bytes) + " bytes";
+      co_return reply;
+    }
+    for (std::string_view piece : c.parser.body()) {
+      if (reply.body.size() + piece.size() > options_.max_response_bytes) {
+        c.closed = true;
+        reply.error = "the response is larger than " + std::to_string(options_.max_response_bytes) + " bytes";
+        co_return reply;
+      }
+      reply.body.append(piece);
+    }
     c.parser.clear_body();
     if (r.error) {
-      reply.error = c.parser.error_status() == 413 ? "the response is larger than " +
-                                                          std::to_string(options_.max_response_bytes) + " bytes"
-                                                    : "invalid response: " + std::string(c.parser.error_reason());
+      reply.error = "invalid response: " + std::string(c.parser.error_reason());
       c.closed = true;
       co_return reply;
     }
@@ -171,11 +187,17 @@ asio::awaitable<HttpReply> HttpClient::request(std::string method, std::string t
   busy_.erase(std::remove_if(busy_.begin(), busy_.end(), [](const auto& w) { return w.expired(); }), busy_.end());
 
   for (int attempt = 0;; ++attempt) {
+    if (closed_) {
+      HttpReply reply;
+      reply.error = "the client was closed";
+      co_return reply;
+    }
     std::shared_ptr<Connection> c;
     while (!idle_.empty() && !c) {
-      c = std::move(idle_.front());
-      idle_.pop_front();
-      if (steady::now() - c->idle_since > options_.max_idle_time) {
+      // The most recently used first: the least likely to have been closed by the server.
+      c = std::move(idle_.back());
+      idle_.pop_back();
+      if (c->closed || steady::now() - c->idle_since > options_.max_idle_time) {
         c->close();
         c.reset();
       }
@@ -196,11 +218,11 @@ asio::awaitable<HttpReply> HttpClient::request(std::string method, std::string t
     HttpReply reply = co_await exchange(*c, wire, head);
     c->watchdog.cancel();
     // A keep-alive connection the server closed meanwhile fails before any byte of the answer.
-    if (!reply.ok() && reused && !c->timed_out && !c->got_bytes && attempt == 0) {
+    if (!reply.ok() && reused && !c->timed_out && !c->got_bytes && !closed_ && attempt == 0) {
       c->close();
       continue;
     }
-    if (reply.ok() && !c->closed && idle_.size() < options_.max_idle_connections) {
+    if (reply.ok() && !c->closed && !closed_ && idle_.size() < options_.max_idle_connections) {
       c->idle_since = steady::now();
       idle_.push_back(std::move(c));
     } else {

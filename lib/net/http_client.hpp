@@ -4,7 +4,6 @@
 #pragma once
 #include <chrono>
 #include <cstddef>
-#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -69,7 +68,8 @@ class HttpClient {
   Url origin_;
   HttpClientOptions options_;
   std::shared_ptr<asio::ssl::context> tls_;
-  std::deque<std::shared_ptr<Connection>> idle_;
+  std::vector<std::shared_ptr<Connection>> idle_;  // most recently used last
+  bool closed_ = false;
   std::vector<std::weak_ptr<Connection>> busy_;
 };
 

@@ -1,5 +1,6 @@
 #include "net/io_thread.hpp"
 
+#include <chrono>
 #include <cstdio>
 #include <exception>
 #include <mutex>
@@ -23,6 +24,9 @@ IoThread::IoThread() : work_(io_.get_executor()) {
     for (;;) {
       try {
         io_.run();
+        std::lock_guard lock(mutex_);
+        done_ = true;
+        done_cv_.notify_all();
         return;
       } catch (const std::exception& e) {
         // Handlers here catch their own errors; one that escapes must not end key refreshes.
@@ -33,7 +37,13 @@ IoThread::IoThread() : work_(io_.get_executor()) {
 }
 
 IoThread::~IoThread() {
+  // Let the work of the last users wind down (their stop() closes connections and cancels
+  // timers, so this takes moments), then stop whatever is left so that exit never hangs.
   work_.reset();
+  {
+    std::unique_lock lock(mutex_);
+    done_cv_.wait_for(lock, std::chrono::seconds(2), [this] { return done_; });
+  }
   io_.stop();
   if (thread_.joinable()) thread_.join();
 }

@@ -1,7 +1,9 @@
 // One background thread with its own io_context, shared by the parts of the library that talk to
 // key servers and introspection endpoints, so that this I/O never runs on (or blocks) a worker.
 #pragma once
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include <asio/executor_work_guard.hpp>
@@ -22,9 +24,11 @@ class IoThread {
   IoThread& operator=(const IoThread&) = delete;
 
   asio::io_context::executor_type executor() noexcept { return io_.get_executor(); }
-  bool on_this_thread() const noexcept { return std::this_thread::get_id() == thread_.get_id(); }
 
  private:
+  std::mutex mutex_;
+  std::condition_variable done_cv_;
+  bool done_ = false;  // run() returned: nothing left to do
   asio::io_context io_{1};
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::thread thread_;

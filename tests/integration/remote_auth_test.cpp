@@ -70,6 +70,13 @@ struct KeyServer {
     server.Post("/introspect", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(R"({"active":true,"sub":"via-discovery"})", "application/json");
     });
+    // An endless chunked answer: the client must stop reading at its cap, not at the timeout.
+    server.Get("/endless", [](const httplib::Request&, httplib::Response& res) {
+      res.set_chunked_content_provider("application/json", [](std::size_t, httplib::DataSink& sink) {
+        static const std::string chunk(64 * 1024, ' ');
+        return sink.write(chunk.data(), chunk.size());
+      });
+    });
     port = thread.start(server);
   }
   std::string issuer() const { return "https://127.0.0.1:" + std::to_string(port); }
@@ -228,6 +235,22 @@ TEST_CASE("remote JWKS: no keys ever (unreachable, untrusted certificate, garbag
     CHECK_FALSE(keys2->wait_ready(5s));
     CHECK(keys2->status().last_error.find("no usable key") != std::string::npos);
   }
+  SUBCASE("documents over the size cap are refused, declared or streamed") {
+    KeyServer ks(json{{"keys", {rsa.public_jwk("r1")}}});
+    auto o = remote(ks);
+    o.max_document_bytes = 100;  // the one-key document is larger
+    auto keys = auth::RemoteKeySource::create(o);
+    CHECK_FALSE(keys->wait_ready(5s));
+    CHECK(keys->status().last_error.find("larger than 100 bytes") != std::string::npos);
+    auto endless = remote(ks);
+    endless.jwks_uri = ks.url("/endless");
+    endless.fetch_timeout = 10s;
+    const auto start = std::chrono::steady_clock::now();
+    auto keys2 = auth::RemoteKeySource::create(endless);
+    CHECK_FALSE(keys2->wait_ready(8s));
+    CHECK(keys2->status().last_error.find("larger than") != std::string::npos);
+    CHECK(std::chrono::steady_clock::now() - start < 5s);
+  }
   SUBCASE("plain http is refused unless allowed") {
     auth::RemoteKeySourceOptions o;
     o.jwks_uri = "http://127.0.0.1:1/jwks";
@@ -300,6 +323,8 @@ struct IntrospectionServer {
       json answer = {{"active", false}};
       if (req.get_header_value("Authorization") != "Basic Z2F0ZXdheTpzM2NyM3Q=") {
         res.status = 401;
+      } else if (tok.rfind("refresh", 0) == 0) {
+        answer = {{"active", true}, {"sub", "x"}, {"token_type", "refresh_token"}};
       } else if (tok.rfind("good", 0) == 0) {
         answer = {{"active", true}, {"sub", "user-" + tok}, {"scope", "read write"}, {"client_id", "app"},
                   {"iss", "https://as.test"}, {"aud", "api"}, {"exp", now_s() + 600}, {"token_type", "Bearer"}};
@@ -344,11 +369,14 @@ TEST_CASE("introspection: active and inactive answers, client authentication, ca
   CHECK(run_verify(v, "bad-1").error() == TokenError::inactive);
   CHECK(run_verify(v, "bad-1").error() == TokenError::inactive);  // inactive answers are cached too
   CHECK(as.calls == 2);
+  // An active refresh token is not an access token.
+  CHECK(run_verify(v, "refresh-1").error() == TokenError::wrong_type);
+  CHECK(as.calls == 3);
 
   // Tokens that cannot be tokens are refused without a call.
   CHECK(run_verify(v, "has space").error() == TokenError::malformed);
   CHECK(run_verify(v, std::string(5000, 'a')).error() == TokenError::token_too_large);
-  CHECK(as.calls == 2);
+  CHECK(as.calls == 3);
 
   SUBCASE("audience and issuer checks") {
     auto o = as.options();

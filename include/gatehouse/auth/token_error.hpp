@@ -16,7 +16,8 @@ enum class TokenError {
   wrong_issuer,            ///< "iss" is not a configured issuer
   wrong_audience,          ///< "aud" holds none of the configured audiences
   missing_claim,           ///< a required claim (or iss/aud/exp) is absent
-  wrong_type,              ///< header "typ" differs from the configured one
+  wrong_type,              ///< header "typ" differs from the configured one, or introspection
+                           ///< describes a refresh token
   unknown_key,             ///< no key of the issuer can verify this token (kid, type, alg)
   key_source_unavailable,  ///< the issuer's keys could not be obtained
   token_too_large,         ///< longer than max_token_bytes
