@@ -20,7 +20,8 @@ struct DemoService {
   explicit DemoService(std::string name) : name(std::move(name)) {
     server.Get(R"(/.*)", [this](const httplib::Request& req, httplib::Response& res) {
       std::string body = "{\"service\":\"" + this->name + "\",\"path\":\"" + req.path + "\"";
-      for (const char* h : {"x-request-id", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded"})
+      for (const char* h : {"x-request-id", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded",
+                            "x-auth-subject", "x-auth-scopes"})
         if (req.has_header(h)) body += std::string(",\"") + h + "\":\"" + escape(req.get_header_value(h)) + "\"";
       body += "}\n";
       res.set_content(body, "application/json");
@@ -58,6 +59,19 @@ int run_demo(const std::function<int(gh::Gateway&)>& run) {
   gh::test::TestPki pki("gatehouse demo CA");
   const auto cert = pki.issue("localhost", {"localhost"}, {"127.0.0.1", "::1"});
 
+  // A stand-in identity provider: it signs demo access tokens, and the gateway trusts its public keys.
+  const gh::auth::TokenMinter idp({.issuer = "https://idp.demo", .audience = "orders",
+                                   .lifetime = std::chrono::hours(1), .cache = false});
+  auto token_for = [&idp](const char* user, const char* scope) {
+    return idp.mint(gh::auth::Claims({{"sub", user}, {"scope", scope}}), std::chrono::system_clock::now());
+  };
+  gh::auth::JwtVerifierOptions jwt;
+  jwt.algorithms = {"ES256"};
+  jwt.issuers = {{"https://idp.demo", gh::auth::StaticKeySource::from_jwks(idp.jwks_json())}};
+  jwt.audiences = {"orders"};
+  gh::AuthenticateOptions authn;
+  authn.verifiers = {std::make_shared<gh::auth::JwtVerifier>(std::move(jwt))};
+
   gh::Gateway gw{gh::GatewayOptions{.workers = 2}};
   gw.listen({.address = "127.0.0.1", .port = 8080});
   gw.listen({.address = "127.0.0.1", .port = 8443, .tls = gh::ServerTls{.certificates = {cert}}});
@@ -68,12 +82,19 @@ int run_demo(const std::function<int(gh::Gateway&)>& run) {
   gw.route({.name = "users", .path = "/users",
             .upstream = gh::Upstream::create({.name = "users", .endpoints = {"127.0.0.1:" + std::to_string(users.port)}})});
   gw.route({.name = "orders", .path = "/api/orders", .rewrite_prefix = "/orders",
+            .middleware = {std::make_shared<gh::Authenticate>(authn),
+                           std::make_shared<gh::Authorize>(gh::AuthorizeOptions{
+                               .rule = gh::Rule::require_scopes({"orders:read"})})},
             .upstream = gh::Upstream::create({.name = "orders", .endpoints = {"127.0.0.1:" + std::to_string(orders.port)}})});
 
   std::cerr << "gatehouse demo: services users on 127.0.0.1:" << users.port << ", orders on 127.0.0.1:" << orders.port
             << "\n\nTry, in another terminal:\n"
             << "  curl -i http://127.0.0.1:8080/users/42\n"
-            << "  curl -i http://127.0.0.1:8080/api/orders/7          # prefix rewritten to /orders/7\n"
+            << "  curl -i http://127.0.0.1:8080/api/orders/7          # 401: a bearer token is required\n"
+            << "  curl -i -H 'Authorization: Bearer " << token_for("alice", "orders:read")
+            << "' http://127.0.0.1:8080/api/orders/7   # verified; prefix rewritten to /orders/7\n"
+            << "  curl -i -H 'Authorization: Bearer " << token_for("bob", "users:read")
+            << "' http://127.0.0.1:8080/api/orders/7   # 403: lacks scope orders:read\n"
             << "  curl -i --cacert " << pki.ca_cert << " https://localhost:8443/users/42\n"
             << "  curl -i http://127.0.0.1:8080/healthz               # answered by the gateway\n"
             << "  curl -i http://127.0.0.1:8080/nowhere               # 404 with a request id\n"

@@ -1,5 +1,11 @@
 // Umbrella header: everything a gateway program needs.
 #pragma once
+#include "gatehouse/auth/api_key_verifier.hpp"
+#include "gatehouse/auth/introspection_verifier.hpp"
+#include "gatehouse/auth/jwt_verifier.hpp"
+#include "gatehouse/auth/key_source.hpp"
+#include "gatehouse/auth/remote_key_source.hpp"
+#include "gatehouse/auth/token_minter.hpp"
 #include "gatehouse/body.hpp"
 #include "gatehouse/clock.hpp"
 #include "gatehouse/exchange.hpp"
