@@ -35,6 +35,10 @@ using detail::use_tuple;
 
 std::int64_t ticks(steady::time_point t) noexcept { return t.time_since_epoch().count(); }
 
+// Requests that may wait for one fetch at once; more are answered with the current keys at once,
+// so a flood of made-up kids during a slow fetch cannot pile up coroutines on the I/O thread.
+constexpr std::size_t kMaxWaiting = 1024;
+
 // Cache-Control max-age in seconds; no-store/no-cache count as 0 (then min_refresh applies).
 std::optional<std::int64_t> max_age(std::string_view cc) {
   std::optional<std::int64_t> out;
@@ -95,6 +99,7 @@ struct RemoteKeySource::State : std::enable_shared_from_this<State> {
   std::atomic<std::uint64_t> generation{0};
   std::atomic<bool> fetching{false};
   std::atomic<std::int64_t> unknown_kid_not_before{0};  // steady ticks
+  std::atomic<std::size_t> waiting{0};                   // requests in refresh_for_unknown_kid
 
   // I/O thread only.
   std::optional<detail::Url> jwks_url;   // configured, or found by discovery
@@ -319,6 +324,14 @@ asio::awaitable<std::shared_ptr<const JwkSet>> RemoteKeySource::refresh_for_unkn
   if (current && !kid.empty() && current->contains_kid(kid)) co_return current;
   // Rate-capped and nothing in flight: answer here, without a trip to the I/O thread.
   if (!s->fetching.load() && ticks(steady::now()) < s->unknown_kid_not_before.load()) co_return current;
+  if (s->waiting.fetch_add(1) >= kMaxWaiting) {
+    s->waiting.fetch_sub(1);
+    co_return current;
+  }
+  struct Release {
+    State* s;
+    ~Release() { s->waiting.fetch_sub(1); }
+  } release{s.get()};
   // No cancellation link: a cancel on the worker must not touch I/O-thread objects from there.
   co_return co_await asio::co_spawn(s->executor, State::refresh_for(s, std::move(kid)),
                                     asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
