@@ -29,11 +29,12 @@ bool path_matches(std::string_view route_path, bool prefix, std::string_view pat
   return path[route_path.size()] == '/';
 }
 
-Router::Router(std::vector<Route> routes, const std::vector<std::shared_ptr<const Middleware>>& global) {
+Router::Router(std::vector<Route> routes, const std::vector<std::shared_ptr<const Middleware>>& global,
+               const std::vector<bool>& hidden) {
   for (const auto& m : global) global_.push_back(m.get());
   routes_.reserve(routes.size());
-  for (auto& r : routes) {
-    CompiledRoute c{std::move(r), global_};
+  for (std::size_t i = 0; i < routes.size(); ++i) {
+    CompiledRoute c{std::move(routes[i]), global_, i < hidden.size() && hidden[i]};
     for (const auto& m : c.route.middleware) c.chain.push_back(m.get());
     routes_.push_back(std::move(c));
   }
@@ -56,8 +57,14 @@ const CompiledRoute* Router::match(std::string_view host, std::string_view path,
     if (!host_matches(r.host, host) || !path_matches(r.path, r.prefix, path)) continue;
     if (!r.methods.empty() &&
         std::none_of(r.methods.begin(), r.methods.end(), [&](const std::string& m) { return m == method; })) {
-      method_mismatch = true;
+      if (!c.hidden) method_mismatch = true;
       continue;
+    }
+    // A route bound to other listeners shadows its paths here: failing closed, an admin path never
+    // falls through to a broader public route such as "/".
+    if (c.hidden) {
+      method_mismatch = false;
+      return nullptr;
     }
     return &c;
   }
@@ -79,10 +86,9 @@ ListenerRouters build_listener_routers(const std::vector<Route>& routes, const s
       out.by_listener.push_back(out.routers[static_cast<std::size_t>(known - sets.begin())].get());
       continue;
     }
-    std::vector<Route> subset;
-    for (std::size_t i = 0; i < routes.size(); ++i)
-      if (served[i]) subset.push_back(routes[i]);
-    out.routers.push_back(std::make_unique<Router>(std::move(subset), global));
+    std::vector<bool> hidden(routes.size());
+    for (std::size_t i = 0; i < routes.size(); ++i) hidden[i] = !served[i];
+    out.routers.push_back(std::make_unique<Router>(routes, global, hidden));
     out.by_listener.push_back(out.routers.back().get());
     sets.push_back(std::move(served));
   }

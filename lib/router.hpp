@@ -14,11 +14,14 @@ namespace gatehouse::detail {
 struct CompiledRoute {
   Route route;
   std::vector<const Middleware*> chain;
+  bool hidden = false;  // bound to other listeners: its requests get 404 here, never another route
 };
 
 class Router {
  public:
-  Router(std::vector<Route> routes, const std::vector<std::shared_ptr<const Middleware>>& global);
+  /// `hidden[i]` (when given) marks routes[i] as served on other listeners only.
+  Router(std::vector<Route> routes, const std::vector<std::shared_ptr<const Middleware>>& global,
+         const std::vector<bool>& hidden = {});
 
   /// The best route for the request, or nullptr. `method_mismatch` is set when a route matched
   /// host and path but not the method (the caller answers 405 instead of 404).

@@ -33,8 +33,8 @@ struct Route {
   std::shared_ptr<Upstream> upstream{};
   Handler handler{};
   /// Names of the listeners (ListenerOptions::name) that serve this route; empty: every listener.
-  /// On other listeners the route does not exist (404, as when nothing matches), which keeps
-  /// internal and admin routes off the public listener.
+  /// On other listeners its paths answer 404, as when nothing matches, and never fall through to
+  /// a broader route there (such as "/"): internal and admin routes stay off the public listener.
   std::vector<std::string> listeners{};
 };
 

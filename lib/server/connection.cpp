@@ -181,6 +181,9 @@ asio::awaitable<Connection::Outcome> Connection::serve_one() {
   if (parser_.upgrade()) closing_ = true;
   if (peer_trusted_)
     ex.set_client_address(client_address_from(req.headers(), peer_.address(), shared.trusted_proxies));
+  // Before the middleware: fields the client names in Connection go now, so that a client cannot
+  // make the gateway drop headers its middleware sets (identity headers, a minted token).
+  strip_hop_by_hop(req.headers());
 
   bool method_mismatch = false;
   const Router& router = *listener_.router;

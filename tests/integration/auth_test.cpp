@@ -82,6 +82,13 @@ TEST_CASE("a protected route: valid tokens pass with the identity, others never 
     CHECK(svc.subject == "alice");
     CHECK(svc.subjects == 1);
   }
+  SUBCASE("a client cannot make the gateway drop the identity it sets (Connection: x-auth-subject)") {
+    const std::string r = get(port, "Authorization: Bearer " + mint(key, "alice", "orders:read") +
+                                        "\r\nConnection: keep-alive, x-auth-subject\r\n");
+    CHECK(status_of(r) == 200);
+    std::lock_guard l(svc.mu);
+    CHECK(svc.subject == "alice");
+  }
   SUBCASE("no token: 401 with a challenge; a forged subject alone gets nowhere") {
     const std::string r = get(port, "X-Auth-Subject: alice\r\n");
     CHECK(status_of(r) == 401);

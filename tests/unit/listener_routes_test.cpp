@@ -66,20 +66,39 @@ TEST_CASE("each listener routes only what it serves; listeners serving the same 
   const detail::Router& unnamed = *lr.by_listener[2];
   const detail::Router& ops = *lr.by_listener[3];
   CHECK(pick(pub, "/api/x") == "api");
-  CHECK(pick(pub, "/admin") == "root");  // not served here: the path falls to what is
-  CHECK(pick(pub, "/metrics") == "root");
+  CHECK(pick(pub, "/") == "root");
+  // Bound elsewhere: 404 here, and never the broader "/" (an admin path must not fall through to
+  // a public catch-all).
+  CHECK(pick(pub, "/admin") == "404");
+  CHECK(pick(pub, "/admin/users") == "404");
+  CHECK(pick(pub, "/metrics") == "404");
+  CHECK(pick(pub, "/administrator") == "root");  // not below /admin: a different path
   CHECK(pick(admin, "/admin/users") == "admin");
   CHECK(pick(admin, "/metrics") == "metrics");
-  CHECK(pick(admin, "/api") == "root");
+  CHECK(pick(admin, "/api") == "404");
   CHECK(pick(ops, "/metrics") == "metrics");
-  CHECK(pick(ops, "/admin") == "root");
-  CHECK(pick(unnamed, "/admin") == "root");  // routes bound to listeners never reach unnamed ones
-  CHECK(pick(unnamed, "/api") == "root");
+  CHECK(pick(ops, "/admin") == "404");
+  CHECK(pick(unnamed, "/admin") == "404");  // routes bound to listeners never reach unnamed ones
+  CHECK(pick(unnamed, "/api") == "404");
+  CHECK(pick(unnamed, "/other") == "root");
   // public twice, and the unnamed listeners with "other" (only unbound routes): 4 routers, not 7.
   CHECK(lr.routers.size() == 4);
   CHECK(lr.by_listener[4] == &pub);
   CHECK(lr.by_listener[5] == &unnamed);
   CHECK(lr.by_listener[6] == &unnamed);
+
+  // A bound route restricted to GET shadows GET only: POST still reaches the public route.
+  Route get_admin = bound("get-admin", "/admin", {"admin"});
+  get_admin.methods = {"GET"};
+  Route post_admin = bound("post-admin", "/admin", {"public"});
+  post_admin.methods = {"POST"};
+  const auto by_method = detail::build_listener_routers({get_admin, post_admin, bound("root", "/")}, {"public"}, {});
+  bool mismatch = false;
+  const auto* post = by_method.by_listener[0]->match("example.test", "/admin", "POST", mismatch);
+  REQUIRE(post);
+  CHECK(post->route.name == "post-admin");
+  CHECK(by_method.by_listener[0]->match("example.test", "/admin", "GET", mismatch) == nullptr);
+  CHECK_FALSE(mismatch);
 
   const auto only = detail::build_listener_routers({bound("admin", "/admin", {"admin"})}, {"public", "admin"}, {});
   CHECK(pick(*only.by_listener[0], "/admin") == "404");
