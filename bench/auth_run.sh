@@ -36,6 +36,9 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 COMMAND_LINE="$0${*:+ $*}"
+LOG_TAG=auth-bench
+# shellcheck source-path=SCRIPTDIR source=common.sh
+source "$(dirname "$0")/common.sh"
 
 AUTH_PARTS=${AUTH_PARTS:-micro http}
 AUTH_BENCH_SECONDS=${AUTH_BENCH_SECONDS:-1}
@@ -55,8 +58,6 @@ CONNS=50
 ISSUER="https://login.example.com/"
 AUDIENCE="orders-api"
 
-SMALL_BODY=$(printf 'gatehouse-bench-small-response-%069d' 0)   # exactly 100 bytes, no newline
-
 # configuration -> "proxy path"; every request carries the token, checked or not, as a client would
 # send it whatever the proxy does with it
 CONFIGS=(nginx open cached uncached)
@@ -73,10 +74,6 @@ declare -A LABEL=(
   [uncached]="gatehouse, RS256, cache off"
 )
 
-log() { printf '[auth-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 is_uint "$BENCH_SECONDS" && ((BENCH_SECONDS >= 1 && BENCH_SECONDS <= 60)) || die "BENCH_SECONDS must be an integer in 1..60"
 is_uint "$BENCH_REPEATS" && ((BENCH_REPEATS >= 1 && BENCH_REPEATS <= 10)) || die "BENCH_REPEATS must be an integer in 1..10"
 is_uint "$BENCH_WARMUP" && ((BENCH_WARMUP <= 10)) || die "BENCH_WARMUP must be an integer in 0..10"
@@ -91,35 +88,15 @@ for part in $AUTH_PARTS; do
   esac
 done
 ((DO_MICRO || DO_HTTP)) || die "AUTH_PARTS is empty"
-if [[ -n ${BENCH_NICE:-} ]]; then
-  [[ $BENCH_NICE =~ ^-?[0-9]+$ ]] || die "BENCH_NICE must be an integer (e.g. -10)"
-  renice -n "$BENCH_NICE" -p $$ >/dev/null || die "could not renice to $BENCH_NICE (negative values need root)"
-fi
+apply_nice
 
 # ---------------------------------------------------------------------------------------------
 # Tools, ports, programs
 # ---------------------------------------------------------------------------------------------
-missing=()
 tools=(openssl python3 timeout)
 ((DO_HTTP)) && tools+=(nginx wrk curl pgrep getconf sha256sum)
-for tool in "${tools[@]}"; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-done
-if ((${#missing[@]})); then
-  die "missing tools: ${missing[*]} (on Debian: apt-get install nginx-light wrk openssl curl python3 procps)"
-fi
-
-port_busy() {
-  local p=$1
-  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then return 0; fi
-  if command -v ss >/dev/null 2>&1 && [[ -n $(ss -Hltn "( sport = :$p )" 2>/dev/null) ]]; then return 0; fi
-  return 1
-}
-if ((DO_HTTP)); then
-  for p in "${ALL_PORTS[@]}"; do
-    if port_busy "$p"; then die "port 127.0.0.1:$p is busy; stop whatever listens there and retry"; fi
-  done
-fi
+require_tools "${tools[@]}"
+if ((DO_HTTP)); then require_free_ports "${ALL_PORTS[@]}"; fi
 
 # The default programs come from build-bench (release, NDEBUG), brought up to date first so that
 # the figures are those of the tree as it is.
@@ -142,47 +119,11 @@ if ((DO_MICRO)); then [[ -x $AUTH_BENCH_BIN ]] || die "auth_bench program not fo
 # ---------------------------------------------------------------------------------------------
 # Scratch directory and cleanup (as in run.sh: everything started here is stopped on exit)
 # ---------------------------------------------------------------------------------------------
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-auth-bench.XXXXXX")
-chmod 755 "$TMP"   # nginx workers may run as another user (nobody) when started as root
-STARTED_PIDS=()    # processes this script started itself (nginx masters, gatehouse)
-WORKER_PIDS=()     # nginx workers: stopped by their master; SIGKILLed only if they outlive it
-
-cleanup() {
-  local rc=$? pid i alive
-  trap - EXIT INT TERM
-  if ((rc == 130 || rc == 143)); then log "interrupted; stopping everything this script started"; fi
-  for pid in "${STARTED_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for ((i = 0; i < 50; i++)); do   # up to 5 s for a graceful stop
-    alive=0
-    for pid in "${STARTED_PIDS[@]}" "${WORKER_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    ((alive)) || break
-    sleep 0.1
-  done
-  for pid in "${STARTED_PIDS[@]}" "${WORKER_PIDS[@]}"; do
-    if kill -0 "$pid" 2>/dev/null; then
-      log "warning: pid $pid did not stop within 5 s of SIGTERM; sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  done
-  for pid in "${STARTED_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [[ -n ${BENCH_KEEP_TMP:-} ]]; then
-    log "scratch directory kept: $TMP"
-  else
-    rm -rf "$TMP"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'log "ERROR: line $LINENO: \"$BASH_COMMAND\" failed"' ERR
-trap 'exit 130' INT
-trap 'exit 143' TERM
+make_scratch gatehouse-auth-bench
 
 mkdir -p "$TMP/out"
 log "scratch directory: $TMP"
-LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-if awk -v l="${LOAD_START%% *}" -v n="$(nproc)" 'BEGIN{exit !(l > n / 2)}'; then
-  log "warning: load average is $LOAD_START on $(nproc) CPUs: other work will skew the numbers"
-fi
+note_load
 
 # ---------------------------------------------------------------------------------------------
 # Part 1: verifications per second, in process, next to OpenSSL
@@ -255,25 +196,6 @@ PY
   FORGED=$(<"$TMP/jwt/forged")
   TOKEN_BYTES=${#TOKEN}
 
-  nginx_common() {  # $1 = prefix
-    cat <<EOF
-worker_processes 1;
-worker_rlimit_nofile $NOFILE;
-pid $1/nginx.pid;
-error_log $1/logs/error.log warn;
-events { worker_connections 8192; }
-EOF
-  }
-  nginx_temp_paths() {  # $1 = prefix
-    cat <<EOF
-  client_body_temp_path $1/tmp/client_body;
-  proxy_temp_path $1/tmp/proxy;
-  fastcgi_temp_path $1/tmp/fastcgi;
-  uwsgi_temp_path $1/tmp/uwsgi;
-  scgi_temp_path $1/tmp/scgi;
-EOF
-  }
-
   O=$TMP/origin
   mkdir -p "$O/logs"
   {
@@ -342,36 +264,6 @@ EOF
 }
 EOF
 
-  wait_http() {  # url [seconds]: waits until the URL answers anything
-    local url=$1 secs=${2:-10} i
-    for ((i = 0; i < secs * 10; i++)); do
-      curl -s -o /dev/null --max-time 1 "$url" && return 0
-      sleep 0.1
-    done
-    return 1
-  }
-  start_nginx() {  # name prefix port -> sets <NAME>_MASTER and <NAME>_WORKER
-    local name=$1 prefix=$2 port=$3 master worker i
-    mkdir -p "$prefix/tmp"
-    "$NGINX" -t -q -p "$prefix/" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf" \
-      || die "nginx config for $name is invalid (see above)"
-    "$NGINX" -p "$prefix/" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf" -g 'daemon off;' \
-      >"$prefix/logs/stdout.log" 2>&1 &
-    master=$!
-    STARTED_PIDS+=("$master")
-    wait_http "http://127.0.0.1:$port/" 10 || { cat "$prefix/logs/error.log" >&2; die "$name did not start"; }
-    worker=""
-    for ((i = 0; i < 50; i++)); do
-      worker=$(pgrep -P "$master" | head -n1 || true)
-      [[ -n $worker ]] && break
-      sleep 0.1
-    done
-    [[ -n $worker ]] || die "no worker process found for $name (master $master)"
-    WORKER_PIDS+=("$worker")
-    printf -v "${name}_MASTER" '%s' "$master"
-    printf -v "${name}_WORKER" '%s' "$worker"
-  }
-
   start_nginx ORIGIN "$O" "$ORIGIN_PORT"
   start_nginx NGX "$N" "$NGX_PORT"
   "$GATEHOUSE_BIN" --check "$TMP/gatehouse.json" >"$TMP/gatehouse-check.log" 2>&1 ||
@@ -407,13 +299,6 @@ EOF
   refusals() { grep -c '^gatehouse authenticate:' "$TMP/gatehouse.log" || true; }
   REFUSALS_BEFORE=$(refusals)
 
-  cpu_ticks() {  # utime + stime of a whole process (all threads), in clock ticks
-    local stat
-    stat=$(<"/proc/$1/stat") || return 1
-    [[ -n $stat ]] || return 1
-    stat=${stat##*) }   # drop "pid (comm) ": the fields now start at field 3
-    awk '{print $12 + $13}' <<<"$stat"
-  }
   proxy_pid() { case $1 in nginx) echo "$NGX_WORKER" ;; gatehouse) echo "$GH_PID" ;; esac; }
   proxy_port() { case $1 in nginx) echo "$NGX_PORT" ;; gatehouse) echo "$GH_PORT" ;; esac; }
   check_alive() {  # proxy
@@ -444,8 +329,7 @@ EOF
     if ((idx > 0)); then
       printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$cfg" "$idx" "$out" "$rc" "$t0" "$t1" "$alive" >>"$RUNS_TSV"
       log "$(printf '%-9s run %d: %s req/s, %d CPU ticks%s' "$cfg" "$idx" \
-        "$(awk '/^Requests\/sec:/{print $2}' "$out")" $((t1 - t0)) \
-        "$(grep -E 'Socket errors|Non-2xx' "$out" | tr '\n' ' ' | sed 's/^ */; /;s/ *$//')")"
+        "$(wrk_rps "$out")" $((t1 - t0)) "$(wrk_errors "$out")")"
     fi
     if ((rc != 0)); then log "warning: wrk exited with status $rc for $url"; fi
   }
@@ -471,11 +355,8 @@ fi
 # ---------------------------------------------------------------------------------------------
 CPU_MODEL=$(awk -F': *' '/^model name/{print $2; exit}' /proc/cpuinfo)
 GH_REV=$(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo unknown)
-ENV_USED=""
-for v in AUTH_PARTS AUTH_BENCH_SECONDS BENCH_SECONDS BENCH_REPEATS BENCH_WARMUP AUTH_RESULTS BENCH_KEEP_TMP BENCH_NICE GATEHOUSE_BIN AUTH_BENCH_BIN; do
-  val=$(printenv "$v" || true)   # only what the caller exported
-  if [[ -n $val ]]; then ENV_USED+="$v='$val' "; fi
-done
+ENV_USED=$(env_used AUTH_PARTS AUTH_BENCH_SECONDS BENCH_SECONDS BENCH_REPEATS BENCH_WARMUP AUTH_RESULTS \
+  BENCH_KEEP_TMP BENCH_NICE GATEHOUSE_BIN AUTH_BENCH_BIN)
 export MICRO_TSV SPEED_OUT RUNS_TSV DO_MICRO DO_HTTP BENCH_SECONDS BENCH_REPEATS BENCH_WARMUP AUTH_BENCH_SECONDS CONNS
 CLK_TCK=${CLK_TCK:-100}
 REFUSALS=${REFUSALS:-0}
@@ -711,13 +592,4 @@ if env["DO_HTTP"] == "1":
 open(sys.argv[1], "w").write("\n".join(out) + "\n")
 sys.exit(3 if errors else 0)
 PY
-((report_rc == 0 || report_rc == 3)) || die "the report generator failed (status $report_rc)"
-mkdir -p "$(dirname "$AUTH_RESULTS")"
-cp "$TMP/report.md" "$AUTH_RESULTS"
-echo
-cat "$AUTH_RESULTS"
-log "results written to $AUTH_RESULTS"
-if ((report_rc == 3)); then
-  log "ERRORS were recorded during the benchmark (see the errors column and the lines below the table)"
-  exit 1
-fi
+publish_report "$report_rc" "$AUTH_RESULTS"

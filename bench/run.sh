@@ -26,6 +26,9 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 COMMAND_LINE="$0${*:+ $*}"
+LOG_TAG=bench
+# shellcheck source-path=SCRIPTDIR source=common.sh
+source "$(dirname "$0")/common.sh"
 
 BENCH_SECONDS=${BENCH_SECONDS:-5}
 BENCH_REPEATS=${BENCH_REPEATS:-2}
@@ -42,8 +45,6 @@ NGX_HTTP_PORT=18081
 NGX_TLS_PORT=18444
 ALL_PORTS=("$ORIGIN_PORT" "$GH_HTTP_PORT" "$GH_TLS_PORT" "$NGX_HTTP_PORT" "$NGX_TLS_PORT")
 
-SMALL_BODY=$(printf 'gatehouse-bench-small-response-%069d' 0)   # exactly 100 bytes, no newline
-
 # scenario -> "path scheme connections"
 declare -A SCENARIO=(
   [small]="/small http 50"
@@ -52,18 +53,11 @@ declare -A SCENARIO=(
   [tls-small]="/small https 50"
 )
 
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 is_uint "$BENCH_SECONDS" && ((BENCH_SECONDS >= 1)) || die "BENCH_SECONDS must be an integer >= 1"
 is_uint "$BENCH_REPEATS" && ((BENCH_REPEATS >= 1)) || die "BENCH_REPEATS must be an integer >= 1"
 is_uint "$BENCH_WARMUP" || die "BENCH_WARMUP must be an integer >= 0"
 is_uint "$BENCH_IDLE_CONNS" || die "BENCH_IDLE_CONNS must be an integer >= 0"
-if [[ -n ${BENCH_NICE:-} ]]; then
-  [[ $BENCH_NICE =~ ^-?[0-9]+$ ]] || die "BENCH_NICE must be an integer (e.g. -10)"
-  renice -n "$BENCH_NICE" -p $$ >/dev/null || die "could not renice to $BENCH_NICE (negative values need root)"
-fi
+apply_nice
 for s in $BENCH_SCENARIOS; do
   [[ -n ${SCENARIO[$s]:-} ]] || die "unknown scenario '$s' in BENCH_SCENARIOS (known: small 64k 1m tls-small)"
 done
@@ -71,13 +65,7 @@ done
 # ---------------------------------------------------------------------------------------------
 # Tools, limits, ports
 # ---------------------------------------------------------------------------------------------
-missing=()
-for tool in nginx wrk openssl curl python3 pgrep getconf sha256sum timeout; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-done
-if ((${#missing[@]})); then
-  die "missing tools: ${missing[*]} (on Debian: apt-get install nginx-light wrk openssl curl python3 procps)"
-fi
+require_tools nginx wrk openssl curl python3 pgrep getconf sha256sum timeout
 NGINX=$(command -v nginx)
 # The real interpreter (python3 may be a wrapper such as a pyenv shim): $! must be the client itself.
 PYTHON=$(python3 -c 'import sys; print(sys.executable)')
@@ -93,15 +81,7 @@ fi
 NOFILE=$(ulimit -n)
 ((NOFILE >= BENCH_IDLE_CONNS + 1024)) || die "descriptor limit $NOFILE is too low for $BENCH_IDLE_CONNS idle connections"
 
-port_busy() {
-  local p=$1
-  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then return 0; fi
-  if command -v ss >/dev/null 2>&1 && [[ -n $(ss -Hltn "( sport = :$p )" 2>/dev/null) ]]; then return 0; fi
-  return 1
-}
-for p in "${ALL_PORTS[@]}"; do
-  if port_busy "$p"; then die "port 127.0.0.1:$p is busy; stop whatever listens there and retry"; fi
-done
+require_free_ports "${ALL_PORTS[@]}"
 
 # ---------------------------------------------------------------------------------------------
 # gatehouse binary (build it if missing)
@@ -121,45 +101,7 @@ fi
 # ---------------------------------------------------------------------------------------------
 # Scratch directory and cleanup
 # ---------------------------------------------------------------------------------------------
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-bench.XXXXXX")
-chmod 755 "$TMP"   # nginx workers may run as another user (nobody) when started as root
-STARTED_PIDS=()    # processes this script started itself (nginx masters, gatehouse, idle clients)
-WORKER_PIDS=()     # nginx workers: stopped by their master; SIGKILLed only if they outlive it
-forget_pid() {     # drop a pid that has been waited for from STARTED_PIDS
-  local keep=() p
-  for p in "${STARTED_PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
-  STARTED_PIDS=("${keep[@]}")
-}
-
-cleanup() {
-  local rc=$? pid i alive
-  trap - EXIT INT TERM
-  if ((rc == 130 || rc == 143)); then log "interrupted; stopping everything this script started"; fi
-  for pid in "${STARTED_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for ((i = 0; i < 50; i++)); do   # up to 5 s for a graceful stop
-    alive=0
-    for pid in "${STARTED_PIDS[@]}" "${WORKER_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    ((alive)) || break
-    sleep 0.1
-  done
-  for pid in "${STARTED_PIDS[@]}" "${WORKER_PIDS[@]}"; do
-    if kill -0 "$pid" 2>/dev/null; then
-      log "warning: pid $pid did not stop within 5 s of SIGTERM; sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  done
-  for pid in "${STARTED_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [[ -n ${BENCH_KEEP_TMP:-} ]]; then
-    log "scratch directory kept: $TMP"
-  else
-    rm -rf "$TMP"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'log "ERROR: line $LINENO: \"$BASH_COMMAND\" failed"' ERR
-trap 'exit 130' INT
-trap 'exit 143' TERM
+make_scratch gatehouse-bench
 
 # ---------------------------------------------------------------------------------------------
 # Content, certificate, configurations
@@ -174,26 +116,6 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
   -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
   -keyout "$TMP/tls/server.key" -out "$TMP/tls/server.crt" 2>"$TMP/tls/openssl.log" ||
   { cat "$TMP/tls/openssl.log" >&2; die "openssl could not generate the test certificate"; }
-
-# Temp paths of both nginx instances, under their own prefix (never /var/lib/nginx).
-nginx_common() {  # $1 = prefix
-  cat <<EOF
-worker_processes 1;
-worker_rlimit_nofile $NOFILE;
-pid $1/nginx.pid;
-error_log $1/logs/error.log warn;
-events { worker_connections 8192; }
-EOF
-}
-nginx_temp_paths() {  # $1 = prefix
-  cat <<EOF
-  client_body_temp_path $1/tmp/client_body;
-  proxy_temp_path $1/tmp/proxy;
-  fastcgi_temp_path $1/tmp/fastcgi;
-  uwsgi_temp_path $1/tmp/uwsgi;
-  scgi_temp_path $1/tmp/scgi;
-EOF
-}
 
 O=$TMP/origin
 {
@@ -272,42 +194,8 @@ EOF
 # ---------------------------------------------------------------------------------------------
 # Start origin and proxies
 # ---------------------------------------------------------------------------------------------
-wait_http() {  # url [seconds]: waits until the URL answers anything
-  local url=$1 secs=${2:-10} i
-  for ((i = 0; i < secs * 10; i++)); do
-    curl -sk -o /dev/null --max-time 1 "$url" && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
-start_nginx() {  # name prefix port -> sets <NAME>_MASTER and <NAME>_WORKER
-  local name=$1 prefix=$2 port=$3 master worker i
-  mkdir -p "$prefix/tmp"
-  "$NGINX" -t -q -p "$prefix/" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf" \
-    || die "nginx config for $name is invalid (see above)"
-  "$NGINX" -p "$prefix/" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf" -g 'daemon off;' \
-    >"$prefix/logs/stdout.log" 2>&1 &
-  master=$!
-  STARTED_PIDS+=("$master")
-  wait_http "http://127.0.0.1:$port/" 10 || { cat "$prefix/logs/error.log" >&2; die "$name did not start"; }
-  worker=""
-  for ((i = 0; i < 50; i++)); do
-    worker=$(pgrep -P "$master" | head -n1 || true)
-    [[ -n $worker ]] && break
-    sleep 0.1
-  done
-  [[ -n $worker ]] || die "no worker process found for $name (master $master)"
-  WORKER_PIDS+=("$worker")
-  printf -v "${name}_MASTER" '%s' "$master"
-  printf -v "${name}_WORKER" '%s' "$worker"
-}
-
 log "scratch directory: $TMP"
-LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-if awk -v l="${LOAD_START%% *}" -v n="$(nproc)" 'BEGIN{exit !(l > n / 2)}'; then
-  log "warning: load average is $LOAD_START on $(nproc) CPUs before the benchmark: other work will skew the numbers"
-fi
+note_load "before the benchmark"
 start_nginx ORIGIN "$O" "$ORIGIN_PORT"
 start_nginx NGX "$N" "$NGX_HTTP_PORT"
 log "origin nginx: master $ORIGIN_MASTER worker $ORIGIN_WORKER; proxy nginx: master $NGX_MASTER worker $NGX_WORKER"
@@ -357,15 +245,6 @@ GH_TLS_PARAMS=$(tls_params "$GH_TLS_PORT")
 # ---------------------------------------------------------------------------------------------
 # Measurement helpers
 # ---------------------------------------------------------------------------------------------
-cpu_ticks() {  # utime + stime of a whole process (all threads), in clock ticks
-  local stat
-  stat=$(<"/proc/$1/stat") || return 1
-  [[ -n $stat ]] || return 1
-  stat=${stat##*) }   # drop "pid (comm) ": the fields now start at field 3
-  awk '{print $12 + $13}' <<<"$stat"
-}
-rss_kib() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }
-
 proxy_pid() { case $1 in nginx) echo "$NGX_WORKER" ;; gatehouse) echo "$GH_PID" ;; esac; }
 proxy_port() {  # proxy scheme
   case $1/$2 in
@@ -412,8 +291,7 @@ run_wrk() {  # scenario proxy run_index (0 = warm-up, not recorded)
   if ((idx > 0)); then
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$conns" "$proxy" "$idx" "$out" "$rc" "$t0" "$t1" "$alive" >>"$RUNS_TSV"
     log "$(printf '%-9s %-9s run %d: %s req/s, %d CPU ticks%s' "$scen" "$proxy" "$idx" \
-      "$(awk '/^Requests\/sec:/{print $2}' "$out")" $((t1 - t0)) \
-      "$(grep -E 'Socket errors|Non-2xx' "$out" | tr '\n' ' ' | sed 's/^ */; /;s/ *$//')")"
+      "$(wrk_rps "$out")" $((t1 - t0)) "$(wrk_errors "$out")")"
   fi
   if ((rc != 0)); then log "warning: wrk exited with status $rc for $url"; fi
 }
@@ -494,11 +372,8 @@ RSS_END_NGX=$(rss_kib "$NGX_WORKER" 2>/dev/null || echo "")
 CPU_MODEL=$(awk -F': *' '/^model name/{print $2; exit}' /proc/cpuinfo)
 [[ -n $CPU_MODEL ]] || CPU_MODEL=unknown
 GH_REV=$(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo unknown)
-ENV_USED=""
-for v in BENCH_SECONDS BENCH_REPEATS BENCH_WARMUP BENCH_IDLE_CONNS BENCH_SCENARIOS BENCH_RESULTS BENCH_KEEP_TMP BENCH_NICE GATEHOUSE_BIN; do
-  val=$(printenv "$v" || true)   # only what the caller exported
-  if [[ -n $val ]]; then ENV_USED+="$v='$val' "; fi
-done
+ENV_USED=$(env_used BENCH_SECONDS BENCH_REPEATS BENCH_WARMUP BENCH_IDLE_CONNS BENCH_SCENARIOS BENCH_RESULTS \
+  BENCH_KEEP_TMP BENCH_NICE GATEHOUSE_BIN)
 
 REPORT_DATE=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 REPORT_NPROC=$(nproc)
@@ -707,13 +582,4 @@ P("</details>")
 open(sys.argv[1], "w").write("\n".join(out) + "\n")
 sys.exit(3 if any_errors else 0)
 PY
-((report_rc == 0 || report_rc == 3)) || die "the report generator failed (status $report_rc)"
-mkdir -p "$(dirname "$BENCH_RESULTS")"
-cp "$TMP/report.md" "$BENCH_RESULTS"
-echo
-cat "$BENCH_RESULTS"
-log "results written to $BENCH_RESULTS"
-if ((report_rc == 3)); then
-  log "ERRORS were recorded during the benchmark (see the errors column and the lines below the table)"
-  exit 1
-fi
+publish_report "$report_rc" "$BENCH_RESULTS"
