@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "chain.hpp"
+#include "core/chain.hpp"
 #include "gatehouse/exchange.hpp"
 #include "gatehouse/middleware.hpp"
 

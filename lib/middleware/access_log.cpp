@@ -11,7 +11,7 @@
 #include <system_error>
 #include <thread>
 
-#include "chain.hpp"
+#include "core/chain.hpp"
 #include "util/mpsc_ring.hpp"
 
 namespace gatehouse {

@@ -9,7 +9,7 @@
 #include "http1/serializer.hpp"
 #include "proxy/forwarding.hpp"
 #include "tls/tls_context.hpp"
-#include "upstream_impl.hpp"
+#include "proxy/upstream_impl.hpp"
 
 namespace gatehouse::detail {
 namespace {

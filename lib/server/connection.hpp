@@ -6,7 +6,7 @@
 
 #include <asio/awaitable.hpp>
 
-#include "chain.hpp"
+#include "core/chain.hpp"
 #include "http1/parser.hpp"
 #include "http1/serializer.hpp"
 #include "net/deadline.hpp"

@@ -15,7 +15,7 @@
 #include "http1/parser.hpp"
 #include "net/cidr.hpp"
 #include "net/stream.hpp"
-#include "router.hpp"
+#include "server/router.hpp"
 
 namespace gatehouse::detail {
 

@@ -13,7 +13,7 @@
 #include <asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 
-#include "chain.hpp"
+#include "core/chain.hpp"
 #include "gatehouse/testing.hpp"
 
 using namespace gatehouse;

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "gatehouse/gateway.hpp"
-#include "router.hpp"
+#include "server/router.hpp"
 
 using namespace gatehouse;
 

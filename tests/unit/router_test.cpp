@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "router.hpp"
+#include "server/router.hpp"
 
 using namespace gatehouse;
 using namespace gatehouse::detail;

@@ -10,8 +10,8 @@
 // Errors inside keys_file are reported at ".../keys_file" with the file name and the JSON pointer
 // inside the file. A digest is never repeated in a message: someone may have pasted the key itself.
 
-#include "config_auth.hpp"
-#include "config_json.hpp"
+#include "config/auth.hpp"
+#include "config/json.hpp"
 
 #include <algorithm>
 #include <cstddef>

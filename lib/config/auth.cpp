@@ -15,8 +15,8 @@
 //   authorize     {scopes: [], claims: [{claim, one of equals | contains | in}], any_of: false,
 //                  realm: "gatehouse"}; with any_of, the scopes (all of them) are one alternative.
 
-#include "config_auth.hpp"
-#include "config_json.hpp"
+#include "config/auth.hpp"
+#include "config/json.hpp"
 
 #include <unistd.h>
 

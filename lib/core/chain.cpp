@@ -1,4 +1,4 @@
-#include "chain.hpp"
+#include "core/chain.hpp"
 
 #include <exception>
 

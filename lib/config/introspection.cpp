@@ -14,8 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config_auth.hpp"
-#include "config_json.hpp"
+#include "config/auth.hpp"
+#include "config/json.hpp"
 #include "gatehouse/auth/introspection_verifier.hpp"
 #include "gatehouse/config.hpp"
 

@@ -10,7 +10,7 @@
 
 #include "net/stream.hpp"
 #include "tls/tls_context.hpp"
-#include "upstream_impl.hpp"
+#include "proxy/upstream_impl.hpp"
 
 namespace gatehouse {
 

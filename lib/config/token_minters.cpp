@@ -10,8 +10,8 @@
 //   mint_identity_token  {minter: name (required), header: "x-gatehouse-identity"}
 //   route "jwks"         name of a minter: the route answers GET/HEAD with its JWKS
 
-#include "config_token_minters.hpp"
-#include "config_json.hpp"
+#include "config/token_minters.hpp"
+#include "config/json.hpp"
 
 #include <algorithm>
 #include <array>

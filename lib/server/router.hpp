@@ -5,7 +5,7 @@
 #include <string_view>
 #include <vector>
 
-#include "chain.hpp"
+#include "core/chain.hpp"
 #include "gatehouse/route.hpp"
 
 namespace gatehouse::detail {

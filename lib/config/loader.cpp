@@ -64,7 +64,7 @@
 
 #include "gatehouse/config.hpp"
 
-#include "config_json.hpp"
+#include "config/json.hpp"
 
 #include <unistd.h>
 
@@ -83,8 +83,8 @@
 #include <asio/ip/address.hpp>
 #include <nlohmann/json.hpp>
 
-#include "config_auth.hpp"
-#include "config_token_minters.hpp"
+#include "config/auth.hpp"
+#include "config/token_minters.hpp"
 #include "http1/token.hpp"
 #include "gatehouse/middleware/access_log.hpp"
 #include "gatehouse/middleware/header_rewrite.hpp"

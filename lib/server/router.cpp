@@ -1,4 +1,4 @@
-#include "router.hpp"
+#include "server/router.hpp"
 
 #include <algorithm>
 

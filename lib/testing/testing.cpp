@@ -8,7 +8,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 
-#include "chain.hpp"
+#include "core/chain.hpp"
 #include "gatehouse/middleware/request_id.hpp"
 
 namespace gatehouse::testing {
