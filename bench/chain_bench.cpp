@@ -16,18 +16,19 @@ using namespace gatehouse;
 constexpr std::size_t kMiddlewares = 10;
 constexpr long kIterations = 2'000'000;
 
-// Touches the exchange so the hooks are not empty, and stays allocation-free.
+// Reads the exchange so the hooks are not empty, and stays allocation-free.
+volatile std::size_t g_touched = 0;
 class Trivial final : public Middleware {
  public:
   Flow on_request(Exchange& ex) const override {
-    ex.add_bytes_received(1);
+    g_touched = g_touched + ex.request().headers().size();
     return Flow::next();
   }
   Flow on_response(Exchange& ex) const override {
-    ex.add_bytes_sent(1);
+    g_touched = g_touched + ex.response().status();
     return Flow::next();
   }
-  void on_complete(Exchange& ex, std::error_code) const noexcept override { ex.add_bytes_sent(1); }
+  void on_complete(Exchange& ex, std::error_code) const noexcept override { g_touched = g_touched + ex.bytes_sent(); }
 };
 
 template <class Body>

@@ -78,14 +78,14 @@ int run_demo(const std::function<int(gh::Gateway&)>& run) {
   gw.use<gh::AccessLog>();
   gw.use<gh::HeaderRewrite>(gh::HeaderRewriteOptions{.response = {.set = {{"x-served-by", "gatehouse"}}}});
   gw.route({.name = "health", .path = "/healthz", .prefix = false,
-            .handler = [](gh::Exchange&) { return gh::Flow::respond(gh::Response(gh::Status::ok, "ok\n")); }});
+            .origin = [](gh::Exchange&) { return gh::Flow::respond(gh::Response(gh::Status::ok, "ok\n")); }});
   gw.route({.name = "users", .path = "/users",
-            .upstream = gh::Upstream::create({.name = "users", .endpoints = {"127.0.0.1:" + std::to_string(users.port)}})});
+            .origin = gh::Upstream::create({.name = "users", .endpoints = {"127.0.0.1:" + std::to_string(users.port)}})});
   gw.route({.name = "orders", .path = "/api/orders", .rewrite_prefix = "/orders",
             .middleware = {std::make_shared<gh::Authenticate>(authn),
                            std::make_shared<gh::Authorize>(gh::AuthorizeOptions{
                                .rule = gh::Rule::require_scopes({"orders:read"})})},
-            .upstream = gh::Upstream::create({.name = "orders", .endpoints = {"127.0.0.1:" + std::to_string(orders.port)}})});
+            .origin = gh::Upstream::create({.name = "orders", .endpoints = {"127.0.0.1:" + std::to_string(orders.port)}})});
 
   std::cerr << "gatehouse demo: services users on 127.0.0.1:" << users.port << ", orders on 127.0.0.1:" << orders.port
             << "\n\nTry, in another terminal:\n"

@@ -41,9 +41,9 @@ int main(int argc, char** argv) {
                            std::make_shared<gh::Authorize>(gh::AuthorizeOptions{
                                .rule = gh::Rule::require_scopes({"orders:read"}), .realm = "orders"}),
                            std::make_shared<gh::MintIdentityToken>(gh::MintIdentityTokenOptions{.minter = minter})},
-            .upstream = gh::Upstream::create({.name = "orders", .endpoints = {backend}})});
+            .origin = gh::Upstream::create({.name = "orders", .endpoints = {backend}})});
   gw.route({.name = "jwks", .path = "/.well-known/jwks.json", .prefix = false,
-            .handler = gh::jwks_handler(minter), .listeners = {"admin"}});
+            .origin = gh::jwks_handler(minter), .listeners = {"admin"}});
   gw.start();
 
   asio::io_context signals;

@@ -14,9 +14,9 @@ int main(int argc, char** argv) {
   gw.listen({.address = "127.0.0.1", .port = 8080});
   gw.use<gh::AccessLog>();
   gw.route({.name = "health", .path = "/healthz", .prefix = false,
-            .handler = [](gh::Exchange&) { return gh::Flow::respond(gh::Response(gh::Status::ok, "ok\n")); }});
+            .origin = [](gh::Exchange&) { return gh::Flow::respond(gh::Response(gh::Status::ok, "ok\n")); }});
   gw.route({.name = "backend", .path = "/",
-            .upstream = gh::Upstream::create({.name = "backend", .endpoints = {backend}})});
+            .origin = gh::Upstream::create({.name = "backend", .endpoints = {backend}})});
   gw.start();
 
   asio::io_context signals;  // the gateway runs its own workers; main only waits for a signal

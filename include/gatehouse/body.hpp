@@ -6,10 +6,12 @@ namespace gatehouse {
 
 /// A chunk of a request or response body as it passes through the gateway. It is never the whole
 /// body unless the body fits in one read. `data` views the connection's buffer and is valid only
-/// during the hook call. A middleware may point `data` at memory it owns for the whole exchange
-/// (for example an Exchange slot) to replace the chunk. A body framed by Content-Length must keep
-/// its length: a replacement of another size (or data added to the last chunk) aborts the
-/// exchange rather than desynchronize the peer. Chunked bodies may change size freely.
+/// during the hook call. A middleware may point `data` at memory it owns (for example an Exchange
+/// slot) to replace the chunk; that memory must stay valid until the next body hook call of the
+/// same exchange (the gateway writes a replaced chunk out before it calls the hooks again). A body
+/// framed by Content-Length must keep its length: a replacement of another size (or data added to
+/// the last chunk) aborts the exchange rather than desynchronize the peer. Chunked bodies may
+/// change size freely.
 struct BodyChunk {
   std::string_view data{};
   bool last = false;  ///< true for the final chunk (which may be empty)

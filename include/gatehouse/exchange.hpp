@@ -17,13 +17,17 @@
 
 namespace gatehouse {
 
+namespace detail {
+struct ExchangeAccess;
+}
+
 class Exchange {
  public:
   using clock = std::chrono::steady_clock;
 
   Exchange();
-  /// A ready-made request, for tests and local handlers: peer 127.0.0.1:40000 (not trusted),
-  /// request id "test-id".
+  /// A ready-made request, for tests: peer 127.0.0.1:40000 (not trusted), request id "test-id".
+  /// gatehouse/testing.hpp can set the other connection facts (peer, TLS, route name).
   Exchange(std::string_view method, std::string_view target,
            std::initializer_list<std::pair<std::string_view, std::string_view>> headers = {});
   ~Exchange();
@@ -48,6 +52,8 @@ class Exchange {
   std::string_view sni() const noexcept { return sni_; }
 
   std::string_view request_id() const noexcept { return request_id_; }
+  /// Replaces the request id (the RequestId middleware sets it; an application's own id scheme
+  /// may too). Error bodies, logs and the echoed header use it.
   void set_request_id(std::string_view id) { request_id_.assign(id); }
   std::string_view route_name() const noexcept { return route_name_; }
   /// "host:port" of the upstream endpoint that served the request; empty if none.
@@ -80,24 +86,8 @@ class Exchange {
     return static_cast<const T*>(find_slot(type_key<T>()));
   }
 
-  // Set by the gateway core (and by tests through these setters).
-  void set_peer(const asio::ip::tcp::endpoint& ep, bool trusted) {
-    peer_ = ep;
-    client_address_ = ep.address();
-    peer_trusted_ = trusted;
-  }
-  void set_client_address(const asio::ip::address& a) { client_address_ = a; }
-  void set_secure(bool s, std::string_view sni = {}) {
-    secure_ = s;
-    sni_.assign(sni);
-  }
-  void set_route_name(std::string_view n) { route_name_.assign(n); }
-  void set_upstream_endpoint(std::string_view e) { upstream_endpoint_.assign(e); }
-  void add_bytes_received(std::uint64_t n) noexcept { bytes_in_ += n; }
-  void add_bytes_sent(std::uint64_t n) noexcept { bytes_out_ += n; }
-  void set_start_time(clock::time_point t) noexcept { start_ = t; }
-
  private:
+  friend struct detail::ExchangeAccess;  // the gateway core sets the connection facts
   using Destroy = void (*)(void*) noexcept;
   struct Slot {
     const void* key;
@@ -110,6 +100,7 @@ class Exchange {
     return &key;
   }
   void add_slot(const void* key, void* obj, Destroy d);
+  void destroy_slots() noexcept;
   void* find_slot(const void* key) const noexcept;
 
   Request request_;
@@ -120,6 +111,7 @@ class Exchange {
   std::string request_id_;
   std::string route_name_;
   std::string upstream_endpoint_;
+  std::string wire_head_;  // the serialized response head (memory kept when recycled)
   clock::time_point start_;
   std::uint64_t bytes_in_ = 0;
   std::uint64_t bytes_out_ = 0;

@@ -85,9 +85,8 @@ class Gateway {
   std::vector<asio::ip::tcp::endpoint> local_endpoints() const;
   const GatewayOptions& options() const noexcept;
 
-  struct Impl;
-
  private:
+  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 

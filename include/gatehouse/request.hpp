@@ -8,6 +8,10 @@
 
 namespace gatehouse {
 
+namespace detail {
+struct RequestAccess;
+}
+
 class Request {
  public:
   Request() = default;
@@ -41,11 +45,8 @@ class Request {
   void set_content_length(long long n) noexcept { content_length_ = n; }
   bool has_body() const noexcept { return content_length_ != 0; }
 
-  /// Internal: the buffer the parser accumulates the target in.
-  std::string& target_buffer() noexcept { return target_; }
-  std::string& method_buffer() noexcept { return method_; }
-
  private:
+  friend struct detail::RequestAccess;  // the parser fills the fields in place
   std::string method_;
   std::string target_;
   Headers headers_;

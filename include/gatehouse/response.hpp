@@ -31,6 +31,8 @@ class Response {
     body_ = std::move(b);
     headers_.set("content-type", content_type);
   }
+  /// Empties the body (and keeps the headers as they are).
+  void clear_body() noexcept { body_.clear(); }
 
  private:
   unsigned status_ = 200;

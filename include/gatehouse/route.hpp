@@ -1,20 +1,14 @@
 // Route: which requests go where, and through which extra middleware.
 #pragma once
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "gatehouse/flow.hpp"
 #include "gatehouse/middleware.hpp"
-#include "gatehouse/upstream.hpp"
+#include "gatehouse/origin.hpp"
 
 namespace gatehouse {
-
-/// A local handler answers from the gateway itself (health checks, static answers). It returns a
-/// Flow; Flow::next() from a handler means 404.
-using Handler = std::function<Flow(Exchange&)>;
 
 /// Matching: host (exact, "*.example.com" for any subdomain, or empty for any), path (exact or
 /// prefix; the longest matching prefix wins; exact beats prefix; a specific host beats a wildcard,
@@ -28,10 +22,10 @@ struct Route {
   std::vector<std::string> methods{};
   /// When set, the matched path prefix is replaced by this before forwarding ("" strips it).
   std::optional<std::string> rewrite_prefix{};
+  /// Run after the gateway's global middleware, for this route's requests only.
   std::vector<std::shared_ptr<const Middleware>> middleware{};
-  /// Exactly one of upstream and handler is set.
-  std::shared_ptr<Upstream> upstream{};
-  Handler handler{};
+  /// What answers: an upstream or a local handler (see Origin).
+  Origin origin{};
   /// Names of the listeners (ListenerOptions::name) that serve this route; empty: every listener.
   /// On other listeners its paths answer 404, as when nothing matches, and never fall through to
   /// a broader route there (such as "/"): internal and admin routes stay off the public listener.

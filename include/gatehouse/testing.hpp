@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include <asio/ip/tcp.hpp>
+
 #include "gatehouse/clock.hpp"
 #include "gatehouse/exchange.hpp"
 #include "gatehouse/flow.hpp"
@@ -19,6 +21,18 @@ namespace gatehouse::testing {
 /// A request as a client would send it; peer 127.0.0.1:40000, not trusted, request id "test-id".
 Exchange exchange(std::string_view method, std::string_view target,
                   std::initializer_list<std::pair<std::string_view, std::string_view>> headers = {});
+
+/// Sets what the gateway would know about the connection: the peer address and whether it is a
+/// trusted proxy (the client address becomes the peer's; set_client_address changes it).
+void set_peer(Exchange& ex, const asio::ip::tcp::endpoint& peer, bool trusted = false);
+/// The client's address as a trusted proxy reported it.
+void set_client_address(Exchange& ex, const asio::ip::address& client);
+/// The client connected with TLS (and asked for this SNI name).
+void set_secure(Exchange& ex, bool secure, std::string_view sni = {});
+/// The name of the route the request matched (empty: none).
+void set_route_name(Exchange& ex, std::string_view name);
+/// The upstream endpoint ("host:port") that served the request.
+void set_upstream_endpoint(Exchange& ex, std::string_view endpoint);
 
 /// Settles a Flow: a Flow::later is run to completion on a private io_context. Exceptions from the
 /// work propagate to the caller.
@@ -45,13 +59,15 @@ class FakeUpstream {
     Headers headers{};
     std::string body{};
   };
+  /// Queues the answer to the next request. The body streams to the client as an upstream's
+  /// body of unknown length would (chunked), so response-body hooks may resize it.
   void respond_with(Response r, std::string body = {});
   const std::vector<Received>& received() const noexcept { return received_; }
 
-  /// Used by run_chain: records the request and returns the response and its body.
-  std::pair<Response, std::string> serve(const Request& req, std::string body);
-
  private:
+  friend class FakeUpstreamOrigin;
+  /// Records the request and returns the response and its body.
+  std::pair<Response, std::string> serve(const Request& req, std::string body);
   std::deque<std::pair<Response, std::string>> queued_;
   std::vector<Received> received_;
 };
@@ -64,10 +80,11 @@ struct ChainResult {
   bool reached_upstream = false;
 };
 
-/// Runs a chain as the gateway does for one request: on_request and on_request_body front to back;
-/// unless one answered, `upstream` (or a default 200 "ok") answers; then on_response and
-/// on_response_body back to front, and on_complete for each middleware that was entered.
-/// Exceptions from hooks become a 500 exactly as in the gateway.
+/// Runs a chain through the gateway's own pipeline, with `upstream` (or a default 200 "ok") as
+/// the origin and no sockets: on_request and on_request_body front to back; unless one answered,
+/// the upstream answers; then on_response and on_response_body back to front, and on_complete for
+/// each middleware that was entered. Exceptions from hooks become a 500 exactly as in the gateway.
+/// `request_body` arrives in one piece (a chunked body of that size).
 ChainResult run_chain(const std::vector<std::shared_ptr<const Middleware>>& chain, Exchange& ex,
                       FakeUpstream* upstream = nullptr, std::string_view request_body = {});
 

@@ -10,9 +10,15 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/ip/tcp.hpp>
 
+#include "gatehouse/load_balancer.hpp"
+#include "gatehouse/retry_policy.hpp"
 #include "gatehouse/tls_options.hpp"
 
 namespace gatehouse {
+
+namespace detail {
+struct UpstreamAccess;
+}
 
 struct UpstreamOptions {
   std::string name{};
@@ -26,18 +32,24 @@ struct UpstreamOptions {
   /// headers arrive.
   std::chrono::milliseconds total_timeout{60'000};
   /// Connection attempts on other endpoints when a connect fails (never after a request byte was
-  /// sent, except on a reused keep-alive connection that the upstream had already closed).
+  /// sent). Used by the default retry policy.
   unsigned connect_retries = 1;
   std::size_t max_idle_per_worker = 64;
   std::chrono::milliseconds max_idle_time{30'000};
   std::chrono::milliseconds max_connection_age{300'000};
   std::chrono::milliseconds resolve_interval{30'000};
   std::optional<UpstreamTls> tls{};
+  /// Picks the endpoint of each attempt; empty: round_robin().
+  LoadBalancerFactory load_balancer{};
+  /// Decides which failed attempts are tried again; null: ConnectRetryPolicy(connect_retries).
+  std::shared_ptr<const RetryPolicy> retry_policy{};
 };
 
 /// Shared by all workers. Endpoints are resolved to a snapshot that workers read without locks.
 class Upstream : public std::enable_shared_from_this<Upstream> {
  public:
+  /// Throws std::invalid_argument for an endpoint that does not parse, std::runtime_error when
+  /// the TLS settings cannot be loaded.
   static std::shared_ptr<Upstream> create(UpstreamOptions options);
   ~Upstream();
   Upstream(const Upstream&) = delete;
@@ -46,11 +58,7 @@ class Upstream : public std::enable_shared_from_this<Upstream> {
   const UpstreamOptions& options() const noexcept;
   const std::string& name() const noexcept;
 
-  struct Endpoint {
-    asio::ip::tcp::endpoint address{};
-    std::string label{};  ///< "host:port" as configured, for logs
-    std::string host{};   ///< configured host, for SNI and the Host check
-  };
+  using Endpoint = UpstreamEndpoint;
   /// Current resolved endpoints (empty while a DNS name is still unresolved).
   std::shared_ptr<const std::vector<Endpoint>> endpoints() const;
   /// Bumped on every change of endpoints(), so workers can cache the snapshot.
@@ -60,10 +68,9 @@ class Upstream : public std::enable_shared_from_this<Upstream> {
   void start_resolving(asio::any_io_executor ex);
   void stop_resolving();
 
-  struct Impl;
-  Impl& impl() noexcept { return *impl_; }
-
  private:
+  friend struct detail::UpstreamAccess;
+  struct Impl;
   explicit Upstream(UpstreamOptions options);
   std::unique_ptr<Impl> impl_;
 };

@@ -838,7 +838,7 @@ std::vector<Route> parse_routes(const Object& top, const std::vector<ListenerOpt
                         "a route has exactly one of \"upstream\", \"respond\" and \"jwks\"");
     }
     if (jwks) {
-      route.handler = detail::make_jwks_handler(*jwks, o.at("jwks"), context);
+      route.origin = detail::make_jwks_handler(*jwks, o.at("jwks"), context);
     } else if (upstream) {
       const std::string& name = as_string(*upstream, o.at("upstream"));
       auto it = upstreams.find(name);
@@ -848,9 +848,9 @@ std::vector<Route> parse_routes(const Object& top, const std::vector<ListenerOpt
         reason += did_you_mean(name, upstream_names);
         throw ConfigError(o.at("upstream"), reason);
       }
-      route.upstream = it->second;
+      route.origin = it->second;
     } else {
-      route.handler = parse_respond(*respond, o.at("respond"));
+      route.origin = parse_respond(*respond, o.at("respond"));
     }
 
     if (const json* rw = o.find("rewrite_prefix")) {

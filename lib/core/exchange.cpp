@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/exchange_access.hpp"
+
 namespace gatehouse {
 
 Exchange::Exchange() : start_(clock::now()) {}
@@ -12,16 +14,21 @@ Exchange::Exchange(std::string_view method, std::string_view target,
   for (const auto& [name, value] : headers) request_.headers().add(name, value);
   // Defaults for tests and local handlers; the gateway core overwrites them for real requests.
   // Exchange cannot be moved, so testing::exchange() relies on these instead of setting them.
-  set_peer(asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), 40000), false);
+  detail::ExchangeAccess::set_peer(*this, asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), 40000), false);
   request_id_ = "test-id";
 }
 
-Exchange::~Exchange() {
+Exchange::~Exchange() { destroy_slots(); }
+
+void Exchange::destroy_slots() noexcept {
   // Destroy in reverse order of creation: a later slot may refer to an earlier one.
   for (std::size_t i = slot_count_; i-- > 0;) {
     Slot& s = i < kSlotCapacity ? slots_[i] : extra_slots_[i - kSlotCapacity];
     s.destroy(s.obj);
   }
+  slot_count_ = 0;
+  extra_slots_ = nullptr;
+  extra_capacity_ = 0;
 }
 
 void Exchange::add_slot(const void* key, void* obj, Destroy d) {
@@ -49,4 +56,42 @@ void* Exchange::find_slot(const void* key) const noexcept {
   return nullptr;
 }
 
+namespace detail {
+
+void ExchangeAccess::reset(Exchange& ex) noexcept {
+  ex.destroy_slots();
+  ex.arena_.release();
+  RequestAccess::clear(ex.request_);
+  ex.response_.headers().clear();
+  ex.response_.set_status(200u);
+  ex.response_.clear_body();
+  ex.peer_ = {};
+  ex.client_address_ = asio::ip::address();
+  ex.sni_.clear();
+  ex.request_id_.clear();
+  ex.route_name_.clear();
+  ex.upstream_endpoint_.clear();
+  ex.start_ = Exchange::clock::now();
+  ex.bytes_in_ = ex.bytes_out_ = 0;
+  ex.peer_trusted_ = ex.secure_ = false;
+}
+
+ExchangePool::Lease ExchangePool::take() {
+  if (free_.empty()) return Lease(*this, std::make_unique<Exchange>());
+  std::unique_ptr<Exchange> ex = std::move(free_.back());
+  free_.pop_back();
+  return Lease(*this, std::move(ex));
+}
+
+void ExchangePool::give_back(std::unique_ptr<Exchange> ex) noexcept {
+  // Keep as many as are busy at once (bounded), each reset now so its slots end with the request.
+  ExchangeAccess::reset(*ex);
+  if (free_.size() >= 256) return;
+  try {
+    free_.push_back(std::move(ex));
+  } catch (...) {
+  }
+}
+
+}  // namespace detail
 }  // namespace gatehouse

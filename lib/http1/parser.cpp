@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "core/exchange_access.hpp"
+
 namespace gatehouse::detail {
 namespace {
 Http1Parser* self(llhttp_t* p) noexcept { return static_cast<Http1Parser*>(p->data); }
@@ -83,7 +85,7 @@ int Http1Parser::on_message_begin(llhttp_t* p) {
 
 int Http1Parser::on_url(llhttp_t* p, const char* at, std::size_t len) {
   Http1Parser* s = self(p);
-  std::string& t = s->req_->target_buffer();
+  std::string& t = RequestAccess::target(*s->req_);
   if (t.size() + len > s->limits_.max_uri_bytes) return s->fail(414, "request target too long");
   t.append(at, len);
   return 0;
@@ -144,7 +146,7 @@ int Http1Parser::on_headers_complete(llhttp_t* p) {
   s->upgrade_ = p->upgrade != 0;
   if (p->flags & F_CONTENT_LENGTH) s->content_length_ = static_cast<long long>(p->content_length);
   if (s->req_) {
-    s->req_->method_buffer().assign(llhttp_method_name(static_cast<llhttp_method_t>(p->method)));
+    RequestAccess::method(*s->req_).assign(llhttp_method_name(static_cast<llhttp_method_t>(p->method)));
     s->req_->set_version_minor(s->minor_);
     s->req_->set_content_length(s->chunked_ ? -1 : (s->content_length_ > 0 ? s->content_length_ : 0));
     if (s->limits_.max_body_bytes && s->content_length_ > 0 &&

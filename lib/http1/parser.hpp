@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -50,6 +51,8 @@ class Http1Parser {
 
   /// Body pieces collected since the last clear_body().
   const std::vector<std::string_view>& body() const noexcept { return body_; }
+  /// The same pieces, for a body hook to replace in place.
+  std::span<std::string_view> body_pieces() noexcept { return body_; }
   void clear_body() noexcept { body_.clear(); }
 
   bool head_done() const noexcept { return head_done_; }

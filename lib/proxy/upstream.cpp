@@ -16,8 +16,8 @@ namespace gatehouse {
 
 namespace detail {
 
-Upstream::Impl::Target parse_endpoint(const std::string& text) {
-  Upstream::Impl::Target t;
+UpstreamImpl::Target parse_endpoint(const std::string& text) {
+  UpstreamImpl::Target t;
   t.label = text;
   std::string_view s = text;
   std::string_view host, port;
@@ -55,7 +55,7 @@ Upstream::Impl::Target parse_endpoint(const std::string& text) {
 }  // namespace detail
 
 // DNS re-resolution runs as one coroutine on the executor given to start_resolving().
-struct Upstream::Impl::Resolving {
+struct detail::UpstreamImpl::Resolving {
   explicit Resolving(asio::any_io_executor ex) : timer(ex), resolver(ex) {}
   asio::steady_timer timer;
   detail::tcp::resolver resolver;
@@ -64,16 +64,16 @@ struct Upstream::Impl::Resolving {
 
 namespace {
 
-void publish(Upstream::Impl& impl, std::vector<Upstream::Endpoint> eps) {
+void publish(detail::UpstreamImpl& impl, std::vector<Upstream::Endpoint> eps) {
   impl.snapshot.store(std::make_shared<const std::vector<Upstream::Endpoint>>(std::move(eps)));
   impl.generation.fetch_add(1, std::memory_order_release);
 }
 
-asio::awaitable<void> resolve_loop(std::weak_ptr<Upstream> weak, std::shared_ptr<Upstream::Impl::Resolving> r) {
+asio::awaitable<void> resolve_loop(std::weak_ptr<Upstream> weak, std::shared_ptr<detail::UpstreamImpl::Resolving> r) {
   for (;;) {
     auto up = weak.lock();
     if (!up || r->stopped) co_return;
-    Upstream::Impl& impl = up->impl();
+    detail::UpstreamImpl& impl = detail::UpstreamAccess::impl(*up);
     auto previous = impl.snapshot.load();
     std::vector<Upstream::Endpoint> next;
     for (const auto& t : impl.targets) {
@@ -113,6 +113,10 @@ Upstream::Upstream(UpstreamOptions options) : impl_(std::make_unique<Impl>()) {
   }
   impl_->snapshot.store(std::make_shared<const std::vector<Endpoint>>(std::move(numeric)));
   if (impl_->options.tls) impl_->tls_context = detail::make_client_context(*impl_->options.tls);
+  if (!impl_->options.load_balancer) impl_->options.load_balancer = round_robin();
+  impl_->retry_policy = impl_->options.retry_policy
+                            ? impl_->options.retry_policy
+                            : std::make_shared<const ConnectRetryPolicy>(impl_->options.connect_retries);
 }
 
 std::shared_ptr<Upstream> Upstream::create(UpstreamOptions options) {

@@ -25,12 +25,21 @@ struct Upstream::Impl {
   std::atomic<std::shared_ptr<const std::vector<Endpoint>>> snapshot;
   std::atomic<std::uint64_t> generation{1};
   std::shared_ptr<asio::ssl::context> tls_context;  // set when options.tls
+  std::shared_ptr<const RetryPolicy> retry_policy;  // options.retry_policy or the default
   std::shared_ptr<Resolving> resolving;
 };
 
 namespace detail {
+/// The library's way into an Upstream's internals.
+struct UpstreamAccess {
+  using Impl = Upstream::Impl;
+  static Impl& impl(Upstream& u) noexcept { return *u.impl_; }
+  static const Impl& impl(const Upstream& u) noexcept { return *u.impl_; }
+};
+using UpstreamImpl = UpstreamAccess::Impl;
+
 /// Splits "host:port" or "[v6]:port"; throws std::invalid_argument with the reason.
-Upstream::Impl::Target parse_endpoint(const std::string& text);
+UpstreamImpl::Target parse_endpoint(const std::string& text);
 }  // namespace detail
 
 }  // namespace gatehouse

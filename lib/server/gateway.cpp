@@ -12,6 +12,8 @@
 #include <asio/post.hpp>
 
 #include "gatehouse/middleware/request_id.hpp"
+#include "core/handler_origin.hpp"
+#include "proxy/upstream_call.hpp"
 #include "server/worker.hpp"
 #include "tls/tls_context.hpp"
 
@@ -50,16 +52,22 @@ void Gateway::Impl::build_shared() {
   for (std::size_t i = 0; i < routes.size(); ++i) {
     const Route& r = routes[i];
     const std::string label = r.name.empty() ? "route " + std::to_string(i) : "route \"" + r.name + "\"";
-    if (static_cast<bool>(r.upstream) == static_cast<bool>(r.handler))
-      throw std::invalid_argument(label + " needs exactly one of an upstream and a handler");
+    if (r.origin.empty()) throw std::invalid_argument(label + " has no origin (an upstream or a handler)");
     if (r.path.empty() || r.path.front() != '/') throw std::invalid_argument(label + ": path must start with '/'");
     for (const auto& name : r.listeners) {
       const bool known = std::any_of(listeners.begin(), listeners.end(),
                                      [&](const ListenerOptions& l) { return !name.empty() && l.name == name; });
       if (!known) throw std::invalid_argument(label + ": no listener is named \"" + name + "\"");
     }
-    if (r.upstream && seen.insert(r.upstream.get()).second) s->upstreams.push_back(r.upstream);
+    if (const auto& up = r.origin.upstream()) {
+      if (seen.insert(up.get()).second) s->upstreams.push_back(up);
+      s->origins.push_back(std::make_unique<detail::UpstreamOrigin>(up, r.path, r.rewrite_prefix));
+    } else {
+      s->origins.push_back(std::make_unique<detail::HandlerOrigin>(r.origin.handler()));
+    }
   }
+  std::vector<const detail::OriginCall*> origins;
+  for (const auto& o : s->origins) origins.push_back(o.get());
   // The request id comes first so that every later hook, log line and error body can use it.
   std::vector<std::shared_ptr<const Middleware>> chain;
   chain.push_back(std::make_shared<const RequestId>(options.request_id_header));
@@ -67,7 +75,7 @@ void Gateway::Impl::build_shared() {
   // Each listener points at the router of the routes it serves (shared when the sets are equal).
   std::vector<std::string> names;
   for (const auto& lo : listeners) names.push_back(lo.name);
-  detail::ListenerRouters routers = detail::build_listener_routers(routes, names, chain);
+  detail::ListenerRouters routers = detail::build_listener_routers(routes, origins, names, chain);
   s->routers = std::move(routers.routers);
 
   for (std::size_t i = 0; i < listeners.size(); ++i) {

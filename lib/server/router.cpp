@@ -30,11 +30,12 @@ bool path_matches(std::string_view route_path, bool prefix, std::string_view pat
 }
 
 Router::Router(std::vector<Route> routes, const std::vector<std::shared_ptr<const Middleware>>& global,
-               const std::vector<bool>& hidden) {
+               const std::vector<bool>& hidden, const std::vector<const OriginCall*>& origins) {
   for (const auto& m : global) global_.push_back(m.get());
   routes_.reserve(routes.size());
   for (std::size_t i = 0; i < routes.size(); ++i) {
-    CompiledRoute c{std::move(routes[i]), global_, i < hidden.size() && hidden[i]};
+    CompiledRoute c{std::move(routes[i]), global_, i < origins.size() ? origins[i] : nullptr,
+                    i < hidden.size() && hidden[i]};
     for (const auto& m : c.route.middleware) c.chain.push_back(m.get());
     routes_.push_back(std::move(c));
   }
@@ -71,7 +72,8 @@ const CompiledRoute* Router::match(std::string_view host, std::string_view path,
   return nullptr;
 }
 
-ListenerRouters build_listener_routers(const std::vector<Route>& routes, const std::vector<std::string>& listener_names,
+ListenerRouters build_listener_routers(const std::vector<Route>& routes, const std::vector<const OriginCall*>& origins,
+                                       const std::vector<std::string>& listener_names,
                                        const std::vector<std::shared_ptr<const Middleware>>& global) {
   ListenerRouters out;
   std::vector<std::vector<bool>> sets;  // which routes each router serves, parallel to out.routers
@@ -88,7 +90,7 @@ ListenerRouters build_listener_routers(const std::vector<Route>& routes, const s
     }
     std::vector<bool> hidden(routes.size());
     for (std::size_t i = 0; i < routes.size(); ++i) hidden[i] = !served[i];
-    out.routers.push_back(std::make_unique<Router>(routes, global, hidden));
+    out.routers.push_back(std::make_unique<Router>(routes, global, hidden, origins));
     out.by_listener.push_back(out.routers.back().get());
     sets.push_back(std::move(served));
   }

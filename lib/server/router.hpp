@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/chain.hpp"
+#include "core/origin_call.hpp"
 #include "gatehouse/route.hpp"
 
 namespace gatehouse::detail {
@@ -14,14 +15,16 @@ namespace gatehouse::detail {
 struct CompiledRoute {
   Route route;
   std::vector<const Middleware*> chain;
+  const OriginCall* origin = nullptr;  // owned by the gateway, shared by every router
   bool hidden = false;  // bound to other listeners: its requests get 404 here, never another route
 };
 
 class Router {
  public:
-  /// `hidden[i]` (when given) marks routes[i] as served on other listeners only.
+  /// `origins[i]` answers routes[i] (null in tests that only match). `hidden[i]` (when given)
+  /// marks routes[i] as served on other listeners only.
   Router(std::vector<Route> routes, const std::vector<std::shared_ptr<const Middleware>>& global,
-         const std::vector<bool>& hidden = {});
+         const std::vector<bool>& hidden = {}, const std::vector<const OriginCall*>& origins = {});
 
   /// The best route for the request, or nullptr. `method_mismatch` is set when a route matched
   /// host and path but not the method (the caller answers 405 instead of 404).
@@ -42,7 +45,8 @@ struct ListenerRouters {
   std::vector<std::unique_ptr<Router>> routers;  // one per distinct set of routes
   std::vector<const Router*> by_listener;        // in the order of `listener_names`
 };
-ListenerRouters build_listener_routers(const std::vector<Route>& routes, const std::vector<std::string>& listener_names,
+ListenerRouters build_listener_routers(const std::vector<Route>& routes, const std::vector<const OriginCall*>& origins,
+                                       const std::vector<std::string>& listener_names,
                                        const std::vector<std::shared_ptr<const Middleware>>& global);
 
 /// True when `host` matches the route host pattern ("" any, "*.example.com", exact; no case).

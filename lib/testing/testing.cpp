@@ -8,22 +8,24 @@
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 
-#include "core/chain.hpp"
-#include "gatehouse/middleware/request_id.hpp"
+#include "core/exchange_access.hpp"
+#include "core/pipeline.hpp"
 
 namespace gatehouse::testing {
 namespace {
 
 // co_spawn wants a default-constructible result to report exceptions with, which Flow is not, so
 // the work runs inside a void coroutine that parks its result.
-asio::awaitable<void> park(asio::awaitable<Flow> work, std::optional<Flow>& out) {
+template <class T>
+asio::awaitable<void> park(asio::awaitable<T> work, std::optional<T>& out) {
   out.emplace(co_await std::move(work));
 }
 
 // Runs one awaitable to completion on a private io_context; exceptions reach the caller.
-Flow block_on(asio::awaitable<Flow> work) {
+template <class T>
+T block_on(asio::awaitable<T> work) {
   asio::io_context io;
-  std::optional<Flow> out;
+  std::optional<T> out;
   std::exception_ptr error;
   asio::co_spawn(io, park(std::move(work), out), [&error](std::exception_ptr e) { error = e; });
   io.run();
@@ -32,45 +34,115 @@ Flow block_on(asio::awaitable<Flow> work) {
   return std::move(*out);
 }
 
-// What the client gets for a response made by the gateway: the body held in the response.
-// Only body bytes are counted (the gateway counts header bytes too).
-ChainResult local_result(Exchange& ex, bool reached_upstream) {
-  ChainResult result{ex.response().status(), ex.response().headers(), ex.response().body(), reached_upstream};
-  ex.add_bytes_sent(result.body.size());
-  return result;
-}
-
-// The part of the gateway that answers without the upstream (a middleware or a body hook
-// responded): on_response back to front, the body as set, on_complete.
-ChainResult answer_locally(detail::ChainView chain, Exchange& ex, std::size_t entered) {
-  std::size_t pos = entered;
-  Flow f = detail::step_on_response(chain, ex, pos);
-  while (f.is_later()) {
-    f = block_on(detail::settle(std::move(f)));
-    if (f.is_response()) detail::adopt_response(f, ex);
-    f = detail::step_on_response(chain, ex, pos);
+// A body held in memory: one piece, then the end.
+class StringBody final : public detail::BodySource {
+ public:
+  StringBody(std::string_view data, std::int64_t length) : piece_(data), length_(length), any_(!data.empty()) {}
+  std::span<std::string_view> pieces() noexcept override {
+    return any_ ? std::span<std::string_view>(&piece_, 1) : std::span<std::string_view>();
   }
-  ChainResult result = local_result(ex, false);
-  detail::run_on_complete(chain, entered, ex, {});
-  return result;
-}
+  bool complete() const noexcept override { return true; }
+  std::int64_t length() const noexcept override { return length_; }
+  void consume() noexcept override { any_ = false; }
+  asio::awaitable<detail::BodyRead> read_more() override { co_return detail::BodyRead{}; }
 
-// Passes one body piece through a hook chain and appends what comes out.
-template <class Hooks>
-bool pass_piece(std::string& out, std::string_view piece, bool last, Hooks&& hooks) {
-  BodyChunk c{piece, last};
-  if (!hooks(c)) return false;
-  out.append(c.data);
-  return true;
-}
+ private:
+  std::string_view piece_;
+  std::int64_t length_;
+  bool any_;
+};
+
+// Collects body bytes in a string.
+class StringSink final : public detail::BodySink {
+ public:
+  asio::awaitable<bool> write(std::span<const std::string_view> pieces, std::string_view tail, bool) override {
+    for (std::string_view p : pieces) data.append(p);
+    data.append(tail);
+    co_return true;
+  }
+  std::string data;
+};
+
+// The client side: the request body as given, and what the client would receive.
+class RecordingClient final : public detail::Downstream {
+ public:
+  RecordingClient(std::string_view request_body, ChainResult& result, Exchange& ex)
+      : request_(request_body, -1), result_(result), ex_(ex), has_body_(!request_body.empty()) {}
+  detail::BodySource* request_body() noexcept override { return has_body_ ? &request_ : nullptr; }
+  void start_response(Exchange& ex, std::int64_t) override {
+    result_.status = ex.response().status();
+    result_.headers = ex.response().headers();
+    result_.body.clear();
+  }
+  detail::BodySink& response_sink() noexcept override { return sink_; }
+
+ private:
+  class Sink final : public detail::BodySink {
+   public:
+    explicit Sink(RecordingClient& c) : c_(c) {}
+    asio::awaitable<bool> write(std::span<const std::string_view> pieces, std::string_view tail, bool) override {
+      // Only body bytes are counted (the gateway counts head bytes too).
+      for (std::string_view p : pieces) c_.append(p);
+      c_.append(tail);
+      co_return true;
+    }
+
+   private:
+    RecordingClient& c_;
+  };
+  void append(std::string_view s) {
+    result_.body.append(s);
+    detail::ExchangeAccess::add_bytes_sent(ex_, s.size());
+  }
+  StringBody request_;
+  ChainResult& result_;
+  Exchange& ex_;
+  Sink sink_{*this};
+  bool has_body_;
+};
 
 }  // namespace
+
+// The test origin: records what reached it, answers with the queued responses.
+class FakeUpstreamOrigin final : public detail::OriginCall {
+ public:
+  FakeUpstreamOrigin(FakeUpstream& upstream, bool& reached) : upstream_(upstream), reached_(reached) {}
+  asio::awaitable<detail::OriginResult> serve(detail::ServeContext& ctx) const override {
+    using Kind = detail::OriginResult::Kind;
+    StringSink forwarded;
+    const detail::PumpResult sent = co_await ctx.body.send_to(forwarded);
+    if (sent.stop == detail::PumpResult::Stop::answered) co_return detail::OriginResult{Kind::answered};
+    if (!sent.ok()) co_return detail::OriginResult{Kind::aborted};
+    reached_ = true;
+    auto [response, body] = upstream_.serve(ctx.ex.request(), std::move(forwarded.data));
+    ctx.ex.response() = std::move(response);
+    StringBody streamed(body, -1);
+    const detail::Delivery d = co_await ctx.responder.deliver(&streamed);
+    co_return detail::OriginResult{Kind::delivered, 0, {}, d.error};
+  }
+
+ private:
+  FakeUpstream& upstream_;
+  bool& reached_;
+};
 
 Exchange exchange(std::string_view method, std::string_view target,
                   std::initializer_list<std::pair<std::string_view, std::string_view>> headers) {
   // This constructor already sets peer 127.0.0.1:40000 (not trusted) and request id "test-id";
   // Exchange is not movable, so it has to be returned as this prvalue.
   return Exchange(method, target, headers);
+}
+
+void set_peer(Exchange& ex, const asio::ip::tcp::endpoint& peer, bool trusted) {
+  detail::ExchangeAccess::set_peer(ex, peer, trusted);
+}
+void set_client_address(Exchange& ex, const asio::ip::address& client) {
+  detail::ExchangeAccess::set_client_address(ex, client);
+}
+void set_secure(Exchange& ex, bool secure, std::string_view sni) { detail::ExchangeAccess::set_secure(ex, secure, sni); }
+void set_route_name(Exchange& ex, std::string_view name) { detail::ExchangeAccess::set_route_name(ex, name); }
+void set_upstream_endpoint(Exchange& ex, std::string_view endpoint) {
+  detail::ExchangeAccess::set_upstream_endpoint(ex, endpoint);
 }
 
 Flow run(Flow flow) {
@@ -106,67 +178,12 @@ ChainResult run_chain(const std::vector<std::shared_ptr<const Middleware>>& midd
   std::vector<const Middleware*> raw;
   raw.reserve(middleware.size());
   for (const auto& m : middleware) raw.push_back(m.get());
-  const detail::ChainView chain(raw);
-
-  // Request phase, settling Flow::later as the gateway's coroutine would.
-  std::size_t entered = 0;
-  Flow flow = detail::step_on_request(chain, ex, entered);
-  while (flow.is_later()) {
-    flow = block_on(detail::settle(std::move(flow)));
-    if (flow.is_next()) flow = detail::step_on_request(chain, ex, entered);
-  }
-  if (ex.request_id().empty()) ex.set_request_id(RequestId::generate());
-  if (flow.is_response()) {
-    detail::adopt_response(flow, ex);
-    return answer_locally(chain, ex, entered);
-  }
-
-  // Request body: the pieces that arrived (here: one), then the empty last chunk, as the gateway does.
-  ex.add_bytes_received(request_body.size());
-  std::string forwarded;
-  Flow body_answer = Flow::next();
-  auto request_hooks = [&](BodyChunk& c) {
-    body_answer = detail::run_on_request_body(chain, entered, ex, c);
-    return body_answer.is_next();
-  };
-  if ((!request_body.empty() && !pass_piece(forwarded, request_body, false, request_hooks)) ||
-      !pass_piece(forwarded, {}, true, request_hooks)) {
-    detail::adopt_response(body_answer, ex);
-    return answer_locally(chain, ex, entered);
-  }
-
+  ChainResult result;
   FakeUpstream fallback;
-  auto [response, upstream_body] = (upstream ? *upstream : fallback).serve(ex.request(), std::move(forwarded));
-  ex.response() = std::move(response);
-
-  std::size_t pos = entered;
-  bool replaced = false;
-  Flow f = detail::step_on_response(chain, ex, pos, replaced);
-  while (f.is_later()) {
-    f = block_on(detail::settle(std::move(f)));
-    if (f.is_response()) {
-      detail::adopt_response(f, ex);
-      replaced = true;
-    }
-    f = detail::step_on_response(chain, ex, pos, replaced);
-  }
-  if (replaced) {
-    // A middleware answered instead: the upstream's body is dropped, as in the gateway.
-    ChainResult result = local_result(ex, true);
-    detail::run_on_complete(chain, entered, ex, {});
-    return result;
-  }
-
-  // The upstream's body streams through on_response_body back to front.
-  ChainResult result{ex.response().status(), ex.response().headers(), {}, true};
-  auto response_hooks = [&](BodyChunk& c) { return detail::run_on_response_body(chain, entered, ex, c); };
-  std::error_code ec;
-  if ((!upstream_body.empty() && !pass_piece(result.body, upstream_body, false, response_hooks)) ||
-      !pass_piece(result.body, {}, true, response_hooks)) {
-    ec = std::make_error_code(std::errc::connection_aborted);  // the gateway cuts the connection here
-  }
-  ex.add_bytes_sent(result.body.size());
-  detail::run_on_complete(chain, entered, ex, ec);
+  FakeUpstreamOrigin origin(upstream ? *upstream : fallback, result.reached_upstream);
+  RecordingClient client(request_body, result, ex);
+  detail::ExchangeAccess::add_bytes_received(ex, request_body.size());
+  block_on(detail::run_exchange(detail::ExchangePlan{ex, raw, &origin, 404, client}));
   return result;
 }
 

@@ -179,13 +179,13 @@ TEST_CASE("a full configuration maps onto options, listeners, upstreams and rout
   CHECK(r0.prefix);
   CHECK(r0.methods == std::vector<std::string>{"GET", "POST"});
   CHECK(r0.rewrite_prefix == "/v1/users");
-  CHECK(r0.upstream == users);
-  CHECK_FALSE(r0.handler);
+  CHECK(r0.origin.upstream() == users);
+  CHECK_FALSE(r0.origin.handler());
   REQUIRE(r0.middleware.size() == 1);
   CHECK(dynamic_cast<const gatehouse::HeaderRewrite*>(r0.middleware[0].get()) != nullptr);
 
   CHECK(c.routes[1].name == "route1");  // default name from the index
-  CHECK(c.routes[1].upstream == c.upstreams.at("orders"));
+  CHECK(c.routes[1].origin.upstream() == c.upstreams.at("orders"));
   CHECK_FALSE(c.routes[1].rewrite_prefix);
   CHECK(c.routes[1].methods.empty());
   CHECK(c.routes[1].host.empty());
@@ -193,8 +193,8 @@ TEST_CASE("a full configuration maps onto options, listeners, upstreams and rout
   const auto& health = c.routes[2];
   CHECK(health.name == "health");
   CHECK_FALSE(health.prefix);
-  CHECK_FALSE(health.upstream);
-  REQUIRE(health.handler);
+  CHECK_FALSE(health.origin.upstream());
+  REQUIRE(health.origin.handler());
 }
 
 TEST_CASE("defaults of a minimal configuration") {
@@ -225,7 +225,7 @@ TEST_CASE("a respond route builds a handler that answers with the configured res
   REQUIRE(c.routes.size() == 4);
 
   gatehouse::Exchange ex("GET", "/healthz");
-  auto flow = c.routes[1].handler(ex);
+  auto flow = c.routes[1].origin.handler()(ex);
   REQUIRE(flow.is_response());
   CHECK_FALSE(flow.wants_error_body());
   CHECK(flow.response().status() == 503);
@@ -235,17 +235,17 @@ TEST_CASE("a respond route builds a handler that answers with the configured res
   CHECK(flow.response().headers().get("x-a") == "1");
 
   // Each call hands out its own copy.
-  auto again = c.routes[1].handler(ex);
+  auto again = c.routes[1].origin.handler()(ex);
   again.response().headers().set("x-a", "changed");
-  CHECK(c.routes[1].handler(ex).response().headers().get("x-a") == "1");
+  CHECK(c.routes[1].origin.handler()(ex).response().headers().get("x-a") == "1");
 
-  auto empty = c.routes[2].handler(ex);
+  auto empty = c.routes[2].origin.handler()(ex);
   REQUIRE(empty.is_response());
   CHECK(empty.response().status() == 204);
   CHECK(empty.response().body().empty());
   CHECK_FALSE(empty.response().headers().contains("content-type"));
 
-  auto def = c.routes[3].handler(ex);
+  auto def = c.routes[3].origin.handler()(ex);
   REQUIRE(def.is_response());
   CHECK(def.response().status() == 200);
 }

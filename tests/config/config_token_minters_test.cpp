@@ -206,10 +206,10 @@ TEST_CASE("mint_identity_token and jwks routes name a minter") {
   CHECK(mint->options().minter == minter);
   CHECK(mint->options().header == "x-gatehouse-identity");
   const auto& jwks = config.routes[1];
-  REQUIRE(jwks.handler);
-  CHECK_FALSE(jwks.upstream);
+  REQUIRE(jwks.origin.handler());
+  CHECK_FALSE(jwks.origin.upstream());
   auto ex = gt::exchange("GET", "/.well-known/jwks.json");
-  auto f = gt::run(jwks.handler(ex));
+  auto f = gt::run(jwks.origin.handler()(ex));
   REQUIRE(f.is_response());
   CHECK(f.response().body() == minter->jwks_json());
 

@@ -70,7 +70,7 @@ TEST_CASE("a protected route: valid tokens pass with the identity, others never 
                .path = "/orders",
                .middleware = {std::make_shared<Authenticate>(std::move(ao)),
                               std::make_shared<Authorize>(AuthorizeOptions{.rule = Rule::require_scopes({"orders:read"})})},
-               .upstream = upstream_at(svc.port)});
+               .origin = upstream_at(svc.port)});
   const auto port = g.start();
 
   SUBCASE("valid token: 200 and the service sees who called, never a forged subject") {

@@ -108,7 +108,7 @@ class RequireAllowed : public Middleware {
 };
 
 Route ok_handler_route() {
-  return {.path = "/", .handler = [](Exchange&) { return Flow::respond(Response(Status::ok, "here")); }};
+  return {.path = "/", .origin = [](Exchange&) { return Flow::respond(Response(Status::ok, "here")); }};
 }
 
 }  // namespace
@@ -161,7 +161,7 @@ TEST_CASE("client: an idle keep-alive connection is closed after idle_timeout") 
 TEST_CASE("client: Expect: 100-continue with curl uploads the whole body") {
   Service svc;
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .upstream = upstream_at(svc.port)});
+  g.gw->route({.path = "/", .origin = upstream_at(svc.port)});
   const auto port = g.start();
   const TempFile upload(pattern_bytes(2 << 20));
   const TempFile out;
@@ -182,7 +182,7 @@ TEST_CASE("client: Expect: 100-continue with curl uploads the whole body") {
 TEST_CASE("client: Expect: 100-continue refused by a middleware gets the 403 without a 100 Continue") {
   Service svc;
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .middleware = {std::make_shared<RequireAllowed>()}, .upstream = upstream_at(svc.port)});
+  g.gw->route({.path = "/", .middleware = {std::make_shared<RequireAllowed>()}, .origin = upstream_at(svc.port)});
   const auto port = g.start();
   const std::string head = "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 2097152\r\nExpect: 100-continue\r\n";
 
@@ -216,7 +216,7 @@ TEST_CASE("client: HTTP/1.0 gets a close-delimited response") {
   SUBCASE("Connection: close semantics") {
     Service svc;
     GatewayUnderTest g;
-    g.gw->route({.path = "/", .upstream = upstream_at(svc.port)});
+    g.gw->route({.path = "/", .origin = upstream_at(svc.port)});
     const auto port = g.start();
     const int fd = connect_loopback(port);
     send_all(fd, "GET /x HTTP/1.0\r\n\r\n");
@@ -237,7 +237,7 @@ TEST_CASE("client: HTTP/1.0 gets a close-delimited response") {
       read_until_close(fd, 3s);
     });
     GatewayUnderTest g;
-    g.gw->route({.path = "/", .upstream = upstream_at(chunked.port())});
+    g.gw->route({.path = "/", .origin = upstream_at(chunked.port())});
     const auto port = g.start();
     const int fd = connect_loopback(port);
     send_all(fd, "GET /x HTTP/1.0\r\n\r\n");
@@ -266,7 +266,7 @@ TEST_CASE("client: HEAD passes the upstream's Content-Length through without a b
     }
   });
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .upstream = upstream_at(up.port())});
+  g.gw->route({.path = "/", .origin = upstream_at(up.port())});
   const auto port = g.start();
   const int fd = connect_loopback(port);
   // A GET right behind the HEAD on the same connection: any body bytes would show up before it.
@@ -286,7 +286,7 @@ TEST_CASE("client: an 8 MiB response streams through intact (curl)") {
   Service svc;
   svc.big = pattern_bytes(8 << 20);
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .upstream = upstream_at(svc.port)});
+  g.gw->route({.path = "/", .origin = upstream_at(svc.port)});
   const auto port = g.start();
   const TempFile out;
   const auto res = run_command("timeout 30 curl -sS --noproxy '*' --max-time 20 -o " + out.path +
@@ -302,7 +302,7 @@ TEST_CASE("client: an 8 MiB response streams through intact (curl)") {
 TEST_CASE("client: graceful stop lets the in-flight request finish and refuses new connections") {
   Service svc;
   GatewayUnderTest g(GatewayOptions{.drain_timeout = 3000ms});
-  g.gw->route({.path = "/", .upstream = upstream_at(svc.port)});
+  g.gw->route({.path = "/", .origin = upstream_at(svc.port)});
   const auto port = g.start();
 
   std::string in_flight;
@@ -338,7 +338,7 @@ TEST_CASE("client: a body that stops arriving gets 408 after request_timeout") {
     if (read_until_close(fd, 5s).closed) upstream_saw_close = true;
   });
   GatewayUnderTest g(GatewayOptions{.limits = {.request_timeout = 300ms}});
-  g.gw->route({.path = "/", .upstream = upstream_at(up.port())});
+  g.gw->route({.path = "/", .origin = upstream_at(up.port())});
   const auto port = g.start();
   const int fd = connect_loopback(port);
   send_all(fd, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789");
@@ -370,7 +370,7 @@ TEST_CASE("client: a client that stops reading is cut off after send_timeout") {
     }
   });
   GatewayUnderTest g(GatewayOptions{.limits = {.send_timeout = 300ms}});
-  g.gw->route({.path = "/", .upstream = upstream_at(up.port())});
+  g.gw->route({.path = "/", .origin = upstream_at(up.port())});
   const auto port = g.start();
   const int fd = connect_loopback(port);
   send_all(fd, "GET /big HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -409,7 +409,7 @@ TEST_CASE("client: graceful stop ends a request still stuck at drain_timeout") {
     if (read_head(fd, buf, 3s)) read_until_close(fd, 5s);
   });
   GatewayUnderTest g(GatewayOptions{.drain_timeout = 500ms});
-  g.gw->route({.path = "/", .upstream = upstream_at(never.port())});
+  g.gw->route({.path = "/", .origin = upstream_at(never.port())});
   const auto port = g.start();
   const int fd = connect_loopback(port);
   send_all(fd, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -428,7 +428,7 @@ TEST_CASE("client: graceful stop ends a request still stuck at drain_timeout") {
 TEST_CASE("client: HTTP/1.0 with Connection: keep-alive keeps the connection for length-delimited responses") {
   Service svc;
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .upstream = upstream_at(svc.port)});
+  g.gw->route({.path = "/", .origin = upstream_at(svc.port)});
   const auto port = g.start();
   const int fd = connect_loopback(port);
   for (int i = 0; i < 2; ++i) {

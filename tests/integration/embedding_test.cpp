@@ -17,7 +17,7 @@ TEST_CASE("a gateway runs on the host's executor and stops when asked") {
   asio::io_context io;
   Gateway gw{io.get_executor()};
   gw.listen({.address = "127.0.0.1", .port = 0});
-  gw.route({.path = "/", .handler = [](Exchange& ex) {
+  gw.route({.path = "/", .origin = [](Exchange& ex) {
               return Flow::respond(Response(Status::ok, "host thread " + std::string(ex.request().path())));
             }});
   gw.start();
@@ -41,7 +41,7 @@ TEST_CASE("listeners bind IPv6 loopback and upstream names are resolved") {
   });
   Gateway gw{GatewayOptions{.workers = 1}};
   gw.listen({.address = "::1", .port = 0});
-  gw.route({.path = "/", .upstream = Upstream::create({.name = "by-name", .endpoints = {"localhost:" + std::to_string(upstream.port())}})});
+  gw.route({.path = "/", .origin = Upstream::create({.name = "by-name", .endpoints = {"localhost:" + std::to_string(upstream.port())}})});
   gw.start();
   const auto ep = gw.local_endpoints().at(0);
   CHECK(ep.address().is_v6());

@@ -71,12 +71,12 @@ TEST_CASE("admin routes and the JWKS live on the admin listener; the upstream ge
   g.gw->route({.name = "orders", .path = "/orders",
                .middleware = {std::make_shared<Authenticate>(std::move(ao)),
                               std::make_shared<MintIdentityToken>(MintIdentityTokenOptions{.minter = minter})},
-               .upstream = upstream_at(svc.port)});
+               .origin = upstream_at(svc.port)});
   g.gw->route({.name = "admin", .path = "/admin",
-               .handler = [](Exchange&) { return Flow::respond(Response(Status::ok, "admin\n")); },
+               .origin = [](Exchange&) { return Flow::respond(Response(Status::ok, "admin\n")); },
                .listeners = {"admin"}});
   g.gw->route({.name = "jwks", .path = "/.well-known/jwks.json", .prefix = false,
-               .handler = jwks_handler(minter), .listeners = {"admin"}});
+               .origin = jwks_handler(minter), .listeners = {"admin"}});
   g.gw->start();
   const auto endpoints = g.gw->local_endpoints();
   REQUIRE(endpoints.size() == 2);
@@ -135,6 +135,6 @@ TEST_CASE("admin routes and the JWKS live on the admin listener; the upstream ge
 TEST_CASE("Gateway::start refuses a route bound to a listener that does not exist") {
   GatewayUnderTest g;
   g.gw->listen({.address = "127.0.0.1", .port = 0, .name = "admin"});
-  g.gw->route({.path = "/admin", .handler = [](Exchange&) { return Flow::respond(Status::ok); }, .listeners = {"admn"}});
+  g.gw->route({.path = "/admin", .origin = [](Exchange&) { return Flow::respond(Status::ok); }, .listeners = {"admn"}});
   CHECK_THROWS_WITH_AS(g.gw->start(), doctest::Contains("no listener is named \"admn\""), std::invalid_argument);
 }

@@ -193,7 +193,7 @@ TEST_CASE("memory stays bounded while 1 GiB streams up and 1 GiB streams down") 
   GatewayOptions o;
   o.limits.max_body_bytes = 0;  // no limit: the body streams
   GatewayUnderTest g(o);
-  g.gw->route({.path = "/", .upstream = upstream_at(up.port())});
+  g.gw->route({.path = "/", .origin = upstream_at(up.port())});
   const auto port = g.start();
 
   // Warm-up: buffers, pools, threads and the upstream connection exist before the measurement.

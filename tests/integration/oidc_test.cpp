@@ -553,7 +553,7 @@ TEST_CASE("oidc interop: a real OpenID provider's JWT and opaque access tokens, 
     g2.gw->route({.name = "fresh",
                   .path = "/fresh",
                   .middleware = {std::make_shared<Authenticate>(std::move(ao))},
-                  .upstream = upstream_at(svc.port)});
+                  .origin = upstream_at(svc.port)});
     const auto port2 = g2.start();
     CHECK(get(port2, "/fresh/orders", gen3_token).status == 503);
     CHECK(fresh_keys->status().keys == 0);

@@ -52,7 +52,7 @@ struct Service {
 TEST_CASE("a request is forwarded with forwarding headers and without hop-by-hop fields") {
   Service svc;
   GatewayUnderTest g;
-  g.gw->route({.name = "svc", .path = "/", .upstream = upstream_at(svc.port)});
+  g.gw->route({.name = "svc", .path = "/", .origin = upstream_at(svc.port)});
   const auto port = g.start();
 
   const std::string r = exchange_raw(port,
@@ -76,7 +76,7 @@ TEST_CASE("a request is forwarded with forwarding headers and without hop-by-hop
 TEST_CASE("trusted proxies keep their X-Forwarded-For chain and request id") {
   Service svc;
   GatewayUnderTest g(GatewayOptions{.trusted_proxies = {"127.0.0.0/8"}});
-  g.gw->route({.path = "/", .upstream = upstream_at(svc.port)});
+  g.gw->route({.path = "/", .origin = upstream_at(svc.port)});
   const auto port = g.start();
   const std::string r = exchange_raw(port,
       "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 203.0.113.9\r\nX-Request-Id: abc-123\r\nConnection: close\r\n\r\n");
@@ -90,7 +90,7 @@ TEST_CASE("trusted proxies keep their X-Forwarded-For chain and request id") {
 TEST_CASE("keep-alive and pipelined requests are answered in order on one connection") {
   Service svc;
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .upstream = upstream_at(svc.port)});
+  g.gw->route({.path = "/", .origin = upstream_at(svc.port)});
   const auto port = g.start();
   const int fd = connect_loopback(port);
   send_all(fd, "GET /one HTTP/1.1\r\nHost: a\r\n\r\nGET /two HTTP/1.1\r\nHost: a\r\n\r\n"
@@ -108,7 +108,7 @@ TEST_CASE("keep-alive and pipelined requests are answered in order on one connec
 TEST_CASE("chunked request bodies are de-chunked, re-framed and forwarded whole") {
   Service svc;
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .upstream = upstream_at(svc.port)});
+  g.gw->route({.path = "/", .origin = upstream_at(svc.port)});
   const auto port = g.start();
   const std::string r = exchange_raw(port,
       "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
@@ -121,9 +121,9 @@ TEST_CASE("chunked request bodies are de-chunked, re-framed and forwarded whole"
 TEST_CASE("routing: 404 and 405 come from the gateway with a JSON body and a request id") {
   Service svc;
   GatewayUnderTest g;
-  g.gw->route({.path = "/api", .methods = {"GET"}, .upstream = upstream_at(svc.port)});
+  g.gw->route({.path = "/api", .methods = {"GET"}, .origin = upstream_at(svc.port)});
   g.gw->route({.path = "/local", .prefix = false,
-               .handler = [](Exchange&) { return Flow::respond(Response(Status::ok, "here")); }});
+               .origin = [](Exchange&) { return Flow::respond(Response(Status::ok, "here")); }});
   const auto port = g.start();
   std::string r = exchange_raw(port, "GET /apix HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
   CHECK(status_of(r) == 404);
@@ -141,7 +141,7 @@ TEST_CASE("hostile requests are refused and never reach the upstream") {
   Service svc;
   GatewayUnderTest g(GatewayOptions{.limits = {.max_uri_bytes = 1024, .max_header_bytes = 4096,
                                                .max_header_count = 20, .max_body_bytes = 1000}});
-  g.gw->route({.path = "/", .upstream = upstream_at(svc.port)});
+  g.gw->route({.path = "/", .origin = upstream_at(svc.port)});
   const auto port = g.start();
   struct Case {
     const char* name;
@@ -179,7 +179,7 @@ TEST_CASE("hostile requests are refused and never reach the upstream") {
 TEST_CASE("an HTTP/1.0 request without Host reaches the upstream with one") {
   Service svc;
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .upstream = upstream_at(svc.port)});
+  g.gw->route({.path = "/", .origin = upstream_at(svc.port)});
   const auto port = g.start();
   const std::string r = exchange_raw(port, "GET /old HTTP/1.0\r\n\r\n");
   CHECK(status_of(r) == 200);
@@ -190,7 +190,7 @@ TEST_CASE("an HTTP/1.0 request without Host reaches the upstream with one") {
 TEST_CASE("an Upgrade request is answered as a plain request and the connection then closes") {
   Service svc;
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .upstream = upstream_at(svc.port)});
+  g.gw->route({.path = "/", .origin = upstream_at(svc.port)});
   const auto port = g.start();
   const int fd = connect_loopback(port);
   send_all(fd, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
@@ -213,7 +213,7 @@ TEST_CASE("requests refused before routing still reach the access log with their
     auto log = std::make_shared<AccessLog>(AccessLogOptions{.path = path});
     GatewayUnderTest g(GatewayOptions{.limits = {.max_uri_bytes = 64}});
     g.gw->use(log);
-    g.gw->route({.path = "/", .handler = [](Exchange&) { return Flow::respond(Response(Status::ok, "ok")); }});
+    g.gw->route({.path = "/", .origin = [](Exchange&) { return Flow::respond(Response(Status::ok, "ok")); }});
     const auto port = g.start();
     const std::string r = exchange_raw(port, "GET /" + std::string(100, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n");
     CHECK(status_of(r) == 414);

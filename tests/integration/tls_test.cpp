@@ -171,7 +171,7 @@ TEST_CASE("tls: termination with curl reaches a plain upstream that sees X-Forwa
   const auto leaf = pki.issue("localhost", {"localhost"}, {"127.0.0.1"});
   Service<httplib::Server> svc;
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .upstream = upstream_at(svc.port)});
+  g.gw->route({.path = "/", .origin = upstream_at(svc.port)});
   const auto port = g.start(ServerTls{.certificates = {leaf}});
   const std::string out = pki.dir + "/curl.out";
   const std::string p = std::to_string(port);
@@ -191,7 +191,7 @@ TEST_CASE("tls: protocol versions, ALPN and SNI as seen by openssl s_client") {
   const auto a = pki.issue("a.test", {"a.test"});
   const auto b = pki.issue("b.test", {"b.test"});
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .handler = [](Exchange&) { return Flow::respond(Response(Status::ok, "ok")); }});
+  g.gw->route({.path = "/", .origin = [](Exchange&) { return Flow::respond(Response(Status::ok, "ok")); }});
   const auto port = g.start(ServerTls{.certificates = {a, b}});
 
   SUBCASE("TLS 1.1 is refused, even from a client willing to use it") {
@@ -244,7 +244,7 @@ TEST_CASE("tls: a client that does not complete the handshake is disconnected af
   TestPki pki;
   const auto leaf = pki.issue("localhost", {"localhost"});
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .handler = [](Exchange&) { return Flow::respond(Response(Status::ok, "ok")); }});
+  g.gw->route({.path = "/", .origin = [](Exchange&) { return Flow::respond(Response(Status::ok, "ok")); }});
   const auto port = g.start(ServerTls{.certificates = {leaf}, .handshake_timeout = 300ms});
 
   SUBCASE("silent client") {
@@ -275,9 +275,9 @@ TEST_CASE("tls: to the upstream, verified against the configured CA and name") {
     return upstream_at(svc.port, {.name = "tls", .tls = std::move(tls)});
   };
   TestPki other("another test CA");
-  g.gw->route({.path = "/good", .upstream = tls_upstream({.ca_file = pki.ca_cert, .server_name = "localhost"})});
-  g.gw->route({.path = "/other-ca", .upstream = tls_upstream({.ca_file = other.ca_cert, .server_name = "localhost"})});
-  g.gw->route({.path = "/wrong-name", .upstream = tls_upstream({.ca_file = pki.ca_cert, .server_name = "wrong.test"})});
+  g.gw->route({.path = "/good", .origin = tls_upstream({.ca_file = pki.ca_cert, .server_name = "localhost"})});
+  g.gw->route({.path = "/other-ca", .origin = tls_upstream({.ca_file = other.ca_cert, .server_name = "localhost"})});
+  g.gw->route({.path = "/wrong-name", .origin = tls_upstream({.ca_file = pki.ca_cert, .server_name = "wrong.test"})});
   const auto port = g.start();
 
   std::string r = exchange_raw(port, "GET /good HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 5s);
@@ -298,9 +298,9 @@ TEST_CASE("tls: mTLS to the upstream works only with the client certificate") {
   const auto client_cert = pki.issue("gatehouse-client", {}, {}, /*client=*/true);
   Service<httplib::SSLServer> svc(server_cert.cert_file.c_str(), server_cert.key_file.c_str(), pki.ca_cert.c_str());
   GatewayUnderTest g;
-  g.gw->route({.path = "/with", .upstream = upstream_at(svc.port, {.name = "with", .tls = UpstreamTls{
+  g.gw->route({.path = "/with", .origin = upstream_at(svc.port, {.name = "with", .tls = UpstreamTls{
       .ca_file = pki.ca_cert, .server_name = "localhost", .client_certificate = client_cert}})});
-  g.gw->route({.path = "/without", .upstream = upstream_at(svc.port, {.name = "without", .tls = UpstreamTls{
+  g.gw->route({.path = "/without", .origin = upstream_at(svc.port, {.name = "without", .tls = UpstreamTls{
       .ca_file = pki.ca_cert, .server_name = "localhost"}})});
   const auto port = g.start();
 
@@ -318,7 +318,7 @@ TEST_CASE("tls: an idle keep-alive TLS connection is closed after idle_timeout")
   const auto leaf = pki.issue("localhost", {"localhost"});
   // idle_timeout much shorter than header_timeout: the idle limit must be the one that applies.
   GatewayUnderTest g(GatewayOptions{.limits = {.header_timeout = 5000ms, .idle_timeout = 300ms}});
-  g.gw->route({.path = "/", .handler = [](Exchange&) { return Flow::respond(Response(Status::ok, "ok")); }});
+  g.gw->route({.path = "/", .origin = [](Exchange&) { return Flow::respond(Response(Status::ok, "ok")); }});
   const auto port = g.start(ServerTls{.certificates = {leaf}});
   TlsClient c(port, pki.ca_cert, "localhost");
   REQUIRE(c.connected());
@@ -336,7 +336,7 @@ TEST_CASE("tls: graceful stop closes idle keep-alive TLS connections at once") {
   TestPki pki;
   const auto leaf = pki.issue("localhost", {"localhost"});
   GatewayUnderTest g(GatewayOptions{.drain_timeout = 3000ms});
-  g.gw->route({.path = "/", .handler = [](Exchange&) { return Flow::respond(Response(Status::ok, "ok")); }});
+  g.gw->route({.path = "/", .origin = [](Exchange&) { return Flow::respond(Response(Status::ok, "ok")); }});
   const auto port = g.start(ServerTls{.certificates = {leaf}});
   TlsClient c(port, pki.ca_cert, "localhost");
   REQUIRE(c.connected());
@@ -386,7 +386,7 @@ TEST_CASE("tls: a close-delimited upstream response is complete only with close_
     SSL_free(ssl);  // no SSL_shutdown: the TCP connection just closes
   });
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .upstream = upstream_at(up.port(), {.tls = UpstreamTls{.ca_file = pki.ca_cert, .server_name = "localhost"}})});
+  g.gw->route({.path = "/", .origin = upstream_at(up.port(), {.tls = UpstreamTls{.ca_file = pki.ca_cert, .server_name = "localhost"}})});
   const auto port = g.start();
 
   SUBCASE("with close_notify: complete, with the terminating chunk") {
@@ -420,8 +420,8 @@ TEST_CASE("tls: to an upstream given by IP address, the certificate must carry t
   Service<httplib::SSLServer> bad(without_ip.cert_file.c_str(), without_ip.key_file.c_str());
   GatewayUnderTest g;
   // No server_name: the endpoint's host, 127.0.0.1, is what must be verified.
-  g.gw->route({.path = "/good", .upstream = upstream_at(good.port, {.name = "good", .tls = UpstreamTls{.ca_file = pki.ca_cert}})});
-  g.gw->route({.path = "/bad", .upstream = upstream_at(bad.port, {.name = "bad", .tls = UpstreamTls{.ca_file = pki.ca_cert}})});
+  g.gw->route({.path = "/good", .origin = upstream_at(good.port, {.name = "good", .tls = UpstreamTls{.ca_file = pki.ca_cert}})});
+  g.gw->route({.path = "/bad", .origin = upstream_at(bad.port, {.name = "bad", .tls = UpstreamTls{.ca_file = pki.ca_cert}})});
   const auto port = g.start();
   std::string r = exchange_raw(port, "GET /good HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 5s);
   CHECK(status_of(r) == 200);
@@ -435,7 +435,7 @@ TEST_CASE("tls: a listener with client_ca_file requires a client certificate (cu
   const auto leaf = pki.issue("localhost", {"localhost"});
   const auto client = pki.issue("curl-client", {}, {}, /*client=*/true);
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .handler = [](Exchange&) { return Flow::respond(Response(Status::ok, "mutual")); }});
+  g.gw->route({.path = "/", .origin = [](Exchange&) { return Flow::respond(Response(Status::ok, "mutual")); }});
   const auto port = g.start(ServerTls{.certificates = {leaf}, .client_ca_file = pki.ca_cert});
   const std::string p = std::to_string(port);
   const std::string base = "timeout 20 curl -sS --noproxy '*' --max-time 10 --cacert " + pki.ca_cert + " --resolve localhost:" +

@@ -89,7 +89,7 @@ constexpr std::string_view kGetClose = "GET /x HTTP/1.1\r\nHost: a\r\nConnection
 
 TEST_CASE("upstream failure: a closed port gives 502 with a JSON body carrying the request id") {
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .upstream = upstream_at(closed_port())});
+  g.gw->route({.path = "/", .origin = upstream_at(closed_port())});
   const auto port = g.start();
   const std::string r = exchange_raw(port, kGetClose, 3s);
   CHECK(status_of(r) == 502);
@@ -110,7 +110,7 @@ TEST_CASE("upstream failure: a dead first endpoint is skipped when connect_retri
                               .endpoints = {"127.0.0.1:" + std::to_string(closed_port()),
                                             "127.0.0.1:" + std::to_string(live.port())},
                               .connect_retries = 1});
-  g.gw->route({.path = "/", .upstream = up});
+  g.gw->route({.path = "/", .origin = up});
   const auto port = g.start();
   for (int i = 0; i < 3; ++i) {
     CAPTURE(i);
@@ -129,7 +129,7 @@ TEST_CASE("upstream failure: an upstream that never answers gives 504 after try_
     if (read_until_close(fd, 5s).closed) upstream_saw_close = true;
   });
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .upstream = upstream_at(silent.port(), {.try_timeout = 300ms})});
+  g.gw->route({.path = "/", .origin = upstream_at(silent.port(), {.try_timeout = 300ms})});
   const auto port = g.start();
   const auto t0 = SteadyClock::now();
   const std::string r = exchange_raw(port, kGetClose, 5s);
@@ -145,7 +145,7 @@ TEST_CASE("upstream failure: an upstream that never answers gives 504 after try_
 
 TEST_CASE("upstream failure: an upstream whose only endpoint does not resolve gives 503") {
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .upstream = Upstream::create({.name = "nx", .endpoints = {"no-such-host.invalid:80"}})});
+  g.gw->route({.path = "/", .origin = Upstream::create({.name = "nx", .endpoints = {"no-such-host.invalid:80"}})});
   const auto port = g.start();
   std::string r = exchange_raw(port, kGetClose, 3s);
   CHECK(status_of(r) == 503);
@@ -182,7 +182,7 @@ TEST_CASE("upstream failure: invalid responses give 502") {
       if (read_request(fd, buf, 3s)) send_then_finish(fd, bytes);
     });
     GatewayUnderTest g;
-    g.gw->route({.path = "/", .upstream = upstream_at(bad.port())});
+    g.gw->route({.path = "/", .origin = upstream_at(bad.port())});
     const auto port = g.start();
     const int fd = connect_loopback(port);
     send_all(fd, kGetClose);
@@ -206,7 +206,7 @@ TEST_CASE("upstream failure: a response cut short closes the client connection, 
     serve_keep_alive(fd, kOk);
   });
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .upstream = upstream_at(cut.port())});
+  g.gw->route({.path = "/", .origin = upstream_at(cut.port())});
   const auto port = g.start();
 
   const int fd = connect_loopback(port);
@@ -239,7 +239,7 @@ TEST_CASE("upstream failure: a chunked response cut before the last chunk is not
     serve_keep_alive(fd, kOk);
   });
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .upstream = upstream_at(cut.port())});
+  g.gw->route({.path = "/", .origin = upstream_at(cut.port())});
   const auto port = g.start();
 
   const int fd = connect_loopback(port);
@@ -265,7 +265,7 @@ TEST_CASE("upstream failure: a keep-alive connection the upstream closed while i
       send_all(fd, "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok");
   });
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .upstream = upstream_at(liar.port())});
+  g.gw->route({.path = "/", .origin = upstream_at(liar.port())});
   const auto port = g.start();
   for (int i = 0; i < 5; ++i) {
     CAPTURE(i);
@@ -283,7 +283,7 @@ TEST_CASE("upstream failure: a keep-alive connection the upstream closed while i
 TEST_CASE("upstream connections are reused across requests") {
   RawServer keep([](int fd) { serve_keep_alive(fd, kOk); });
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .upstream = upstream_at(keep.port())});
+  g.gw->route({.path = "/", .origin = upstream_at(keep.port())});
   const auto port = g.start();
   // Half on fresh client connections, half on one keep-alive client connection.
   for (int i = 0; i < 10; ++i) {
@@ -311,7 +311,7 @@ TEST_CASE("upstream failure: a response head that stops half way gives 504 after
     read_until_close(fd, 5s);
   });
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .upstream = upstream_at(stalls.port(), {.try_timeout = 300ms})});
+  g.gw->route({.path = "/", .origin = upstream_at(stalls.port(), {.try_timeout = 300ms})});
   const auto port = g.start();
   const auto t0 = SteadyClock::now();
   const std::string r = exchange_raw(port, kGetClose, 5s);
@@ -327,7 +327,7 @@ TEST_CASE("upstream failure: a body that stalls half way is cut off after try_ti
     read_until_close(fd, 5s);
   });
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .upstream = upstream_at(stalls.port(), {.try_timeout = 300ms})});
+  g.gw->route({.path = "/", .origin = upstream_at(stalls.port(), {.try_timeout = 300ms})});
   const auto port = g.start();
   const int fd = connect_loopback(port);
   send_all(fd, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -359,7 +359,7 @@ TEST_CASE("upstream failure: a connect that is never answered gives 504 after co
   std::this_thread::sleep_for(50ms);
   {
     GatewayUnderTest g;
-    g.gw->route({.path = "/", .upstream = upstream_at(ntohs(a.sin_port), {.connect_timeout = 300ms, .connect_retries = 0})});
+    g.gw->route({.path = "/", .origin = upstream_at(ntohs(a.sin_port), {.connect_timeout = 300ms, .connect_retries = 0})});
     const auto port = g.start();
     const auto t0 = SteadyClock::now();
     const std::string r = exchange_raw(port, kGetClose, 5s);
@@ -382,7 +382,7 @@ TEST_CASE("upstream: interim 1xx responses are consumed and the final response g
         return;
   });
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .upstream = upstream_at(hints.port())});
+  g.gw->route({.path = "/", .origin = upstream_at(hints.port())});
   const auto port = g.start();
   for (int i = 0; i < 2; ++i) {
     const std::string r = exchange_raw(port, kGetClose, 3s);
@@ -405,7 +405,7 @@ TEST_CASE("upstream failure: bytes after a response are never taken as the next 
       }
     });
     GatewayUnderTest g;
-    g.gw->route({.path = "/", .upstream = upstream_at(smuggler.port())});
+    g.gw->route({.path = "/", .origin = upstream_at(smuggler.port())});
     const auto port = g.start();
     std::string r = exchange_raw(port, kGetClose, 3s);
     CHECK(status_of(r) == 200);
@@ -429,7 +429,7 @@ TEST_CASE("upstream failure: bytes after a response are never taken as the next 
       }
     });
     GatewayUnderTest g;
-    g.gw->route({.path = "/", .upstream = upstream_at(smuggler.port())});
+    g.gw->route({.path = "/", .origin = upstream_at(smuggler.port())});
     const auto port = g.start();
     std::string r = exchange_raw(port, kGetClose, 3s);
     CHECK(status_of(r) == 200);
@@ -447,7 +447,7 @@ TEST_CASE("upstream: a close-delimited response is re-framed as chunked, complet
     if (read_request(fd, buf, 3s)) send_then_finish(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end");
   });
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .upstream = upstream_at(eof.port())});
+  g.gw->route({.path = "/", .origin = upstream_at(eof.port())});
   const auto port = g.start();
   for (int i = 0; i < 2; ++i) {
     CAPTURE(i);
@@ -472,7 +472,7 @@ TEST_CASE("upstream failure: a close-delimited response ended by a reset is not 
     ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
   });
   GatewayUnderTest g;
-  g.gw->route({.path = "/", .upstream = upstream_at(resets.port())});
+  g.gw->route({.path = "/", .origin = upstream_at(resets.port())});
   const auto port = g.start();
   const int fd = connect_loopback(port);
   send_all(fd, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n");

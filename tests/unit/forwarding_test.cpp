@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include "gatehouse/testing.hpp"
+
 #include "proxy/forwarding.hpp"
 
 using namespace gatehouse;
@@ -38,8 +40,8 @@ TEST_CASE("the client address is taken from X-Forwarded-For only through trusted
 TEST_CASE("forwarding headers replace what an untrusted client sent") {
   Exchange ex("GET", "/", {{"Host", "shop.test"}, {"X-Forwarded-For", "6.6.6.6"}, {"X-Forwarded-Proto", "https"},
                            {"Forwarded", "for=6.6.6.6"}});
-  ex.set_peer({asio::ip::make_address("::1"), 5555}, false);
-  ex.set_secure(false);
+  gatehouse::testing::set_peer(ex, {asio::ip::make_address("::1"), 5555}, false);
+  gatehouse::testing::set_secure(ex, false);
   set_forwarded_headers(ex, address_text(ex.peer().address()));
   const Headers& h = ex.request().headers();
   CHECK(h.get("x-forwarded-for") == "::1");
@@ -52,7 +54,7 @@ TEST_CASE("forwarding headers replace what an untrusted client sent") {
 TEST_CASE("a trusted proxy's forwarding headers are extended") {
   Exchange ex("GET", "/", {{"Host", "shop.test"}, {"X-Forwarded-For", "203.0.113.7"}, {"X-Forwarded-Proto", "https"},
                            {"Forwarded", "for=203.0.113.7;proto=https"}});
-  ex.set_peer({asio::ip::make_address("10.0.0.2"), 5555}, true);
+  gatehouse::testing::set_peer(ex, {asio::ip::make_address("10.0.0.2"), 5555}, true);
   set_forwarded_headers(ex, address_text(ex.peer().address()));
   const Headers& h = ex.request().headers();
   CHECK(h.get("x-forwarded-for") == "203.0.113.7, 10.0.0.2");

@@ -27,7 +27,7 @@ Handler ok() {
 }
 
 Route bound(std::string name, std::string path, std::vector<std::string> listeners = {}) {
-  return {.name = std::move(name), .path = std::move(path), .handler = ok(), .listeners = std::move(listeners)};
+  return {.name = std::move(name), .path = std::move(path), .origin = ok(), .listeners = std::move(listeners)};
 }
 
 std::string pick(const detail::Router& router, std::string_view path) {
@@ -42,7 +42,7 @@ TEST_CASE("a route naming an unknown listener is refused at start, before anythi
   Gateway gw{GatewayOptions{.workers = 1}};
   gw.listen({.port = 0, .name = "public"});
   gw.listen({.port = 0, .name = "admin"});
-  gw.route({.name = "admin", .path = "/admin", .handler = ok(), .listeners = {"admin", "amdin"}});
+  gw.route({.name = "admin", .path = "/admin", .origin = ok(), .listeners = {"admin", "amdin"}});
   const std::string e = start_error(gw);
   CHECK(e.find("route \"admin\"") != std::string::npos);
   CHECK(e.find("no listener is named \"amdin\"") != std::string::npos);
@@ -52,14 +52,14 @@ TEST_CASE("a route naming an unknown listener is refused at start, before anythi
 TEST_CASE("an empty name never matches an unnamed listener") {
   Gateway gw{GatewayOptions{.workers = 1}};
   gw.listen({.port = 0});
-  gw.route({.path = "/", .handler = ok(), .listeners = {""}});
+  gw.route({.path = "/", .origin = ok(), .listeners = {""}});
   CHECK(start_error(gw).find("no listener is named \"\"") != std::string::npos);
 }
 
 TEST_CASE("each listener routes only what it serves; listeners serving the same routes share a router") {
   const std::vector<Route> routes = {bound("root", "/"), bound("api", "/api", {"public"}),
                                      bound("admin", "/admin", {"admin"}), bound("metrics", "/metrics", {"admin", "ops"})};
-  const auto lr = detail::build_listener_routers(routes, {"public", "admin", "", "ops", "public", "other", ""}, {});
+  const auto lr = detail::build_listener_routers(routes, {}, {"public", "admin", "", "ops", "public", "other", ""}, {});
   REQUIRE(lr.by_listener.size() == 7);
   const detail::Router& pub = *lr.by_listener[0];
   const detail::Router& admin = *lr.by_listener[1];
@@ -92,7 +92,7 @@ TEST_CASE("each listener routes only what it serves; listeners serving the same 
   get_admin.methods = {"GET"};
   Route post_admin = bound("post-admin", "/admin", {"public"});
   post_admin.methods = {"POST"};
-  const auto by_method = detail::build_listener_routers({get_admin, post_admin, bound("root", "/")}, {"public"}, {});
+  const auto by_method = detail::build_listener_routers({get_admin, post_admin, bound("root", "/")}, {}, {"public"}, {});
   bool mismatch = false;
   const auto* post = by_method.by_listener[0]->match("example.test", "/admin", "POST", mismatch);
   REQUIRE(post);
@@ -100,7 +100,7 @@ TEST_CASE("each listener routes only what it serves; listeners serving the same 
   CHECK(by_method.by_listener[0]->match("example.test", "/admin", "GET", mismatch) == nullptr);
   CHECK_FALSE(mismatch);
 
-  const auto only = detail::build_listener_routers({bound("admin", "/admin", {"admin"})}, {"public", "admin"}, {});
+  const auto only = detail::build_listener_routers({bound("admin", "/admin", {"admin"})}, {}, {"public", "admin"}, {});
   CHECK(pick(*only.by_listener[0], "/admin") == "404");
   CHECK(pick(*only.by_listener[1], "/admin") == "admin");
 }

@@ -22,7 +22,7 @@ bool is_generated(std::string_view id) {
   return true;
 }
 
-void trust(Exchange& ex) { ex.set_peer(asio::ip::tcp::endpoint(asio::ip::make_address("10.0.0.1"), 5000), true); }
+void trust(Exchange& ex) { gatehouse::testing::set_peer(ex, asio::ip::tcp::endpoint(asio::ip::make_address("10.0.0.1"), 5000), true); }
 
 }  // namespace
 

@@ -13,7 +13,7 @@ Route named(std::string name, std::string host, std::string path, bool prefix = 
   r.path = std::move(path);
   r.prefix = prefix;
   r.methods = std::move(methods);
-  r.handler = [](Exchange&) { return Flow::next(); };
+  r.origin = [](Exchange&) { return Flow::next(); };
   return r;
 }
 std::string pick(const Router& router, std::string_view host, std::string_view path, std::string_view method = "GET") {

@@ -1,0 +1,74 @@
+// The gateway core's way to set what an Exchange records about its connection and its progress,
+// and to recycle Exchange objects between requests. Not part of the public API.
+#pragma once
+#include <chrono>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "gatehouse/exchange.hpp"
+
+namespace gatehouse::detail {
+
+struct RequestAccess {
+  static std::string& target(Request& r) noexcept { return r.target_; }
+  static std::string& method(Request& r) noexcept { return r.method_; }
+  /// Empties the request for the next message, keeping the memory of its strings and fields.
+  static void clear(Request& r) noexcept {
+    r.method_.clear();
+    r.target_.clear();
+    r.headers_.clear();
+    r.version_minor_ = 1;
+    r.content_length_ = 0;
+  }
+};
+
+struct ExchangeAccess {
+  static void set_peer(Exchange& ex, const asio::ip::tcp::endpoint& ep, bool trusted) noexcept {
+    ex.peer_ = ep;
+    ex.client_address_ = ep.address();
+    ex.peer_trusted_ = trusted;
+  }
+  static void set_client_address(Exchange& ex, const asio::ip::address& a) noexcept { ex.client_address_ = a; }
+  static void set_secure(Exchange& ex, bool secure, std::string_view sni) {
+    ex.secure_ = secure;
+    ex.sni_.assign(sni);
+  }
+  static void set_route_name(Exchange& ex, std::string_view n) { ex.route_name_.assign(n); }
+  static void set_upstream_endpoint(Exchange& ex, std::string_view e) { ex.upstream_endpoint_.assign(e); }
+  static void add_bytes_received(Exchange& ex, std::uint64_t n) noexcept { ex.bytes_in_ += n; }
+  static void add_bytes_sent(Exchange& ex, std::uint64_t n) noexcept { ex.bytes_out_ += n; }
+  static void set_start_time(Exchange& ex, Exchange::clock::time_point t) noexcept { ex.start_ = t; }
+  /// Scratch for the serialized response head; recycled with the exchange.
+  static std::string& wire_head(Exchange& ex) noexcept { return ex.wire_head_; }
+  /// Returns a used exchange to the state of a new one, keeping the memory of its strings and
+  /// header fields (so a recycled exchange allocates nothing for the next request).
+  static void reset(Exchange& ex) noexcept;
+};
+
+/// Recycled exchanges of one worker: a request takes one and gives it back when it ends.
+class ExchangePool {
+ public:
+  class Lease {
+   public:
+    Lease(ExchangePool& pool, std::unique_ptr<Exchange> ex) noexcept : pool_(&pool), ex_(std::move(ex)) {}
+    Lease(Lease&& o) noexcept = default;
+    Lease& operator=(Lease&&) = delete;
+    ~Lease() {
+      if (ex_) pool_->give_back(std::move(ex_));
+    }
+    Exchange& operator*() const noexcept { return *ex_; }
+    Exchange* operator->() const noexcept { return ex_.get(); }
+
+   private:
+    ExchangePool* pool_;
+    std::unique_ptr<Exchange> ex_;
+  };
+  Lease take();
+
+ private:
+  void give_back(std::unique_ptr<Exchange> ex) noexcept;
+  std::vector<std::unique_ptr<Exchange>> free_;
+};
+
+}  // namespace gatehouse::detail

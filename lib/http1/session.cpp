@@ -1,0 +1,328 @@
+#include "http1/session.hpp"
+
+#include <openssl/ssl.h>
+
+#include <algorithm>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+
+#include "core/pipeline.hpp"
+#include "http1/body_writer.hpp"
+#include "http1/serializer.hpp"
+#include "net/watchdog.hpp"
+#include "proxy/forwarding.hpp"
+
+namespace gatehouse::detail {
+namespace {
+
+using clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// Converts an absolute-form target ("http://host/path") to origin form and returns the authority.
+bool to_origin_form(Request& req, std::string& authority) {
+  std::string_view t = req.target();
+  std::size_t skip = 0;
+  if (t.size() >= 7 && iequals(t.substr(0, 7), "http://")) skip = 7;
+  else if (t.size() >= 8 && iequals(t.substr(0, 8), "https://")) skip = 8;
+  else return false;
+  t.remove_prefix(skip);
+  const auto slash = t.find_first_of("/?");
+  authority.assign(t.substr(0, slash));
+  std::string rest(slash == std::string_view::npos ? "/" : t.substr(slash));
+  if (rest.front() == '?') rest.insert(rest.begin(), '/');
+  req.set_target(rest);
+  return true;
+}
+
+class Http1Session final : public ClientSession,
+                           public std::enable_shared_from_this<Http1Session>,
+                           private Downstream,
+                           private BodySource {
+ public:
+  Http1Session(Worker& worker, const ListenerRuntime& listener, tcp::socket socket)
+      : worker_(worker),
+        listener_(listener),
+        stream_(listener.tls ? Stream(std::move(socket), *listener.tls) : Stream(std::move(socket))),
+        watchdog_(worker.executor(), stream_),
+        writer_(stream_, worker.buffers()) {
+    asio::error_code ec;
+    peer_ = stream_.socket().remote_endpoint(ec);
+    peer_text_ = address_text(peer_.address());
+    stream_.socket().set_option(tcp::no_delay(true), ec);
+    const auto& trusted = worker_.shared().trusted_proxies;
+    peer_trusted_ = !trusted.empty() && trusted.contains(peer_.address());
+    worker_.attach(this);
+  }
+  ~Http1Session() override {
+    watchdog_.stop();
+    worker_.detach(this);
+  }
+
+  asio::awaitable<void> run();
+
+  void close_if_idle() noexcept override {
+    closing_ = true;
+    if (phase_ == Phase::idle || phase_ == Phase::handshake) stream_.close();
+  }
+  void force_close() noexcept override {
+    closing_ = true;
+    stream_.close();
+    if (Stream* up = watchdog_.upstream()) up->close();
+  }
+
+ private:
+  enum class Phase : unsigned char { handshake, idle, head, body, upstream, response };
+
+  /// One request; true when the connection may carry another.
+  asio::awaitable<bool> serve_one();
+  /// Reads more bytes from the client into buf_ (which must be fully parsed).
+  asio::awaitable<bool> fill_buffer();
+  /// Answers a request refused before routing, and ends the connection.
+  asio::awaitable<bool> refuse(Exchange& ex, unsigned status, std::string_view why);
+
+  // Downstream: the pipeline's view of the client.
+  BodySource* request_body() noexcept override {
+    return parser_.chunked() || parser_.content_length() > 0 ? this : nullptr;
+  }
+  void start_response(Exchange& ex, std::int64_t length) override;
+  BodySink& response_sink() noexcept override { return writer_; }
+
+  // BodySource: the request body as it arrives.
+  std::span<std::string_view> pieces() noexcept override { return parser_.body_pieces(); }
+  bool complete() const noexcept override { return !parser_.in_message(); }
+  std::int64_t length() const noexcept override { return parser_.chunked() ? -1 : parser_.content_length(); }
+  void consume() noexcept override { parser_.clear_body(); }
+  asio::awaitable<BodyRead> read_more() override;
+
+  Worker& worker_;
+  const ListenerRuntime& listener_;
+  Stream stream_;
+  Watchdog watchdog_;
+  Http1BodyWriter writer_;
+  Http1Parser parser_{Http1Parser::Kind::request};
+  PooledBuffer buf_;
+  std::size_t beg_ = 0, end_ = 0;  // unparsed bytes in buf_
+  tcp::endpoint peer_;
+  std::string peer_text_;  // formatted once: X-Forwarded-For and Forwarded need it per request
+  std::string sni_;
+  Exchange* current_ = nullptr;  // the exchange in progress
+  clock::time_point request_deadline_{};
+  Phase phase_ = Phase::handshake;
+  bool peer_trusted_ = false;
+  bool closing_ = false;           // no further request on this connection
+  bool close_after_ = false;       // the response in progress says Connection: close
+  bool continue_pending_ = false;  // a 100 Continue is owed before the body is read
+};
+
+asio::awaitable<void> Http1Session::run() {
+  auto self = shared_from_this();
+  const Limits& limits = worker_.shared().options.limits;
+  try {
+    if (stream_.is_tls()) {
+      phase_ = Phase::handshake;
+      watchdog_.set_in(listener_.options.tls->handshake_timeout);
+      auto [ec] = co_await stream_.tls().async_handshake(asio::ssl::stream_base::server, use_tuple);
+      if (ec || watchdog_.timed_out()) {
+        stream_.close();
+        co_return;
+      }
+      if (const char* name = SSL_get_servername(stream_.tls().native_handle(), TLSEXT_NAMETYPE_host_name))
+        sni_ = name;
+    }
+    bool first = true;
+    while (!closing_) {
+      if (beg_ == end_) {
+        // Between requests: wait for bytes without holding a buffer. TLS may hold decrypted or
+        // undecrypted bytes above the socket, so TLS connections read directly instead.
+        phase_ = Phase::idle;
+        buf_.release();
+        beg_ = end_ = 0;
+        watchdog_.set_in(first ? limits.header_timeout : limits.idle_timeout);
+        if (!stream_.is_tls()) {
+          auto [ec] = co_await stream_.socket().async_wait(tcp::socket::wait_read, use_tuple);
+          if (ec || closing_ || watchdog_.timed_out()) break;
+        }
+      }
+      first = false;
+      if (!co_await serve_one()) break;
+    }
+  } catch (const std::exception&) {
+    // Only allocation failure can get here; the connection is dropped, the gateway carries on.
+  }
+  watchdog_.stop();
+  stream_.close();
+}
+
+asio::awaitable<bool> Http1Session::fill_buffer() {
+  if (!buf_) buf_ = PooledBuffer(worker_.buffers());
+  beg_ = end_ = 0;
+  auto [ec, n] = co_await stream_.read_some(asio::buffer(buf_.data(), buf_.size()));
+  if (ec || n == 0) co_return false;
+  end_ = n;
+  if (current_) ExchangeAccess::add_bytes_received(*current_, n);
+  co_return true;
+}
+
+asio::awaitable<bool> Http1Session::refuse(Exchange& ex, unsigned status, std::string_view why) {
+  closing_ = true;
+  const ChainView global = listener_.router->global_chain();
+  co_await refuse_exchange(ex, global, *this, status, why);
+  co_return false;
+}
+
+asio::awaitable<bool> Http1Session::serve_one() {
+  const GatewayShared& shared = worker_.shared();
+  const Limits& limits = shared.options.limits;
+  ExchangePool::Lease lease = worker_.exchanges().take();
+  Exchange& ex = *lease;
+  current_ = &ex;
+  struct Forget {
+    Exchange*& current;
+    ~Forget() { current = nullptr; }
+  } forget{current_};
+  ExchangeAccess::set_peer(ex, peer_, peer_trusted_);
+  ExchangeAccess::set_secure(ex, stream_.is_tls(), sni_);
+  parser_.start_request(&ex.request(), shared.parse_limits);
+  ex.request().headers().reserve(1024, 16);
+  close_after_ = false;
+  continue_pending_ = false;
+
+  // Head: the header timeout runs from the first byte of this request. Until that byte a TLS
+  // connection (which reads without waiting first) is still idle: idle deadline, drain closes it.
+  bool any_byte = beg_ != end_;
+  if (any_byte) {
+    phase_ = Phase::head;
+    watchdog_.set_in(limits.header_timeout);
+  }
+  ExchangeAccess::set_start_time(ex, clock::now());
+  for (;;) {
+    if (beg_ == end_) {
+      const bool was_idle = !any_byte;
+      if (!co_await fill_buffer()) {
+        if (watchdog_.timed_out() && any_byte) {
+          watchdog_.clear();
+          watchdog_.set_in(milliseconds(1000));
+          co_return co_await refuse(ex, 408, {});
+        }
+        co_return false;
+      }
+      any_byte = true;
+      if (was_idle) {
+        if (closing_) co_return false;
+        phase_ = Phase::head;
+        ExchangeAccess::set_start_time(ex, clock::now());
+        watchdog_.set_in(limits.header_timeout);
+      }
+    }
+    auto r = parser_.feed(buf_.data() + beg_, end_ - beg_);
+    beg_ += r.consumed;
+    if (r.error) co_return co_await refuse(ex, parser_.error_status(), parser_.error_reason());
+    if (r.head_complete) break;
+  }
+
+  Request& req = ex.request();
+  // Request hygiene the parser leaves to us (RFC 9112 3.2 and 3.2.2).
+  std::string authority;
+  const bool absolute = to_origin_form(req, authority);
+  unsigned reject = 0;
+  std::string_view why;
+  if (req.method() == "CONNECT") reject = 405, why = "CONNECT is not supported";
+  else if (!absolute && (req.target().empty() || req.target().front() != '/')) reject = 400, why = "invalid request target";
+  else if (req.headers().count("host") > 1) reject = 400, why = "duplicate Host header";
+  else if (req.version_minor() == 1 && !req.headers().contains("host") && !absolute) reject = 400, why = "missing Host header";
+  else if (absolute && authority.empty()) reject = 400, why = "absolute target without authority";
+  if (reject) co_return co_await refuse(ex, reject, why);
+  if (absolute) req.headers().set("host", authority);
+  // Upgrades (WebSocket, h2c) are not supported: the request is forwarded without its Upgrade
+  // fields, and the connection ends after the answer, since llhttp treats what follows an upgrade
+  // as another protocol.
+  if (parser_.upgrade()) closing_ = true;
+  if (peer_trusted_)
+    ExchangeAccess::set_client_address(ex, client_address_from(req.headers(), peer_.address(), shared.trusted_proxies));
+  // Before the middleware: fields the client names in Connection go now, so that a client cannot
+  // make the gateway drop headers its middleware sets (identity headers, a minted token).
+  strip_hop_by_hop(req.headers());
+
+  bool method_mismatch = false;
+  const Router& router = *listener_.router;
+  const CompiledRoute* route = router.match(req.host(), req.path(), req.method(), method_mismatch);
+  if (route) ExchangeAccess::set_route_name(ex, route->route.name);
+  request_deadline_ = ex.start_time() + limits.request_timeout;
+  continue_pending_ = parser_.expect_continue() && req.version_minor() == 1 && parser_.in_message();
+  phase_ = Phase::upstream;
+
+  ExchangePlan plan{ex, router.global_chain(), nullptr, method_mismatch ? 405u : 404u, *this, &worker_, &watchdog_,
+                    peer_text_};
+  if (route) {
+    plan.chain = route->chain;
+    plan.origin = route->origin;
+  }
+  const std::error_code ec = co_await run_exchange(plan);
+  co_return !ec && writer_.finished() && !close_after_ && !closing_;
+}
+
+asio::awaitable<BodyRead> Http1Session::read_more() {
+  const Limits& limits = worker_.shared().options.limits;
+  if (continue_pending_) {
+    // The client may send the body now: routing and every request check have passed, and the
+    // origin wants it.
+    continue_pending_ = false;
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    watchdog_.set_in(limits.send_timeout);
+    auto [ec, n] = co_await stream_.write(asio::buffer(kContinue));
+    if (ec) co_return BodyRead{BodyRead::Kind::closed};
+  }
+  phase_ = Phase::body;
+  watchdog_.set(std::min(request_deadline_, clock::now() + limits.idle_timeout));
+  if (beg_ == end_) {
+    // An upload larger than the small buffer streams through a large one: fewer syscalls.
+    if (buf_ && !buf_.large() && (parser_.chunked() || parser_.content_length() - static_cast<long long>(parser_.body_bytes()) >
+                                                             static_cast<long long>(BufferPool::kSmall))) {
+      buf_.grow();
+    }
+    if (!co_await fill_buffer()) {
+      if (watchdog_.timed_out()) {
+        watchdog_.clear();
+        co_return BodyRead{BodyRead::Kind::timed_out};
+      }
+      co_return BodyRead{BodyRead::Kind::closed};
+    }
+  }
+  auto r = parser_.feed(buf_.data() + beg_, end_ - beg_);
+  beg_ += r.consumed;
+  if (r.error) co_return BodyRead{BodyRead::Kind::malformed, parser_.error_status(), parser_.error_reason()};
+  co_return BodyRead{};
+}
+
+void Http1Session::start_response(Exchange& ex, std::int64_t length) {
+  Response& resp = ex.response();
+  const Request& req = ex.request();
+  const unsigned status = resp.status();
+  strip_hop_by_hop(resp.headers());
+  const bool head_request = req.method() == "HEAD";
+  const bool no_body = head_request || status == 204 || status == 304 || status < 200;
+  Framing framing;
+  if (no_body) framing = (head_request && length >= 0) ? Framing::length : Framing::none;
+  else if (length >= 0) framing = Framing::length;
+  else framing = req.version_minor() == 0 ? Framing::close : Framing::chunked;
+  // A request body left unread (the answer came first) makes the connection unusable.
+  close_after_ = closing_ || worker_.draining() || !parser_.head_done() || !parser_.keep_alive() ||
+                 parser_.in_message() || framing == Framing::close;
+  std::string& head = ExchangeAccess::wire_head(ex);
+  head.clear();
+  write_response_head(head, resp, req.version_minor(), framing, length >= 0 ? static_cast<std::uint64_t>(length) : 0,
+                      close_after_);
+  watchdog_.clear();
+  phase_ = Phase::response;
+  writer_.start(head, no_body ? Framing::none : framing, &watchdog_, worker_.shared().options.limits.send_timeout, &ex);
+}
+
+}  // namespace
+
+void start_http1_session(Worker& worker, const ListenerRuntime& listener, tcp::socket socket) {
+  auto session = std::make_shared<Http1Session>(worker, listener, std::move(socket));
+  asio::co_spawn(worker.executor(), session->run(), asio::detached);
+}
+
+}  // namespace gatehouse::detail

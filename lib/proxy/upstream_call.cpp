@@ -1,0 +1,316 @@
+#include "proxy/upstream_call.hpp"
+
+#include <algorithm>
+#include <array>
+
+#include "core/exchange_access.hpp"
+#include "http1/body_writer.hpp"
+#include "http1/serializer.hpp"
+#include "net/watchdog.hpp"
+#include "proxy/forwarding.hpp"
+#include "proxy/upstream_impl.hpp"
+#include "proxy/upstream_pool.hpp"
+#include "server/worker.hpp"
+#include "tls/tls_context.hpp"
+
+namespace gatehouse::detail {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// Response heads from upstreams: generous, since the service is trusted more than clients.
+constexpr ParseLimits kUpstreamLimits{0, 64 * 1024, 256, 0};
+
+OriginResult fail(unsigned status, std::string_view why) {
+  return OriginResult{OriginResult::Kind::failed, status, why, {}};
+}
+
+// Everything one call works with; lives in serve()'s frame.
+struct Call {
+  ServeContext& ctx;
+  Worker& worker;
+  Watchdog& wd;
+  const Upstream& up;
+  const UpstreamOptions& options;
+  UpstreamPool& pool;
+  std::unique_ptr<UpstreamConnection> conn;
+  PooledBuffer buf;
+  std::size_t beg = 0, end = 0;
+  clock::time_point total_deadline;
+  Framing request_framing = Framing::none;
+  std::uint64_t request_length = 0;
+  bool head_request = false;
+  bool request_incomplete = false;  // the upstream answered before it took the whole body
+  bool last_read_filled = false;
+
+  clock::time_point try_deadline() const { return std::min(clock::now() + options.try_timeout, total_deadline); }
+};
+
+// How one attempt ended.
+struct Attempt {
+  enum class Kind : unsigned char { head, failed, final } kind = Kind::head;
+  AttemptFailure failure = AttemptFailure::connect_failed;
+  bool sent = false;      // request bytes reached the upstream
+  bool got_bytes = false;  // response bytes arrived
+  OriginResult result{};  // final
+};
+
+asio::awaitable<bool> connect(Call& c, const UpstreamEndpoint& ep, bool& timed_out) {
+  const auto& impl = UpstreamAccess::impl(c.up);
+  asio::ssl::context* tls = impl.tls_context.get();
+  tcp::socket socket(c.worker.executor());
+  c.conn = std::make_unique<UpstreamConnection>(tls ? Stream(std::move(socket), *tls) : Stream(std::move(socket)), ep);
+  c.wd.watch_upstream(&c.conn->stream);
+  c.wd.clear();
+  c.wd.set_in(c.options.connect_timeout);
+  auto [ec] = co_await c.conn->stream.socket().async_connect(ep.address, use_tuple);
+  if (!ec && tls) {
+    const std::string& name = c.options.tls->server_name;
+    prepare_client_stream(c.conn->stream.tls().native_handle(), name.empty() ? std::string_view(ep.host) : name);
+    auto [hec] = co_await c.conn->stream.tls().async_handshake(asio::ssl::stream_base::client, use_tuple);
+    ec = hec;
+  }
+  if (!ec && !c.wd.timed_out()) {
+    asio::error_code ignored;
+    c.conn->stream.socket().set_option(tcp::no_delay(true), ignored);
+    co_return true;
+  }
+  timed_out = c.wd.timed_out();
+  c.wd.clear();
+  c.wd.watch_upstream(nullptr);
+  c.conn.reset();
+  co_return false;
+}
+
+// One try on `ep`: connection, request, response head.
+asio::awaitable<Attempt> try_endpoint(Call& c, const UpstreamEndpoint& ep, bool pooled_ok) {
+  Attempt a;
+  Exchange& ex = c.ctx.ex;
+  c.conn = pooled_ok ? c.pool.take(ep.address) : nullptr;
+  if (!c.conn) {
+    bool timed_out = false;
+    if (!co_await connect(c, ep, timed_out)) {
+      a.kind = Attempt::Kind::failed;
+      a.failure = timed_out ? AttemptFailure::connect_timeout : AttemptFailure::connect_failed;
+      co_return a;
+    }
+  }
+  UpstreamConnection& uc = *c.conn;
+  ExchangeAccess::set_upstream_endpoint(ex, uc.label);
+  c.wd.watch_upstream(&uc.stream);
+  c.wd.clear();
+
+  // The request: our own serialization of the head, then the body through the request-body hooks.
+  Request& req = ex.request();
+  // We speak HTTP/1.1 upstream, which requires Host: an HTTP/1.0 client may have sent none.
+  if (!req.headers().contains("host")) req.headers().add("host", uc.label);
+  uc.head.clear();
+  write_request_head(uc.head, req, c.request_framing, c.request_length);
+  c.wd.set(c.try_deadline());
+  Http1BodyWriter writer(uc.stream, c.worker.buffers());
+  writer.start(uc.head, c.request_framing, &c.wd, c.options.try_timeout);
+  const PumpResult sent = co_await c.ctx.body.send_to(writer);
+  a.sent = writer.bytes_written() > 0;
+  switch (sent.stop) {
+    case PumpResult::Stop::done:
+      break;
+    case PumpResult::Stop::answered:
+    case PumpResult::Stop::failed:
+      a.kind = Attempt::Kind::final;
+      a.result = OriginResult{OriginResult::Kind::answered};
+      co_return a;
+    case PumpResult::Stop::source:
+      // The client did not deliver its body.
+      a.kind = Attempt::Kind::final;
+      if (sent.read.kind == BodyRead::Kind::timed_out) a.result = fail(408, "request body not received in time");
+      else if (sent.read.kind == BodyRead::Kind::malformed) a.result = fail(sent.read.status, sent.read.reason);
+      else a.result = OriginResult{OriginResult::Kind::aborted};
+      co_return a;
+    case PumpResult::Stop::sink:
+      if (c.wd.timed_out()) {
+        a.kind = Attempt::Kind::final;
+        a.result = fail(504, "upstream did not take the request in time");
+        co_return a;
+      }
+      if (!c.ctx.body.present()) {
+        a.kind = Attempt::Kind::failed;
+        a.failure = AttemptFailure::send_failed;
+        co_return a;
+      }
+      c.request_incomplete = true;  // it may still have answered (a 413, say): read on
+      break;
+  }
+
+  // The response head. 1xx interim responses end here (the gateway answered 100-continue itself).
+  c.wd.set(c.try_deadline());
+  Response& resp = ex.response();
+  resp.headers().clear();
+  resp.clear_body();
+  uc.parser.start_response(&resp, kUpstreamLimits, c.head_request);
+  for (;;) {
+    if (c.beg == c.end) {
+      c.beg = c.end = 0;
+      auto [ec, n] = co_await uc.stream.read_some(asio::buffer(c.buf.data(), c.buf.size()));
+      if (ec || n == 0) {
+        a.kind = Attempt::Kind::failed;
+        a.failure = c.wd.timed_out() ? AttemptFailure::timeout : AttemptFailure::reset;
+        co_return a;
+      }
+      a.got_bytes = true;
+      c.end = n;
+      c.last_read_filled = n == c.buf.size();
+    }
+    const auto r = uc.parser.feed(c.buf.data() + c.beg, c.end - c.beg);
+    c.beg += r.consumed;
+    if (r.error) {
+      a.kind = Attempt::Kind::final;
+      a.result = fail(502, "invalid response from upstream");
+      co_return a;
+    }
+    if (!uc.parser.head_done()) continue;
+    if (resp.status() >= 100 && resp.status() < 200) {
+      if (resp.status() == 101) {
+        a.kind = Attempt::Kind::final;
+        a.result = fail(502, "upstream switched protocols");
+        co_return a;
+      }
+      if (uc.parser.in_message()) continue;  // the rest of the interim response
+      resp.headers().clear();
+      uc.parser.start_response(&resp, kUpstreamLimits, c.head_request);
+      continue;
+    }
+    co_return a;
+  }
+}
+
+// The upstream's response body, as the pipeline streams it to the client.
+class UpstreamBody final : public BodySource {
+ public:
+  explicit UpstreamBody(Call& c) noexcept : c_(c) {}
+  std::span<std::string_view> pieces() noexcept override { return c_.conn->parser.body_pieces(); }
+  bool complete() const noexcept override { return !c_.conn->parser.in_message(); }
+  std::int64_t length() const noexcept override { return c_.conn->parser.content_length(); }
+  void consume() noexcept override { c_.conn->parser.clear_body(); }
+
+  asio::awaitable<BodyRead> read_more() override {
+    Http1Parser& parser = c_.conn->parser;
+    c_.wd.set_in(c_.options.try_timeout);
+    if (c_.beg == c_.end) {
+      // A body that will not fit the small buffer moves to a large one: fewer, larger reads and
+      // writes. Safe now: every byte of the buffer was parsed and its pieces consumed.
+      if (!c_.buf.large() && expects_large_body(parser)) c_.buf.grow();
+      c_.beg = c_.end = 0;
+      auto [ec, n] = co_await c_.conn->stream.read_some(asio::buffer(c_.buf.data(), c_.buf.size()));
+      if (ec || n == 0) {
+        // Only a clean end of stream ends a close-delimited body: a reset, or TLS without
+        // close_notify (stream_truncated), may have cut it short.
+        if (!c_.wd.timed_out() && parser.needs_eof() && ec == asio::error::eof) {
+          if (parser.finish().message_complete) co_return BodyRead{};
+        }
+        if (c_.wd.timed_out()) co_return BodyRead{BodyRead::Kind::timed_out};
+        co_return BodyRead{BodyRead::Kind::closed};
+      }
+      c_.end = n;
+      c_.last_read_filled = n == c_.buf.size();
+    }
+    const auto r = parser.feed(c_.buf.data() + c_.beg, c_.end - c_.beg);
+    c_.beg += r.consumed;
+    if (r.error) co_return BodyRead{BodyRead::Kind::malformed, 502, "invalid response body from upstream"};
+    co_return BodyRead{};
+  }
+
+ private:
+  bool expects_large_body(const Http1Parser& parser) const noexcept {
+    const long long length = parser.content_length();
+    if (length >= 0 && !parser.chunked())
+      return static_cast<std::uint64_t>(length) - parser.body_bytes() > BufferPool::kSmall;
+    return c_.last_read_filled;
+  }
+  Call& c_;
+};
+
+}  // namespace
+
+UpstreamOrigin::UpstreamOrigin(std::shared_ptr<Upstream> upstream, std::string route_path,
+                               std::optional<std::string> rewrite_prefix)
+    : upstream_(std::move(upstream)), route_path_(std::move(route_path)), rewrite_prefix_(std::move(rewrite_prefix)) {}
+
+asio::awaitable<OriginResult> UpstreamOrigin::serve(ServeContext& ctx) const {
+  if (!ctx.worker || !ctx.watchdog) co_return fail(500, "upstream call without a gateway worker");
+  Exchange& ex = ctx.ex;
+  Request& req = ex.request();
+  Call c{ctx, *ctx.worker, *ctx.watchdog, *upstream_, upstream_->options(), ctx.worker->pool_for(*upstream_),
+         nullptr, PooledBuffer(ctx.worker->buffers()), 0, 0, clock::now() + upstream_->options().total_timeout};
+
+  // Re-frame: what the upstream gets is our own serialization of the request.
+  const std::int64_t length = ctx.body.length();
+  c.request_framing = !ctx.body.present() ? Framing::none : length < 0 ? Framing::chunked : Framing::length;
+  c.request_length = length > 0 ? static_cast<std::uint64_t>(length) : 0;
+  c.head_request = req.method() == "HEAD";
+  strip_hop_by_hop(req.headers());
+  req.headers().remove("expect");  // the gateway answers 100-continue itself, after the checks
+  set_forwarded_headers(ex, ctx.peer_text);
+  if (rewrite_prefix_) {
+    std::string path(*rewrite_prefix_);
+    path.append(req.path().substr(std::min(route_path_.size(), req.path().size())));
+    if (path.empty() || path.front() != '/') path.insert(path.begin(), '/');
+    req.set_path(path);
+  }
+
+  const RetryPolicy& retry = *UpstreamAccess::impl(*upstream_).retry_policy;
+  LoadBalancer& balancer = c.pool.balancer();
+  std::array<std::size_t, 16> tried{};
+  std::size_t tried_count = 0;
+  bool pooled_ok = true;
+  for (unsigned attempt = 0;; ++attempt) {
+    const auto endpoints = c.pool.snapshot();
+    if (endpoints->empty()) co_return fail(503, "no upstream endpoint available");
+    const std::size_t index =
+        balancer.pick(PickRequest{ex, *endpoints, attempt, std::span<const std::size_t>(tried.data(), tried_count)});
+    if (index >= endpoints->size()) co_return fail(503, "no upstream endpoint available");
+    const UpstreamEndpoint& ep = (*endpoints)[index];
+    balancer.on_attempt_start(ep);
+    Attempt a = co_await try_endpoint(c, ep, pooled_ok);
+    balancer.on_attempt_end(ep, a.kind == Attempt::Kind::head);
+    if (a.kind == Attempt::Kind::head) break;
+    ctx.watchdog->watch_upstream(nullptr);
+    const bool stale = a.kind == Attempt::Kind::failed && c.conn && c.conn->reused && !a.got_bytes &&
+                       !ctx.body.started() && !c.wd.timed_out() &&
+                       (a.failure == AttemptFailure::send_failed || a.failure == AttemptFailure::reset);
+    c.conn.reset();
+    c.beg = c.end = 0;
+    if (a.kind == Attempt::Kind::final) co_return a.result;
+    if (stale && pooled_ok) {
+      // A pooled keep-alive connection the upstream had closed: the request never reached it.
+      // Once, on a fresh connection, whatever the policy.
+      pooled_ok = false;
+      continue;
+    }
+    if (tried_count < tried.size()) tried[tried_count++] = index;
+    const std::size_t untried = endpoints->size() > tried_count ? endpoints->size() - tried_count : 0;
+    const RetryRequest rr{ex, attempt, a.failure, a.sent, ctx.body.started(), untried};
+    if (!ctx.body.started() && clock::now() < c.total_deadline && retry.should_retry(rr)) continue;
+    switch (a.failure) {
+      case AttemptFailure::connect_failed: co_return fail(502, "upstream connection failed");
+      case AttemptFailure::connect_timeout: co_return fail(504, "upstream connect timeout");
+      case AttemptFailure::send_failed: co_return fail(502, "upstream write failed");
+      case AttemptFailure::reset: co_return fail(502, "upstream closed the connection");
+      case AttemptFailure::timeout: co_return fail(504, "upstream response timeout");
+    }
+    co_return fail(502, "upstream failed");
+  }
+
+  // The response: the pipeline runs the response hooks and streams the body to the client.
+  strip_hop_by_hop(ex.response().headers());
+  UpstreamBody body(c);
+  const Delivery d = co_await ctx.responder.deliver(&body);
+
+  // Reuse the upstream connection only after a clean, complete, length-delimited exchange.
+  ctx.watchdog->watch_upstream(nullptr);
+  const bool reusable = !d.replaced && d.complete && !c.request_incomplete && !c.conn->parser.needs_eof() &&
+                        c.conn->parser.keep_alive() && c.beg == c.end && !c.wd.timed_out();
+  if (reusable) c.pool.put(std::move(c.conn));
+  co_return OriginResult{OriginResult::Kind::delivered, 0, {}, d.error};
+}
+
+}  // namespace gatehouse::detail

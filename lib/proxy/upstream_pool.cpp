@@ -1,0 +1,60 @@
+#include "proxy/upstream_pool.hpp"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <stdexcept>
+
+namespace gatehouse::detail {
+namespace {
+
+// An idle upstream connection is fit for reuse only if nothing is waiting on it: bytes would be a
+// protocol error, EOF means the upstream closed it.
+bool idle_connection_alive(tcp::socket& s) noexcept {
+  char b;
+  const ssize_t n = ::recv(s.native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+}  // namespace
+
+UpstreamPool::UpstreamPool(const Upstream& upstream) : upstream_(upstream) {
+  balancer_ = upstream.options().load_balancer();
+  if (!balancer_) throw std::invalid_argument("upstream \"" + upstream.name() + "\": the load balancer factory returned null");
+}
+
+const std::shared_ptr<const std::vector<UpstreamEndpoint>>& UpstreamPool::snapshot() {
+  const std::uint64_t g = upstream_.generation();
+  if (g != generation_ || !snapshot_) {
+    snapshot_ = upstream_.endpoints();
+    generation_ = g;
+  }
+  return snapshot_;
+}
+
+std::unique_ptr<UpstreamConnection> UpstreamPool::take(const tcp::endpoint& endpoint) {
+  const UpstreamOptions& o = upstream_.options();
+  const auto now = std::chrono::steady_clock::now();
+  for (std::size_t i = idle_.size(); i-- > 0;) {
+    if (idle_[i]->endpoint != endpoint) continue;
+    auto c = std::move(idle_[i]);
+    idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(i));
+    if (now - c->idle_since > o.max_idle_time || now - c->created > o.max_connection_age) continue;
+    // Always probed (one syscall): bytes that arrived after the last response must never be read
+    // as the next one's, and a closed connection is cheaper to skip than to retry.
+    if (!idle_connection_alive(c->stream.socket())) continue;
+    return c;
+  }
+  return nullptr;
+}
+
+void UpstreamPool::put(std::unique_ptr<UpstreamConnection> c) {
+  const std::size_t max = upstream_.options().max_idle_per_worker;
+  if (max == 0) return;
+  if (idle_.size() >= max) idle_.erase(idle_.begin());  // the least recently used goes
+  c->idle_since = std::chrono::steady_clock::now();
+  c->reused = true;
+  idle_.push_back(std::move(c));
+}
+
+}  // namespace gatehouse::detail

@@ -1,0 +1,57 @@
+// A worker's share of one upstream: its idle keep-alive connections, its load balancer and its
+// cached view of the endpoint snapshot. Used from the worker's thread only: no locks.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gatehouse/load_balancer.hpp"
+#include "gatehouse/upstream.hpp"
+#include "http1/parser.hpp"
+#include "net/stream.hpp"
+
+namespace gatehouse::detail {
+
+/// A connection to an upstream endpoint, kept alive between requests.
+struct UpstreamConnection {
+  UpstreamConnection(Stream s, const UpstreamEndpoint& ep)
+      : stream(std::move(s)), endpoint(ep.address), label(ep.label), created(std::chrono::steady_clock::now()) {}
+  Stream stream;
+  Http1Parser parser{Http1Parser::Kind::response};
+  tcp::endpoint endpoint;
+  std::string label;
+  std::string head;  // the request head being sent (capacity kept across requests)
+  std::chrono::steady_clock::time_point created;
+  std::chrono::steady_clock::time_point idle_since{};
+  bool reused = false;
+};
+
+class UpstreamPool {
+ public:
+  explicit UpstreamPool(const Upstream& upstream);
+  UpstreamPool(const UpstreamPool&) = delete;
+  UpstreamPool& operator=(const UpstreamPool&) = delete;
+
+  /// The current endpoints; reloaded from the upstream only when its generation changed, so a
+  /// request costs one atomic load here.
+  const std::shared_ptr<const std::vector<UpstreamEndpoint>>& snapshot();
+  LoadBalancer& balancer() noexcept { return *balancer_; }
+
+  /// An idle connection to `endpoint` still fit for a request, or null. Connections past their
+  /// age or idle time, or with unexpected bytes or EOF waiting, are closed.
+  std::unique_ptr<UpstreamConnection> take(const tcp::endpoint& endpoint);
+  void put(std::unique_ptr<UpstreamConnection> c);
+  void clear() noexcept { idle_.clear(); }
+  std::size_t idle_count() const noexcept { return idle_.size(); }
+
+ private:
+  const Upstream& upstream_;
+  std::unique_ptr<LoadBalancer> balancer_;
+  std::shared_ptr<const std::vector<UpstreamEndpoint>> snapshot_;
+  std::uint64_t generation_ = 0;
+  std::vector<std::unique_ptr<UpstreamConnection>> idle_;  // most recently used last
+};
+
+}  // namespace gatehouse::detail
