@@ -90,8 +90,14 @@ class Headers {
     return {std::string_view(bytes_.data() + s.name_off, s.name_len),
             std::string_view(bytes_.data() + s.value_off, s.value_len)};
   }
+  /// Bit (n % 64) is set when some field's name has n bytes: most lookups are for fields that are
+  /// absent, and this answers them without a scan. Removal leaves bits set (a scan decides then).
+  static std::uint64_t length_bit(std::size_t n) noexcept { return std::uint64_t{1} << (n & 63); }
+  bool may_contain(std::string_view name) const noexcept { return (name_lengths_ & length_bit(name.size())) != 0; }
+
   std::string bytes_;
   std::vector<Slot> slots_;
+  std::uint64_t name_lengths_ = 0;
   Slot pending_{0, 0, 0, 0};
   bool in_value_ = false;
   bool has_pending_ = false;

@@ -11,12 +11,15 @@ inline unsigned char lower(unsigned char c) noexcept { return (c >= 'A' && c <= 
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(static_cast<unsigned char>(a[i])) != lower(static_cast<unsigned char>(b[i]))) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const auto x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+    if (x != y && lower(x) != lower(y)) return false;
+  }
   return true;
 }
 
 std::optional<std::string_view> Headers::get(std::string_view name) const noexcept {
+  if (!may_contain(name)) return std::nullopt;
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     Field f = field_at(i);
     if (iequals(f.name, name)) return f.value;
@@ -25,6 +28,7 @@ std::optional<std::string_view> Headers::get(std::string_view name) const noexce
 }
 
 std::size_t Headers::count(std::string_view name) const noexcept {
+  if (!may_contain(name)) return 0;
   std::size_t n = 0;
   for (std::size_t i = 0; i < slots_.size(); ++i)
     if (iequals(field_at(i).name, name)) ++n;
@@ -42,9 +46,11 @@ void Headers::add(std::string_view name, std::string_view value) {
   s.value_len = static_cast<std::uint32_t>(value.size());
   bytes_.append(value);
   slots_.push_back(s);
+  name_lengths_ |= length_bit(name.size());
 }
 
 void Headers::set(std::string_view name, std::string_view value) {
+  if (!may_contain(name)) return add(name, value);
   // Replace the first field in place (keeps its position), drop the others.
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     if (!iequals(field_at(i).name, name)) continue;
@@ -60,6 +66,7 @@ void Headers::set(std::string_view name, std::string_view value) {
 }
 
 std::size_t Headers::remove(std::string_view name) noexcept {
+  if (!may_contain(name)) return 0;
   const auto before = slots_.size();
   std::erase_if(slots_, [&](const Slot& s) {
     return iequals(std::string_view(bytes_.data() + s.name_off, s.name_len), name);
@@ -70,6 +77,7 @@ std::size_t Headers::remove(std::string_view name) noexcept {
 void Headers::clear() noexcept {
   bytes_.clear();
   slots_.clear();
+  name_lengths_ = 0;
   pending_ = {0, 0, 0, 0};
   in_value_ = has_pending_ = false;
 }
@@ -110,6 +118,7 @@ bool Headers::commit_field() {
   if (!has_pending_) return false;
   if (!in_value_) pending_.value_off = static_cast<std::uint32_t>(bytes_.size());
   slots_.push_back(pending_);
+  name_lengths_ |= length_bit(pending_.name_len);
   has_pending_ = in_value_ = false;
   return true;
 }

@@ -30,6 +30,9 @@ class RequestBody {
   /// Streams the whole body into `sink` (which sends its pending head first). When a hook answers
   /// or breaks the body (Stop::answered), the exchange's response is the answer to send.
   asio::awaitable<PumpResult> send_to(BodySink& sink);
+  /// For a request without a body (!present()): runs the hooks on the empty last chunk, without a
+  /// coroutine. Stop::done: go on (the caller still sends the head); Stop::answered: a hook answered.
+  PumpResult end_without_body();
 
  private:
   BodySource* source_;

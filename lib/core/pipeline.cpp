@@ -120,16 +120,9 @@ asio::awaitable<std::error_code> answer(ChainView chain, std::size_t entered, Ex
 asio::awaitable<PumpResult> RequestBody::send_to(BodySink& sink) {
   if (!source_) {
     // No body: the hooks still see the (empty) last chunk, and the sink gets its head out.
-    BodyChunk last{{}, true};
-    const BodyHooks::Verdict v = hooks_->run(last);
-    if (v == BodyHooks::Verdict::answered) co_return PumpResult{PumpResult::Stop::answered};
-    if (v == BodyHooks::Verdict::failed || !last.data.empty()) {
-      // A body added to a request framed without one would be read as the next request.
-      set_error_response(*ex_, 500, "request body hook added a body to a request without one");
-      co_return PumpResult{PumpResult::Stop::answered};
-    }
-    const bool ok = co_await sink.write({}, {}, true);
-    co_return PumpResult{ok ? PumpResult::Stop::done : PumpResult::Stop::sink};
+    PumpResult r = end_without_body();
+    if (r.ok() && !co_await sink.write({}, {}, true)) r.stop = PumpResult::Stop::sink;
+    co_return r;
   }
   started_ = true;
   PumpResult r = co_await pump_body(*source_, sink, *hooks_);
@@ -139,6 +132,18 @@ asio::awaitable<PumpResult> RequestBody::send_to(BodySink& sink) {
     r.stop = PumpResult::Stop::answered;
   }
   co_return r;
+}
+
+PumpResult RequestBody::end_without_body() {
+  BodyChunk last{{}, true};
+  const BodyHooks::Verdict v = hooks_->run(last);
+  if (v == BodyHooks::Verdict::answered) return PumpResult{PumpResult::Stop::answered};
+  if (v == BodyHooks::Verdict::failed || !last.data.empty()) {
+    // A body added to a request framed without one would be read as the next request.
+    set_error_response(*ex_, 500, "request body hook added a body to a request without one");
+    return PumpResult{PumpResult::Stop::answered};
+  }
+  return PumpResult{};
 }
 
 asio::awaitable<std::error_code> run_exchange(ExchangePlan plan) {

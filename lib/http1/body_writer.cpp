@@ -31,13 +31,7 @@ void Http1BodyWriter::count(std::size_t n) noexcept {
   if (count_for_) ExchangeAccess::add_bytes_sent(*count_for_, n);
 }
 
-asio::awaitable<bool> Http1BodyWriter::send(std::span<const asio::const_buffer> buffers) {
-  if (watchdog_) watchdog_->set_in(timeout_);
-  if (!stream_->is_tls()) {
-    auto [ec, n] = co_await stream_->write(BufferRange{buffers.data(), buffers.data() + buffers.size()});
-    count(n);
-    co_return !ec;
-  }
+asio::awaitable<bool> Http1BodyWriter::send_tls(std::span<const asio::const_buffer> buffers) {
   // TLS writes one record per buffer: coalesce into records of up to 16 KiB first.
   if (buffers.size() == 1) {
     auto [ec, n] = co_await stream_->write(buffers[0]);
@@ -67,12 +61,18 @@ asio::awaitable<bool> Http1BodyWriter::send(std::span<const asio::const_buffer> 
 asio::awaitable<bool> Http1BodyWriter::write(std::span<const std::string_view> pieces, std::string_view tail,
                                              bool last) {
   if (finished_) co_return false;
-  std::array<asio::const_buffer, kMaxBuffers> out;
+  // Left uninitialized: only the first n entries are ever read.
+  union Buffers {
+    Buffers() noexcept {}
+    asio::const_buffer b[kMaxBuffers];
+  } out;
+  std::size_t n = 0;
+  auto push = [&](const void* data, std::size_t size) { ::new (&out.b[n++]) asio::const_buffer(data, size); };
   char chunk_header[20];
   std::size_t i = 0;
   do {
-    std::size_t n = 0;
-    if (!head_.empty()) out[n++] = asio::buffer(head_.data(), head_.size());
+    n = 0;
+    if (!head_.empty()) push(head_.data(), head_.size());
     head_ = {};
     const std::size_t end = std::min(pieces.size(), i + kMaxPiecesPerWrite);
     const bool final_batch = end == pieces.size();
@@ -86,16 +86,25 @@ asio::awaitable<bool> Http1BodyWriter::write(std::span<const std::string_view> p
         auto [p, ec] = std::to_chars(chunk_header, chunk_header + 16, total, 16);
         *p++ = '\r';
         *p++ = '\n';
-        out[n++] = asio::buffer(chunk_header, static_cast<std::size_t>(p - chunk_header));
+        push(chunk_header, static_cast<std::size_t>(p - chunk_header));
       }
       for (std::size_t k = i; k < end; ++k)
-        if (!pieces[k].empty()) out[n++] = asio::buffer(pieces[k].data(), pieces[k].size());
-      if (final_batch && !tail.empty()) out[n++] = asio::buffer(tail.data(), tail.size());
-      if (chunked && total > 0) out[n++] = asio::buffer("\r\n", 2);
-      if (chunked && final_batch && last) out[n++] = asio::buffer("0\r\n\r\n", 5);
+        if (!pieces[k].empty()) push(pieces[k].data(), pieces[k].size());
+      if (final_batch && !tail.empty()) push(tail.data(), tail.size());
+      if (chunked && total > 0) push("\r\n", 2);
+      if (chunked && final_batch && last) push("0\r\n\r\n", 5);
     }
     i = end;
-    if (n > 0 && !co_await send(std::span<const asio::const_buffer>(out.data(), n))) co_return false;
+    if (n > 0) {
+      if (watchdog_) watchdog_->set_in(timeout_);
+      if (stream_->is_tls()) {
+        if (!co_await send_tls(std::span<const asio::const_buffer>(out.b, n))) co_return false;
+      } else {
+        auto [ec, written] = co_await stream_->write(BufferRange{out.b, out.b + n});
+        count(written);
+        if (ec) co_return false;
+      }
+    }
   } while (i < pieces.size());
   if (last) finished_ = true;
   co_return true;

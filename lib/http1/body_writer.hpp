@@ -38,7 +38,7 @@ class Http1BodyWriter final : public BodySink {
   std::uint64_t bytes_written() const noexcept { return bytes_; }
 
  private:
-  asio::awaitable<bool> send(std::span<const asio::const_buffer> buffers);
+  asio::awaitable<bool> send_tls(std::span<const asio::const_buffer> buffers);
   void count(std::size_t n) noexcept;
 
   Stream* stream_;

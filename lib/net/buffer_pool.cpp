@@ -31,6 +31,7 @@ void BufferPool::put(char* b, std::size_t size) noexcept {
     }
   }
   delete[] b;
+  ++freed_;
 }
 
 }  // namespace gatehouse::detail

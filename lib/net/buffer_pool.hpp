@@ -17,9 +17,12 @@ class BufferPool {
   ~BufferPool();
   char* get(std::size_t size);
   void put(char* b, std::size_t size) noexcept;
+  /// Buffers freed (rather than kept) since the last call.
+  std::size_t take_freed() noexcept { return std::exchange(freed_, 0); }
 
  private:
   std::vector<char*> small_, large_;
+  std::size_t freed_ = 0;
 };
 
 /// A buffer taken from a pool and given back on destruction.

@@ -59,43 +59,33 @@ bool parse_forwarded_address(std::string_view s, asio::ip::address& out) {
   return !ec;
 }
 
-std::string forwarded_node(const asio::ip::address& a, std::string_view text) {
-  if (a.is_v6()) return "\"[" + std::string(text) + "]\"";
-  return std::string(text);
-}
-
-// A Forwarded host value is a quoted-string unless it is a plain token.
-std::string forwarded_quoted(std::string_view v) {
-  std::string out = "\"";
-  for (char c : v) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    out.push_back(c);
-  }
-  out.push_back('"');
-  return out;
-}
-
 }  // namespace
 
 void strip_hop_by_hop(Headers& headers) {
-  // Fields named by Connection go first, while Connection is still there to read.
-  if (!headers.contains("connection")) {
-    headers.remove_if([](const Headers::Field& f) { return is_hop_by_hop(f.name); });
-    return;
+  // One pass that usually finds nothing: a length switch per field.
+  bool any = false, connection = false;
+  for (auto f : headers) {
+    if (!is_hop_by_hop(f.name)) continue;
+    any = true;
+    connection = connection || (f.name.size() == 10 && iequals(f.name, "connection"));
   }
-  std::array<std::string, 16> named;
-  std::size_t n = 0;
-  bool overflow = false;
-  for_each_list_element(headers, "connection", [&](std::string_view token) {
-    if (n < named.size()) named[n++] = std::string(token);
-    else overflow = true;
-  });
-  for (std::size_t i = 0; i < n; ++i) headers.remove(named[i]);
-  if (overflow) {
-    // More than 16 names is unusual; handle it the slow way rather than keep any.
-    std::vector<std::string> rest;
-    for_each_list_element(headers, "connection", [&](std::string_view t) { rest.emplace_back(t); });
-    for (const auto& r : rest) headers.remove(r);
+  if (!any) return;
+  if (connection) {
+    // Fields named by Connection go first, while Connection is still there to read.
+    std::array<std::string, 16> named;
+    std::size_t n = 0;
+    bool overflow = false;
+    for_each_list_element(headers, "connection", [&](std::string_view token) {
+      if (n < named.size()) named[n++] = std::string(token);
+      else overflow = true;
+    });
+    for (std::size_t i = 0; i < n; ++i) headers.remove(named[i]);
+    if (overflow) {
+      // More than 16 names is unusual; handle it the slow way rather than keep any.
+      std::vector<std::string> rest;
+      for_each_list_element(headers, "connection", [&](std::string_view t) { rest.emplace_back(t); });
+      for (const auto& r : rest) headers.remove(r);
+    }
   }
   headers.remove_if([](const Headers::Field& f) { return is_hop_by_hop(f.name); });
 }
@@ -122,19 +112,22 @@ void set_forwarded_headers(Exchange& ex, std::string_view peer) {
   Headers& h = ex.request().headers();
   const bool trusted = ex.peer_trusted();
   const std::string_view proto = ex.secure() ? "https" : "http";
-  const std::string host(h.get("host").value_or(""));
+  // Scratch strings of this worker thread: values are built here, then copied into the fields
+  // (a view into `h` would dangle once `h` grows), without an allocation per request.
+  thread_local std::string host, value;
+  host.assign(h.get("host").value_or(""));
 
   // X-Forwarded-For: append the peer to a trusted chain, else start a new one.
-  std::string xff;
+  value.clear();
   if (trusted) {
     for_each_list_element(h, "x-forwarded-for", [&](std::string_view t) {
-      if (!xff.empty()) xff += ", ";
-      xff += t;
+      if (!value.empty()) value += ", ";
+      value += t;
     });
   }
-  if (!xff.empty()) xff += ", ";
-  xff += peer;
-  h.set("x-forwarded-for", xff);
+  if (!value.empty()) value += ", ";
+  value += peer;
+  h.set("x-forwarded-for", value);
 
   if (!trusted || !h.contains("x-forwarded-proto")) h.set("x-forwarded-proto", proto);
   if (!trusted || !h.contains("x-forwarded-host")) {
@@ -142,20 +135,32 @@ void set_forwarded_headers(Exchange& ex, std::string_view peer) {
     else h.set("x-forwarded-host", host);
   }
 
-  std::string fwd;
+  value.clear();
   if (trusted) {
     for (auto f : h)
       if (iequals(f.name, "forwarded")) {
-        if (!fwd.empty()) fwd += ", ";
-        fwd += trim(f.value);
+        if (!value.empty()) value += ", ";
+        value += trim(f.value);
       }
   }
-  if (!fwd.empty()) fwd += ", ";
-  fwd += "for=" + forwarded_node(ex.peer().address(), peer);
-  if (!host.empty()) fwd += ";host=" + forwarded_quoted(host);
-  fwd += ";proto=";
-  fwd += proto;
-  h.set("forwarded", fwd);
+  if (!value.empty()) value += ", ";
+  value += "for=";
+  // An IPv6 node is a quoted "[...]"; a host is a quoted-string unless it is a plain token.
+  const bool v6 = ex.peer().address().is_v6();
+  if (v6) value += "\"[";
+  value += peer;
+  if (v6) value += "]\"";
+  if (!host.empty()) {
+    value += ";host=\"";
+    for (char c : host) {
+      if (c == '"' || c == '\\') value.push_back('\\');
+      value.push_back(c);
+    }
+    value.push_back('"');
+  }
+  value += ";proto=";
+  value += proto;
+  h.set("forwarded", value);
 }
 
 }  // namespace gatehouse::detail

@@ -109,7 +109,13 @@ asio::awaitable<Attempt> try_endpoint(Call& c, const UpstreamEndpoint& ep, bool 
   c.wd.set(c.try_deadline());
   Http1BodyWriter writer(uc.stream, c.worker.buffers());
   writer.start(uc.head, c.request_framing, &c.wd, c.options.try_timeout);
-  const PumpResult sent = co_await c.ctx.body.send_to(writer);
+  PumpResult sent;
+  if (c.ctx.body.present()) {
+    sent = co_await c.ctx.body.send_to(writer);
+  } else {
+    sent = c.ctx.body.end_without_body();  // no coroutine for the common case
+    if (sent.ok() && !co_await writer.write({}, {}, true)) sent.stop = PumpResult::Stop::sink;
+  }
   a.sent = writer.bytes_written() > 0;
   switch (sent.stop) {
     case PumpResult::Stop::done:

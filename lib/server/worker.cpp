@@ -1,6 +1,9 @@
 #include "server/worker.hpp"
 
 #include <sys/socket.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -10,9 +13,16 @@
 #include "http1/session.hpp"
 
 namespace gatehouse::detail {
+namespace {
+void release_free_memory() noexcept {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
+}  // namespace
 
 Worker::Worker(std::shared_ptr<const GatewayShared> shared, asio::any_io_executor ex)
-    : shared_(std::move(shared)), executor_(std::move(ex)) {}
+    : shared_(std::move(shared)), executor_(std::move(ex)), sweep_timer_(executor_) {}
 
 Worker::~Worker() = default;
 
@@ -40,6 +50,20 @@ tcp::endpoint Worker::acceptor_endpoint(std::size_t index) const { return accept
 void Worker::start() {
   for (std::size_t i = 0; i < acceptors_.size(); ++i)
     if (acceptors_[i]) asio::co_spawn(executor_, accept_loop(i), asio::detached);
+  asio::co_spawn(executor_, sweep_loop(), asio::detached);
+}
+
+asio::awaitable<void> Worker::sweep_loop() {
+  while (!draining_) {
+    sweep_timer_.expires_after(kSweepInterval);
+    auto [ec] = co_await sweep_timer_.async_wait(use_tuple);
+    if (ec || draining_) co_return;
+    ++tick_;
+    for (ClientSession* s = sessions_; s; s = s->next_) s->sweep_idle(tick_);
+    // Buffers that came back beyond what the pool keeps were freed; hand whole free pages back
+    // to the system, so that memory follows the number of busy connections, not its peak.
+    if (buffers_.take_freed() >= 64) release_free_memory();
+  }
 }
 
 asio::awaitable<void> Worker::accept_loop(std::size_t index) {
@@ -96,6 +120,7 @@ void Worker::close_all_sessions() noexcept {
 void Worker::drain(std::chrono::steady_clock::time_point deadline) {
   if (draining_) return;
   draining_ = true;
+  sweep_timer_.cancel();
   for (auto& acc : acceptors_) {
     asio::error_code ec;
     if (acc) acc->close(ec);

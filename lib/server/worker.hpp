@@ -51,6 +51,9 @@ class ClientSession {
   /// Drain: close now if between requests, otherwise after the current response.
   virtual void close_if_idle() noexcept = 0;
   virtual void force_close() noexcept = 0;
+  /// The worker's periodic sweep (every Worker::kSweepInterval): a session that has been idle
+  /// since before `tick - 1` gives back the buffers it keeps for a quick next request.
+  virtual void sweep_idle(unsigned tick) noexcept = 0;
 
  private:
   friend class Worker;
@@ -71,6 +74,12 @@ class Worker {
   /// ones finish, and close what is left when `deadline` passes.
   void drain(std::chrono::steady_clock::time_point deadline);
 
+  /// Idle keep-alive connections keep their read buffer for a while (a quick next request costs
+  /// no extra syscall); the sweep takes it back after one to two of these intervals.
+  static constexpr std::chrono::milliseconds kSweepInterval{500};
+  /// Counts sweeps; sessions note it when they go idle.
+  unsigned tick() const noexcept { return tick_; }
+
   const GatewayShared& shared() const noexcept { return *shared_; }
   const asio::any_io_executor& executor() const noexcept { return executor_; }
   BufferPool& buffers() noexcept { return buffers_; }
@@ -82,6 +91,7 @@ class Worker {
 
  private:
   asio::awaitable<void> accept_loop(std::size_t index);
+  asio::awaitable<void> sweep_loop();
   void close_all_sessions() noexcept;
   template <class Fn>
   void for_each_session(Fn fn);
@@ -95,6 +105,8 @@ class Worker {
   ClientSession* sessions_ = nullptr;  // head of the intrusive list
   std::size_t session_count_ = 0;
   std::unique_ptr<asio::steady_timer> drain_timer_;
+  asio::steady_timer sweep_timer_;
+  unsigned tick_ = 0;
   bool draining_ = false;
 };
 
