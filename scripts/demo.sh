@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the dependencies (Debian 12), builds gatehouse and starts the demo gateway.
+# Installs the dependencies when some are missing (Debian 12: scripts/install-deps.sh), builds the
+# gatehouse program and starts the demo gateway.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-if [ ! -d build ]; then meson setup build >/dev/null; fi
+if [ ! -f build/build.ninja ]; then meson setup build >/dev/null; fi  # missing or half set up
 ninja -C build examples/gatehouse/gatehouse
 exec ./build/examples/gatehouse/gatehouse --demo

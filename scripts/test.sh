@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Builds gatehouse and runs the whole test suite (unit, config and loopback integration tests).
+#
+# Sets itself up: installs the Debian packages it needs when some are missing
+# (scripts/install-deps.sh, through sudo when not root; a no-op when all are there), configures
+# BUILD_DIR (default build, with MESON_ARGS) when it is not set up yet, and installs the test-only npm
+# packages pinned in tests/interop/package-lock.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/install-deps.sh
 BUILD_DIR=${BUILD_DIR:-build}
-if [ ! -d "$BUILD_DIR" ]; then
+if [ ! -f "$BUILD_DIR/build.ninja" ]; then  # missing, or a set-up that failed half-way
   # shellcheck disable=SC2086
   meson setup "$BUILD_DIR" ${MESON_ARGS:-} >/dev/null
 fi

@@ -26,6 +26,6 @@ int main(int argc, char** argv) {
   gw.wait();
 }
 // try: python3 -m http.server 9000 --bind 127.0.0.1 &
-// try: ./build/examples/minimal_proxy/minimal_proxy 127.0.0.1:9000
+// try: ./build/examples/minimal_proxy 127.0.0.1:9000
 // try: curl -i http://127.0.0.1:8080/            (proxied, with x-request-id)
 // try: curl -i http://127.0.0.1:8080/healthz     (answered by the gateway)
