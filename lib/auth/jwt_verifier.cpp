@@ -14,11 +14,14 @@
 
 #include "auth/base64url.hpp"
 #include "auth/jws_signature.hpp"
-#include "auth/log_text.hpp"
 #include "auth/strict_json.hpp"
 #include "auth/verified_token_cache.hpp"
+#include "util/text.hpp"
 
 namespace gatehouse::auth {
+
+using detail::printable;
+
 namespace {
 
 using json = nlohmann::json;

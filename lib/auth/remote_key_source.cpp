@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
-#include <cctype>
 #include <condition_variable>
 #include <limits>
 #include <cstdio>
@@ -26,6 +25,7 @@
 #include "net/io_thread.hpp"
 #include "net/stream.hpp"
 #include "net/url.hpp"
+#include "util/text.hpp"
 
 namespace gatehouse::auth {
 namespace {
@@ -44,12 +44,8 @@ std::optional<std::int64_t> max_age(std::string_view cc) {
   std::optional<std::int64_t> out;
   while (!cc.empty()) {
     const auto comma = cc.find(',');
-    std::string_view d = cc.substr(0, comma);
+    const std::string lower = detail::to_lower_ascii(detail::trim_ows(cc.substr(0, comma)));
     cc = comma == std::string_view::npos ? std::string_view() : cc.substr(comma + 1);
-    while (!d.empty() && (d.front() == ' ' || d.front() == '\t')) d.remove_prefix(1);
-    while (!d.empty() && (d.back() == ' ' || d.back() == '\t')) d.remove_suffix(1);
-    std::string lower(d);
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     if (lower == "no-store" || lower == "no-cache") return 0;
     if (lower.rfind("max-age=", 0) == 0) {
       std::string_view v = std::string_view(lower).substr(8);

@@ -17,6 +17,7 @@
 
 #include "config/auth.hpp"
 #include "config/json.hpp"
+#include "util/text.hpp"
 
 #include <unistd.h>
 
@@ -48,8 +49,6 @@ using nlohmann::json;
 
 using namespace config_json;  // the loaders' shared JSON helpers
 
-bool is_control(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
-
 std::string header_name(const json& j, const std::string& path) {
   const std::string& s = as_string(j, path);
   if (!is_token(s)) throw ConfigError(path, "invalid header name " + quote(s) + ": expected an HTTP token");
@@ -74,7 +73,7 @@ std::string realm(const Object& o) {
   const json* v = o.find("realm");
   if (!v) return "gatehouse";
   const std::string& s = as_string(*v, o.at("realm"));
-  if (std::any_of(s.begin(), s.end(), [](char c) { return c == '"' || c == '\\' || is_control(c); })) {
+  if (!detail::fits_quoted_string(s)) {
     throw ConfigError(o.at("realm"), "must not contain '\"', '\\' or control characters");
   }
   return s;
@@ -367,11 +366,7 @@ std::shared_ptr<const Middleware> make_authorize(const json& options, const std:
     const std::string sp = o.at("scopes");
     std::vector<std::string> scopes = string_list(*s, sp, "scope");
     for (std::size_t k = 0; k < scopes.size(); ++k) {
-      const bool ok = std::all_of(scopes[k].begin(), scopes[k].end(), [](char c) {
-        const auto u = static_cast<unsigned char>(c);
-        return u == 0x21 || (u >= 0x23 && u <= 0x5b) || (u >= 0x5d && u <= 0x7e);
-      });
-      if (!ok) throw ConfigError(child(sp, k), "invalid scope " + quote(scopes[k]) + ": no spaces, '\"' or '\\'");
+      if (!detail::is_scope_token(scopes[k])) throw ConfigError(child(sp, k), "invalid scope " + quote(scopes[k]) + ": no spaces, '\"' or '\\'");
     }
     if (!scopes.empty()) rules.push_back(Rule::require_scopes(std::move(scopes)));
   }

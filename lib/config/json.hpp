@@ -1,5 +1,6 @@
-// JSON validation helpers shared by the configuration loaders (config.cpp, config_auth.cpp):
-// strict types, errors at the JSON pointer of the offending key, did-you-mean for unknown keys.
+// JSON validation helpers shared by the configuration loaders (lib/config/, and the config
+// factories beside each built-in middleware and verifier): strict types, errors at the JSON pointer
+// of the offending key, did-you-mean for unknown keys.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gatehouse/config.hpp"
+#include "util/text.hpp"
 
 namespace gatehouse::detail::config_json {
 
@@ -19,6 +21,12 @@ using json = nlohmann::json;
 
 inline constexpr std::int64_t int64_max = std::numeric_limits<std::int64_t>::max();
 inline constexpr std::int64_t duration_max = 2'147'483'647;  // ~24.8 days; keeps timer math far from overflow
+
+/// JSON text (comments allowed) -> json. A duplicate key is a ConfigError at its JSON pointer; a
+/// syntax error is a ConfigError at "" reading "invalid JSON at line L, column C", followed by the
+/// parser's reason when `parser_detail` (that reason quotes the text it stopped at, so files that
+/// may hold secrets leave it out).
+json parse_json(std::string_view text, bool parser_detail = true);
 
 /// JSON string form, escaped, so that control bytes in user input never reach a message raw.
 std::string quote(std::string_view s);
@@ -32,7 +40,7 @@ std::optional<std::string> suggest(std::string_view word, const std::vector<std:
 /// " (did you mean \"x\"?)" when a candidate is close to `word`, else "".
 std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
 bool is_token(std::string_view s);
-bool has_control(std::string_view s);
+using detail::has_control;
 std::int64_t as_integer(const json& j, const std::string& path, std::int64_t lo, std::int64_t hi);
 const std::string& as_string(const json& j, const std::string& path);
 bool as_bool(const json& j, const std::string& path);

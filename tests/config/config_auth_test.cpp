@@ -20,6 +20,7 @@
 #include "gatehouse/middleware/authorize.hpp"
 #include "gatehouse/testing.hpp"
 #include "support/jwt_signer.hpp"
+#include "support/temp_dir.hpp"
 
 using gatehouse::ConfigError;
 using gatehouse::load_config;
@@ -31,23 +32,11 @@ namespace gt = gatehouse::testing;
 namespace {
 
 struct KeyFiles {
-  fs::path dir;
+  gatehouse::test::TempDir tmp;
+  const fs::path& dir = tmp.dir;
   TestKey rsa = TestKey::generate("RS256");
-  std::string jwks_file, pem_file;
-  KeyFiles() {
-    static std::atomic<int> counter{0};
-    dir = fs::temp_directory_path() /
-          ("gatehouse-config-auth-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::create_directories(dir);
-    jwks_file = (dir / "jwks.json").string();
-    std::ofstream(jwks_file) << rsa.jwks("k1").dump();
-    pem_file = (dir / "key.pem").string();
-    std::ofstream(pem_file) << rsa.public_pem();
-  }
-  ~KeyFiles() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
+  std::string jwks_file = tmp.file("jwks.json", rsa.jwks("k1").dump());
+  std::string pem_file = tmp.file("key.pem", rsa.public_pem());
   json authenticate() const {
     return {{"issuers", {{{"issuer", "https://id.test"}, {"jwks_file", jwks_file}}}},
             {"algorithms", {"RS256"}},

@@ -12,6 +12,7 @@
 #include "gatehouse/config.hpp"
 #include "gatehouse/exchange.hpp"
 #include "gatehouse/middleware/header_rewrite.hpp"
+#include "support/temp_dir.hpp"
 #include "support/test_certs.hpp"
 
 using gatehouse::ConfigError;
@@ -23,25 +24,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A scratch directory with dummy PEM files: the loader only checks that they can be read.
-struct TempDir {
-  fs::path dir;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    dir = fs::temp_directory_path() /
-          ("gatehouse-config-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::create_directories(dir);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  std::string file(const std::string& name, const std::string& content = "dummy\n") const {
-    const auto p = dir / name;
-    std::ofstream(p) << content;
-    return p.string();
-  }
-};
+// A scratch directory for dummy PEM files: the loader only checks that they can be read.
+using gatehouse::test::TempDir;
 
 // The smallest valid document, to which tests add the part they are about.
 json minimal() {
