@@ -5,7 +5,6 @@
 #include <charconv>
 #include <condition_variable>
 #include <limits>
-#include <cstdio>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -25,6 +24,7 @@
 #include "net/io_thread.hpp"
 #include "net/stream.hpp"
 #include "net/url.hpp"
+#include "util/log.hpp"
 #include "util/text.hpp"
 
 namespace gatehouse::auth {
@@ -113,17 +113,8 @@ struct RemoteKeySource::State : std::enable_shared_from_this<State> {
   bool first_done = false;
   Status stat;
 
-  void log(const std::string& line) const noexcept {
-    try {
-      if (options.log) {
-        options.log(line);
-      } else {
-        std::fprintf(stderr, "gatehouse: %s\n", line.c_str());
-      }
-    } catch (...) {
-      // A throwing log callback must not stop key refreshes.
-    }
-  }
+  // Never throws: a throwing logger must not stop key refreshes.
+  void log(LogLevel level, const std::string& line) const noexcept { detail::log(options.logger, level, line); }
   std::string name() const {
     return jwks_url ? jwks_url->text() : (discovery ? discovery->text() : std::string("key source"));
   }
@@ -139,6 +130,7 @@ struct RemoteKeySource::State : std::enable_shared_from_this<State> {
       error = std::string("unexpected error: ") + e.what();
     }
     std::string line;
+    LogLevel level = LogLevel::warning;
     {
       std::lock_guard lock(status_mutex);
       ++stat.fetches;
@@ -149,6 +141,7 @@ struct RemoteKeySource::State : std::enable_shared_from_this<State> {
         stat.last_error = error;
         line = name() + ": fetch failed: " + error +
                (stat.keys ? " (the last good keys stay in use)" : " (no keys yet: tokens are refused)");
+        if (!stat.keys) level = LogLevel::error;
       }
       first_done = true;
     }
@@ -157,7 +150,7 @@ struct RemoteKeySource::State : std::enable_shared_from_this<State> {
       failures_in_row = 0;
       co_return next;
     }
-    log(line);  // outside the lock: a callback may call status()
+    log(level, line);  // outside the lock: a logger may call status()
     // Exponential backoff with +-20% jitter, so that many gateways do not retry in step.
     const double base = std::min<double>(static_cast<double>(options.retry_max.count()),
                                          static_cast<double>(options.retry_min.count()) *
@@ -191,12 +184,13 @@ struct RemoteKeySource::State : std::enable_shared_from_this<State> {
             error = "the document holds no usable key";
             for (const auto& why : set->skipped()) error += "; " + why;
           } else {
-            for (const auto& why : set->skipped()) log(name() + ": key left out: " + why);
+            for (const auto& why : set->skipped()) log(LogLevel::warning, name() + ": key left out: " + why);
             const bool first = !keys.load();
             generation.store(set->generation(), std::memory_order_release);
             keys.store(set);
             last_document = std::move(reply.body);
-            log(name() + (first ? ": loaded " : ": keys changed, now ") + std::to_string(set->size()) + " key(s)");
+            log(LogLevel::info,
+                name() + (first ? ": loaded " : ": keys changed, now ") + std::to_string(set->size()) + " key(s)");
           }
         } catch (const std::exception& e) {
           error = std::string("invalid JWKS document: ") + e.what();

@@ -1,7 +1,6 @@
 #include "gatehouse/middleware/authenticate.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <optional>
 #include <stdexcept>
 #include <string_view>
@@ -10,6 +9,7 @@
 
 #include "gatehouse/auth/token_error.hpp"
 #include "http1/token.hpp"
+#include "util/log.hpp"
 #include "util/text.hpp"
 
 namespace gatehouse {
@@ -142,11 +142,20 @@ void keep_most_specific(std::optional<VerifyResult>& best, VerifyResult r) {
 
 bool undecided(std::error_code e) noexcept { return auth::is_unavailable(e); }
 
-void log_to_stderr(const Exchange& ex, std::error_code error, std::string_view detail) {
-  std::string line = "gatehouse authenticate: request_id=" + without_controls(ex.request_id()) +
-                     " route=" + without_controls(ex.route_name()) + " error=\"" + error.message() + "\" detail=\"" +
-                     without_controls(detail) + "\"\n";
-  std::fwrite(line.data(), 1, line.size(), stderr);  // one write, so lines from workers do not mix
+// Refusals are the clients' doing (info); a verifier that cannot decide is ours to look at.
+void log_failure(const std::shared_ptr<Logger>& own, const Exchange& ex, std::error_code error,
+                 std::string_view why) {
+  const std::shared_ptr<Logger> logger = detail::logger_or_default(own);
+  const bool refused = !undecided(error);
+  const LogLevel level = refused ? LogLevel::info : LogLevel::warning;
+  if (!logger->enabled(level)) return;
+  // The client sent these: they must not be able to split or forge a log line.
+  const std::string request_id = without_controls(ex.request_id());
+  const std::string route = without_controls(ex.route_name());
+  const std::string message = error.message();
+  const std::string clean_why = without_controls(why);
+  detail::log(logger, level, refused ? "authenticate: credential refused" : "authenticate: credential undecided",
+              {{"request_id", request_id}, {"route", route}, {"error", message}, {"detail", clean_why}});
 }
 
 }  // namespace
@@ -176,7 +185,6 @@ Authenticate::Authenticate(AuthenticateOptions options) : options_(std::move(opt
     if (claim.empty()) throw std::invalid_argument("Authenticate: empty claim name in identity headers");
     check_name(header, "identity header name");
   }
-  if (!options_.on_failure) options_.on_failure = log_to_stderr;
   challenge_ = "Bearer realm=\"" + options_.realm + "\"";
   invalid_challenge_ = challenge_ + ", error=\"invalid_token\"";
 }
@@ -197,7 +205,7 @@ Flow Authenticate::on_request(Exchange& ex) const {
   }
   if (c.found == Credential::Found::several) {
     // Which one would the upstream believe? Refuse rather than guess (RFC 6750 section 2).
-    options_.on_failure(ex, make_error_code(TokenError::malformed), "more than one credential in the request");
+    log_failure(options_.logger, ex, make_error_code(TokenError::malformed), "more than one credential in the request");
     ex.emplace<AuthFailure>(AuthFailure{make_error_code(TokenError::malformed), "more than one credential"});
     Flow f = Flow::respond(Status::bad_request);
     f.response().headers().set("www-authenticate", challenge_ + ", error=\"invalid_request\"");
@@ -232,7 +240,7 @@ Flow Authenticate::finish(Exchange& ex, VerifyResult result) const {
     return Flow::next();
   }
   const std::error_code error = result.error();
-  options_.on_failure(ex, error, result.detail());
+  log_failure(options_.logger, ex, error, result.detail());
   std::string reason = error.message();
   if (!result.detail().empty()) reason += ": " + result.detail();
   ex.emplace<AuthFailure>(AuthFailure{error, std::move(reason)});

@@ -538,7 +538,7 @@ TEST_CASE("oidc interop: a real OpenID provider's JWT and opaque access tokens, 
     ro.issuer = issuer;
     ro.tls.ca_file = pki.ca_cert;
     ro.fetch_timeout = 2s;
-    ro.log = [](std::string_view) {};
+    ro.logger = null_logger();
     auto fresh_keys = auth::RemoteKeySource::create(std::move(ro));
     CHECK_FALSE(fresh_keys->wait_ready(5s));
     auth::JwtVerifierOptions vo;
@@ -548,7 +548,7 @@ TEST_CASE("oidc interop: a real OpenID provider's JWT and opaque access tokens, 
     const auto fresh_verifier = std::make_shared<auth::JwtVerifier>(std::move(vo));
     AuthenticateOptions ao;
     ao.verifiers = {fresh_verifier};
-    ao.on_failure = [](const Exchange&, std::error_code, std::string_view) {};
+    ao.logger = null_logger();
     GatewayUnderTest g2;
     g2.gw->route({.name = "fresh",
                   .path = "/fresh",

@@ -20,6 +20,7 @@
 #include "gatehouse/auth/introspection_verifier.hpp"
 #include "gatehouse/auth/jwt_verifier.hpp"
 #include "gatehouse/auth/remote_key_source.hpp"
+#include "support/capture_logger.hpp"
 #include "support/httplib_server.hpp"
 #include "support/jwt_signer.hpp"
 #include "support/test_certs.hpp"
@@ -109,15 +110,7 @@ auth::RemoteKeySourceOptions remote(const KeyServer& ks, std::vector<std::string
   o.jwks_uri = ks.url("/jwks");
   o.tls.ca_file = ks.pki.ca_cert;
   o.unknown_kid_interval = 0s;
-  if (log) {
-    auto mu = std::make_shared<std::mutex>();
-    o.log = [log, mu](std::string_view line) {
-      std::lock_guard lock(*mu);
-      log->emplace_back(line);
-    };
-  } else {
-    o.log = [](std::string_view) {};
-  }
+  o.logger = log ? std::make_shared<CaptureLogger>(log) : null_logger();
   return o;
 }
 
@@ -209,7 +202,7 @@ TEST_CASE("remote JWKS: no keys ever (unreachable, untrusted certificate, garbag
   SUBCASE("nothing listens") {
     auth::RemoteKeySourceOptions o;
     o.jwks_uri = "https://127.0.0.1:1/jwks";
-    o.log = [](std::string_view) {};
+    o.logger = null_logger();
     auto keys = auth::RemoteKeySource::create(o);
     CHECK_FALSE(keys->wait_ready(5s));
     auto v = verifier_for("https://issuer.test", keys);

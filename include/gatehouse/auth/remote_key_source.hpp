@@ -3,12 +3,12 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include "gatehouse/auth/key_source.hpp"
+#include "gatehouse/logger.hpp"
 #include "gatehouse/tls_options.hpp"
 
 namespace gatehouse::auth {
@@ -38,8 +38,9 @@ struct RemoteKeySourceOptions {
   /// After a failed fetch, the next try waits retry_min, doubling up to retry_max (with jitter).
   std::chrono::seconds retry_min{1};
   std::chrono::seconds retry_max{300};
-  /// Where fetch failures and key changes are reported, one line each (default: stderr).
-  std::function<void(std::string_view line)> log{};
+  /// Where fetch failures (warning; error while no keys were ever loaded) and key changes (info)
+  /// are reported. Null: the process-wide logger (gatehouse::logger()).
+  std::shared_ptr<Logger> logger{};
 };
 
 /// Fetches in the background on one library-wide I/O thread, never on a worker. The last good keys
