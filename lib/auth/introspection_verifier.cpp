@@ -374,7 +374,7 @@ asio::awaitable<VerifyResult> IntrospectionVerifier::verify_owned(std::shared_pt
 
 const IntrospectionVerifierOptions& IntrospectionVerifier::options() const noexcept { return state_->options; }
 
-IntrospectionVerifier::Stats IntrospectionVerifier::stats() const {
+IntrospectionVerifierStats IntrospectionVerifier::stats() const {
   const State& s = *state_;
   return {s.calls.load(), s.failures.load(), s.cache_hits.load()};
 }

@@ -61,7 +61,7 @@ std::optional<std::int64_t> max_age(std::string_view cc) {
 
 }  // namespace
 
-// Everything but the atomics and the status block runs on the I/O thread, so fetch bookkeeping
+// Everything but the atomics and the stats block runs on the I/O thread, so fetch bookkeeping
 // needs no locks. Workers read `keys` (an atomic shared_ptr) and the rate-cap atomics only.
 struct RemoteKeySource::State : std::enable_shared_from_this<State> {
   State(RemoteKeySourceOptions o, asio::io_context::executor_type ex)
@@ -108,10 +108,10 @@ struct RemoteKeySource::State : std::enable_shared_from_this<State> {
   bool stopped = false;
   std::minstd_rand rng;
 
-  mutable std::mutex status_mutex;
+  mutable std::mutex stats_mutex;
   mutable std::condition_variable first_done_cv;
   bool first_done = false;
-  Status stat;
+  RemoteKeySourceStats stats;
 
   // Never throws: a throwing logger must not stop key refreshes.
   void log(LogLevel level, const std::string& line) const noexcept { detail::log(options.logger, level, line); }
@@ -132,16 +132,16 @@ struct RemoteKeySource::State : std::enable_shared_from_this<State> {
     std::string line;
     LogLevel level = LogLevel::warning;
     {
-      std::lock_guard lock(status_mutex);
-      ++stat.fetches;
-      stat.jwks_uri = jwks_url ? jwks_url->text() : std::string();
-      if (auto set = keys.load()) stat.keys = set->size();
+      std::lock_guard lock(stats_mutex);
+      ++stats.fetches;
+      stats.jwks_uri = jwks_url ? jwks_url->text() : std::string();
+      if (auto set = keys.load()) stats.keys = set->size();
       if (!error.empty()) {
-        ++stat.failures;
-        stat.last_error = error;
+        ++stats.failures;
+        stats.last_error = error;
         line = name() + ": fetch failed: " + error +
-               (stat.keys ? " (the last good keys stay in use)" : " (no keys yet: tokens are refused)");
-        if (!stat.keys) level = LogLevel::error;
+               (stats.keys ? " (the last good keys stay in use)" : " (no keys yet: tokens are refused)");
+        if (!stats.keys) level = LogLevel::error;
       }
       first_done = true;
     }
@@ -150,7 +150,7 @@ struct RemoteKeySource::State : std::enable_shared_from_this<State> {
       failures_in_row = 0;
       co_return next;
     }
-    log(level, line);  // outside the lock: a logger may call status()
+    log(level, line);  // outside the lock: a logger may call stats()
     // Exponential backoff with +-20% jitter, so that many gateways do not retry in step.
     const double base = std::min<double>(static_cast<double>(options.retry_max.count()),
                                          static_cast<double>(options.retry_min.count()) *
@@ -260,7 +260,7 @@ struct RemoteKeySource::State : std::enable_shared_from_this<State> {
   }
 };
 
-std::shared_ptr<RemoteKeySource> RemoteKeySource::create(RemoteKeySourceOptions options) {
+RemoteKeySource::RemoteKeySource(RemoteKeySourceOptions options) {
   if (options.jwks_uri.empty() == options.issuer.empty()) {
     throw std::invalid_argument("remote key source: set exactly one of jwks_uri and issuer (discovery)");
   }
@@ -290,13 +290,10 @@ std::shared_ptr<RemoteKeySource> RemoteKeySource::create(RemoteKeySourceOptions 
   } catch (const std::exception& e) {
     throw std::invalid_argument(std::string("remote key source: ") + e.what());
   }
-  std::shared_ptr<RemoteKeySource> source(new RemoteKeySource(state));
-  source->io_ = std::move(io);
-  asio::co_spawn(state->executor, State::refresh_loop(state), asio::detached);
-  return source;
+  io_ = std::move(io);
+  state_ = std::move(state);
+  asio::co_spawn(state_->executor, State::refresh_loop(state_), asio::detached);
 }
-
-RemoteKeySource::RemoteKeySource(std::shared_ptr<State> state) : state_(std::move(state)) {}
 
 RemoteKeySource::~RemoteKeySource() {
   asio::post(state_->executor, [s = state_] { s->stop(); });
@@ -328,14 +325,14 @@ asio::awaitable<std::shared_ptr<const JwkSet>> RemoteKeySource::refresh_for_unkn
 }
 
 bool RemoteKeySource::wait_ready(std::chrono::milliseconds timeout) const {
-  std::unique_lock lock(state_->status_mutex);
+  std::unique_lock lock(state_->stats_mutex);
   state_->first_done_cv.wait_for(lock, timeout, [this] { return state_->first_done; });
   return state_->keys.load() != nullptr;
 }
 
-RemoteKeySource::Status RemoteKeySource::status() const {
-  std::lock_guard lock(state_->status_mutex);
-  return state_->stat;
+RemoteKeySourceStats RemoteKeySource::stats() const {
+  std::lock_guard lock(state_->stats_mutex);
+  return state_->stats;
 }
 
 const RemoteKeySourceOptions& RemoteKeySource::options() const noexcept { return state_->options; }

@@ -113,7 +113,7 @@ std::shared_ptr<const auth::KeySource> remote_key_source(const Object& o, const 
     throw ConfigError(o.at("default_refresh_s"), "must lie between min_refresh_s and max_refresh_s");
   }
   try {
-    return auth::RemoteKeySource::create(std::move(r));
+    return std::make_shared<auth::RemoteKeySource>(std::move(r));
   } catch (const std::exception& e) {
     throw ConfigError(o.at(which), e.what());
   }

@@ -424,8 +424,8 @@ TEST_CASE("an inline authenticate's \"cache\" turns the verified-token cache off
       REQUIRE(r);
       CHECK(r->ok());
     }
-    CHECK(v->cache_stats().hits == (enabled ? 1u : 0u));  // off: every call verifies in full
-    CHECK(v->cache_stats().entries == (enabled ? 1u : 0u));
+    CHECK(v->stats().cache_hits == (enabled ? 1u : 0u));  // off: every call verifies in full
+    CHECK(v->stats().cache_entries == (enabled ? 1u : 0u));
   }
   CHECK(path_of([&] {
           json o = k.authenticate();

@@ -117,7 +117,7 @@ TEST_CASE("logger: a failed key fetch reaches the installed logger") {
   o.jwks_uri = "http://127.0.0.1:1/jwks";
   o.allow_plain_http = true;
   o.fetch_timeout = 2s;
-  auto keys = auth::RemoteKeySource::create(std::move(o));
+  auto keys = std::make_shared<auth::RemoteKeySource>(std::move(o));
   CHECK_FALSE(keys->wait_ready(5s));
   std::vector<CaptureLogger::Entry> entries;
   for (int i = 0; i < 500 && entries.empty(); ++i) {  // logged just after wait_ready() wakes up
@@ -128,5 +128,5 @@ TEST_CASE("logger: a failed key fetch reaches the installed logger") {
   CHECK(entries[0].level == LogLevel::error);  // no keys at all yet: every token is refused
   CHECK(entries[0].message.find("http://127.0.0.1:1/jwks: fetch failed: cannot connect to 127.0.0.1:1") == 0);
   CHECK(entries[0].message.find("(no keys yet: tokens are refused)") != std::string::npos);
-  CHECK(keys->status().failures >= 1);
+  CHECK(keys->stats().failures >= 1);
 }
