@@ -248,7 +248,7 @@ TEST_CASE("verifiers defined once at the top level are shared by every authentic
   }
 }
 
-// --- API keys: the "api_keys" verifier type (lib/config_api_keys.cpp) ---
+// --- API keys: the "api_keys" verifier type (lib/auth/api_key_verifier_config.cpp) ---
 
 namespace {
 

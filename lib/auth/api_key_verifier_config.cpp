@@ -1,5 +1,5 @@
-// The "api_keys" type of the top-level "verifiers" section (see config_auth.cpp for the others and
-// docs/config.md for the same text with examples):
+// The "api_keys" type of the top-level "verifiers" section (see docs/config.md for the same text
+// with examples):
 //
 //   {"type": "api_keys",
 //    one of  keys: [KEY, ...]  |  keys_file: file holding the same array (JSON, comments allowed),
@@ -10,7 +10,7 @@
 // Errors inside keys_file are reported at ".../keys_file" with the file name and the JSON pointer
 // inside the file. A digest is never repeated in a message: someone may have pasted the key itself.
 
-#include "config/auth.hpp"
+#include "config/builtins.hpp"
 #include "config/json.hpp"
 
 #include <algorithm>
