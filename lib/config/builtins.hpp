@@ -1,8 +1,8 @@
 // The config factories of the built-in extensions. Each is defined beside what it builds (the
 // factory of lib/middleware/x.cpp in lib/middleware/x_config.cpp, of lib/auth/y.cpp in
 // lib/auth/y_config.cpp) and registered by name in one table: MiddlewareRegistry::with_builtins()
-// (middleware_registry.cpp) or the verifier types (verifiers.cpp). A factory validates its options
-// object at JSON path `path` and throws ConfigError at the offending key.
+// (middleware_registry.cpp) or VerifierRegistry::with_builtins() (verifier_registry.cpp). A factory
+// validates its options object at JSON path `path` and throws ConfigError at the offending key.
 #pragma once
 #include <functional>
 #include <map>

@@ -1,6 +1,7 @@
 // The JSON configuration loader: the top level and its key list (see docs/config.md for the same
 // text with a full example). Each section is parsed in its own file of lib/config/ (listeners.cpp,
-// upstreams.cpp, verifiers.cpp, routes.cpp; the middleware arrays in middleware_registry.cpp), and
+// upstreams.cpp, verifier_registry.cpp, routes.cpp; the middleware arrays in
+// middleware_registry.cpp), and
 // each built-in extension's options beside the extension (lib/middleware/*_config.cpp,
 // lib/auth/*_config.cpp).
 //
@@ -36,8 +37,9 @@
 //     tls         optional object (its presence enables TLS to the upstream):
 //       ca, server_name, client_cert, client_key   strings, default "" (none / system CAs /
 //       endpoint host); client_cert and client_key go together
-//   verifiers          object: name (non-empty) -> {"type": "jwt" | "introspection" | "api_keys",
-//                      ...} (lib/auth/jwt_verifier_config.cpp, introspection_verifier_config.cpp,
+//   verifiers          object: name (non-empty) -> {"type": "jwt" | "introspection" | "api_keys" |
+//                      a type the application added to the VerifierRegistry, ...}
+//                      (lib/auth/jwt_verifier_config.cpp, introspection_verifier_config.cpp,
 //                      api_key_verifier_config.cpp)
 //   token_minters      object: name (non-empty) -> internal identity token minter (see
 //                      lib/auth/token_minter_config.cpp): {alg, key_file, issuer, audience,
@@ -122,7 +124,8 @@ Limits parse_limits(const json& j, const std::string& path) {
 
 }  // namespace
 
-GatewayConfig load_config(std::string_view json_text, const MiddlewareRegistry& registry) {
+GatewayConfig load_config(std::string_view json_text, const MiddlewareRegistry& registry,
+                          const VerifierRegistry& verifiers) {
   const json root = parse_json(json_text);
   if (!root.is_object()) throw ConfigError("", "expected an object at the top level, got " + describe(root));
   Object top(root, "",
@@ -155,7 +158,9 @@ GatewayConfig load_config(std::string_view json_text, const MiddlewareRegistry& 
 
   config.listeners = parse_listeners(top);
   config.upstreams = parse_upstreams(top);
-  if (const json* v = top.find("verifiers")) config.context.verifiers = detail::make_verifiers(*v, top.at("verifiers"));
+  if (const json* v = top.find("verifiers")) {
+    config.context.verifiers = detail::make_verifiers(*v, top.at("verifiers"), verifiers);
+  }
   if (const json* t = top.find("token_minters")) {
     config.context.token_minters = detail::make_token_minters(*t, top.at("token_minters"));
   }
@@ -166,7 +171,8 @@ GatewayConfig load_config(std::string_view json_text, const MiddlewareRegistry& 
   return config;
 }
 
-GatewayConfig load_config_file(const std::string& file, const MiddlewareRegistry& registry) {
+GatewayConfig load_config_file(const std::string& file, const MiddlewareRegistry& registry,
+                               const VerifierRegistry& verifiers) {
   auto fail = [&file](int err) {
     return ConfigError("", "cannot read " + file + ": " + std::generic_category().message(err));
   };
@@ -179,7 +185,7 @@ GatewayConfig load_config_file(const std::string& file, const MiddlewareRegistry
   // A directory opens but fails to read (EISDIR).
   if (std::ferror(f.get())) throw fail(errno);
   f.reset();
-  return load_config(text, registry);
+  return load_config(text, registry, verifiers);
 }
 
 void apply(const GatewayConfig& config, Gateway& gateway) {

@@ -19,10 +19,10 @@ std::vector<ListenerOptions> parse_listeners(const config_json::Object& top);
 /// "upstreams" (upstreams.cpp).
 std::map<std::string, std::shared_ptr<Upstream>> parse_upstreams(const config_json::Object& top);
 
-/// "verifiers" (verifiers.cpp): name -> {"type": ..., options of that type}, built by the factory
-/// the registry has for the type.
+/// "verifiers" (verifier_registry.cpp): name -> {"type": ..., options of that type}, built by the
+/// factory `registry` has for the type.
 std::map<std::string, std::shared_ptr<const auth::TokenVerifier>, std::less<>> make_verifiers(
-    const nlohmann::json& section, const std::string& path);
+    const nlohmann::json& section, const std::string& path, const VerifierRegistry& registry);
 
 /// A middleware array: the top-level "middleware" and a route's (middleware_registry.cpp).
 std::vector<std::shared_ptr<const Middleware>> parse_chain(const nlohmann::json& j, const std::string& path,
