@@ -289,7 +289,7 @@ Row run_alg(const char* alg, double seconds) {
     die(std::string(alg) + ": gatehouse refuses the benchmark token: " + (r ? r->detail() : "no result"));
   }
   if (!raw_once() || !prepared_once()) die(std::string(alg) + ": raw EVP refuses the benchmark signature");
-  if (!hit_once() || cached.cache_stats().entries != 1) die(std::string(alg) + ": the token was not cached");
+  if (!hit_once() || cached.stats().cache_entries != 1) die(std::string(alg) + ": the token was not cached");
 
   // Batch sizes that keep clock reads negligible and slices short enough to alternate.
   const bool hmac = std::string_view(alg).starts_with("HS");
@@ -300,9 +300,9 @@ Row run_alg(const char* alg, double seconds) {
     measure(row.raw, slice, batch, raw_once);
     measure(row.prepared, slice, batch, prepared_once);
   }
-  const auto misses = cached.cache_stats().misses;  // the first call above
+  const auto misses = cached.stats().cache_misses;  // the first call above
   measure(row.hit, std::min(seconds, 0.5), 1024, hit_once);
-  if (cached.cache_stats().misses != misses) die(std::string(alg) + ": cache misses while measuring hits");
+  if (cached.stats().cache_misses != misses) die(std::string(alg) + ": cache misses while measuring hits");
   return row;
 }
 

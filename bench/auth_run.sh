@@ -296,7 +296,7 @@ EOF
     expect "gatehouse $route, forged token" 401 "http://127.0.0.1:$GH_PORT/$route/small" "$FORGED"
   done
   log "checks passed: 200 with the origin's body with the token, 401 without it and with a forged one"
-  refusals() { grep -c '^gatehouse authenticate:' "$TMP/gatehouse.log" || true; }
+  refusals() { grep -c '^gatehouse: [a-z]*: authenticate: credential' "$TMP/gatehouse.log" || true; }
   REFUSALS_BEFORE=$(refusals)
 
   proxy_pid() { case $1 in nginx) echo "$NGX_WORKER" ;; gatehouse) echo "$GH_PID" ;; esac; }

@@ -5,11 +5,14 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
 #include "gatehouse/gateway.hpp"
+#include "gatehouse/load_balancer.hpp"
 
 namespace gatehouse {
 
@@ -61,6 +64,64 @@ class MiddlewareRegistry {
   std::map<std::string, Factory, std::less<>> factories_;
 };
 
+/// Token verifier types by name, for the top-level "verifiers" section: the entry's "type" picks the
+/// factory, which receives the whole entry ("type" included) and its JSON path, validates it
+/// (throwing ConfigError at the offending key) and builds the verifier. An "authenticate" entry
+/// then names the verifier like a built-in one.
+class VerifierRegistry {
+ public:
+  using Factory = std::function<std::shared_ptr<const auth::TokenVerifier>(const nlohmann::json& options,
+                                                                           const std::string& path)>;
+  /// A registry holding the built-ins: "jwt", "introspection", "api_keys".
+  static VerifierRegistry with_builtins();
+  /// Adds the type `name`, or replaces the factory of a type already there.
+  void add(std::string name, Factory factory);
+  bool contains(const std::string& name) const;
+  /// The types, in the order they were first added (the built-ins first).
+  std::vector<std::string> names() const;
+  /// Builds a verifier of `type` from `options` at `path`. Throws ConfigError: an unknown type at
+  /// "<path>/type" (naming the known ones), the factory's own ConfigError as it is, any other
+  /// exception or a null result at `path`. `name` is the verifier's name, for messages.
+  std::shared_ptr<const auth::TokenVerifier> create(const std::string& name, const std::string& type,
+                                                    const nlohmann::json& options, const std::string& path) const;
+
+ private:
+  std::vector<std::pair<std::string, Factory>> factories_;  // in order: messages list them so
+};
+
+/// Load-balancing policies by name, for an upstream's "load_balancer": either the policy's name
+/// ("round_robin") or an object {"policy": name, ...options of that policy}. The factory receives
+/// that object (the name alone becomes {"policy": name}) and its JSON path, validates it (throwing
+/// ConfigError at the offending key) and returns the factory that makes one LoadBalancer per
+/// worker.
+class LoadBalancerRegistry {
+ public:
+  using Factory = std::function<LoadBalancerFactory(const nlohmann::json& options, const std::string& path)>;
+  /// A registry holding the built-in "round_robin".
+  static LoadBalancerRegistry with_builtins();
+  /// Adds the policy `name`, or replaces the factory of one already there.
+  void add(std::string name, Factory factory);
+  bool contains(const std::string& name) const;
+  /// The policies, in the order they were first added (the built-ins first).
+  std::vector<std::string> names() const;
+  /// Builds the policy named `policy`. Throws ConfigError: an unknown policy at `policy_path`
+  /// (naming the known ones), the factory's own ConfigError as it is, any other exception or an
+  /// empty result at `path`.
+  LoadBalancerFactory create(const std::string& policy, const nlohmann::json& options, const std::string& path,
+                             const std::string& policy_path) const;
+
+ private:
+  std::vector<std::pair<std::string, Factory>> factories_;
+};
+
+/// Every registry the configuration file can name things from. Each starts with the built-ins;
+/// an application adds its own middleware, verifier types and load-balancing policies.
+struct ConfigRegistries {
+  MiddlewareRegistry middleware = MiddlewareRegistry::with_builtins();
+  VerifierRegistry verifiers = VerifierRegistry::with_builtins();
+  LoadBalancerRegistry load_balancers = LoadBalancerRegistry::with_builtins();
+};
+
 /// A validated configuration, ready to build a Gateway from.
 struct GatewayConfig {
   GatewayOptions options{};
@@ -72,11 +133,17 @@ struct GatewayConfig {
 };
 
 /// Parses and validates; throws ConfigError with the JSON path and reason of the first problem.
+/// `registries` name what the file may use: middleware, verifier types, load-balancing policies.
+GatewayConfig load_config(std::string_view json_text, const ConfigRegistries& registries);
+/// The same, with the built-in load-balancing policies.
 GatewayConfig load_config(std::string_view json_text,
-                          const MiddlewareRegistry& registry = MiddlewareRegistry::with_builtins());
+                          const MiddlewareRegistry& registry = MiddlewareRegistry::with_builtins(),
+                          const VerifierRegistry& verifiers = VerifierRegistry::with_builtins());
 /// Reads the file, then as load_config. A missing or unreadable file is a ConfigError with path "".
+GatewayConfig load_config_file(const std::string& file, const ConfigRegistries& registries);
 GatewayConfig load_config_file(const std::string& file,
-                               const MiddlewareRegistry& registry = MiddlewareRegistry::with_builtins());
+                               const MiddlewareRegistry& registry = MiddlewareRegistry::with_builtins(),
+                               const VerifierRegistry& verifiers = VerifierRegistry::with_builtins());
 /// Registers listeners, middleware and routes of `config` on `gateway`.
 void apply(const GatewayConfig& config, Gateway& gateway);
 

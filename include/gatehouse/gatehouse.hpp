@@ -12,6 +12,7 @@
 #include "gatehouse/flow.hpp"
 #include "gatehouse/gateway.hpp"
 #include "gatehouse/headers.hpp"
+#include "gatehouse/logger.hpp"
 #include "gatehouse/middleware.hpp"
 #include "gatehouse/middleware/access_log.hpp"
 #include "gatehouse/middleware/authenticate.hpp"

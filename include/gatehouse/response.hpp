@@ -16,8 +16,9 @@ class Response {
     if (!body_.empty()) headers_.set("content-type", content_type);
   }
 
+  /// The status code, as a number (any code, not only those Status names); compares with Status
+  /// too: `if (r.status() == gh::Status::not_found)`.
   unsigned status() const noexcept { return status_; }
-  Status status_enum() const noexcept { return static_cast<Status>(status_); }
   void set_status(unsigned s) noexcept { status_ = s; }
   void set_status(Status s) noexcept { status_ = static_cast<unsigned>(s); }
 

@@ -32,6 +32,9 @@ enum class Status : std::uint16_t {
   http_version_not_supported = 505,
 };
 
+/// A numeric status compares with a named one: `response.status() == Status::ok`.
+constexpr bool operator==(unsigned code, Status s) noexcept { return code == static_cast<unsigned>(s); }
+
 /// Reason phrase for a status code ("Not Found"); "Unknown" for codes we do not name.
 std::string_view reason_phrase(unsigned code) noexcept;
 inline std::string_view reason_phrase(Status s) noexcept { return reason_phrase(static_cast<unsigned>(s)); }

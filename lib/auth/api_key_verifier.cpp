@@ -9,63 +9,36 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "auth/log_text.hpp"
 #include "util/openssl_ptr.hpp"
+#include "util/text.hpp"
 
 namespace gatehouse::auth {
 
 using detail::MdPtr;
+using detail::has_control;
+using detail::is_scope_token;
+using detail::printable;
+using detail::to_hex;
 namespace {
 
 using Digest = std::array<unsigned char, 32>;
 
-constexpr char kHexDigits[] = "0123456789abcdef";
 constexpr std::size_t kMaxKeyBytesLimit = 65536;
-
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 bool parse_hex_digest(std::string_view hex, Digest& out) noexcept {
   if (hex.size() != 2 * out.size()) return false;
   for (std::size_t i = 0; i < out.size(); ++i) {
-    const int hi = hex_value(hex[2 * i]);
-    const int lo = hex_value(hex[2 * i + 1]);
+    const int hi = detail::hex_value(hex[2 * i]);
+    const int lo = detail::hex_value(hex[2 * i + 1]);
     if (hi < 0 || lo < 0) return false;
     out[i] = static_cast<unsigned char>(hi * 16 + lo);
   }
   return true;
 }
 
-std::string to_hex(const unsigned char* data, std::size_t n) {
-  std::string out(2 * n, '0');
-  for (std::size_t i = 0; i < n; ++i) {
-    out[2 * i] = kHexDigits[data[i] >> 4];
-    out[2 * i + 1] = kHexDigits[data[i] & 0x0f];
-  }
-  return out;
-}
-
-bool is_control(char c) noexcept { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
-
-// RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), as Authorize checks.
-bool is_scope_token(std::string_view s) noexcept {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return u == 0x21 || (u >= 0x23 && u <= 0x5b) || (u >= 0x5d && u <= 0x7e);
-  });
-}
-
 // Keys are visible ASCII: anything else cannot have been issued by us, and refusing it before
 // hashing keeps header-splitting and encoding tricks out of the lookup.
-bool is_key_char(char c) noexcept {
-  const auto u = static_cast<unsigned char>(c);
-  return u >= 0x21 && u <= 0x7e;
-}
-
+constexpr auto is_key_char = detail::is_visible_ascii;
 
 bool sha256(const EVP_MD* md, std::string_view data, Digest& out) noexcept {
   unsigned int len = 0;
@@ -112,10 +85,8 @@ ApiKeyVerifier::Impl::Impl(ApiKeyVerifierOptions o) : max_key_bytes(o.max_key_by
     Entry e;
     if (!parse_hex_digest(k.sha256, e.digest)) invalid(name(i) + ": sha256 is not 64 hex digits");
     if (k.principal.empty()) invalid(name(i) + ": empty principal");
-    if (std::any_of(k.principal.begin(), k.principal.end(), is_control)) {
-      invalid(name(i) + ": the principal contains control characters");
-    }
-    if (std::any_of(k.id.begin(), k.id.end(), is_control)) invalid(name(i) + ": the id contains control characters");
+    if (has_control(k.principal)) invalid(name(i) + ": the principal contains control characters");
+    if (has_control(k.id)) invalid(name(i) + ": the id contains control characters");
     std::string scope;
     for (const auto& s : k.scopes) {
       if (!is_scope_token(s)) invalid(name(i) + ": invalid scope " + printable(s));

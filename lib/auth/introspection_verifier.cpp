@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -20,15 +19,18 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
-#include "auth/log_text.hpp"
 #include "auth/openid_discovery.hpp"
 #include "auth/verified_token_cache.hpp"
 #include "net/http_client.hpp"
 #include "net/io_thread.hpp"
 #include "net/stream.hpp"
 #include "net/url.hpp"
+#include "util/text.hpp"
 
 namespace gatehouse::auth {
+
+using detail::printable;
+
 namespace {
 
 using json = nlohmann::json;
@@ -73,7 +75,7 @@ std::string seconds_text(double s) {
 // Printable ASCII without spaces: anything else cannot be a token (RFC 6750 b64token and friends)
 // and is not worth a call.
 bool plausible_token(std::string_view t) {
-  return !t.empty() && std::all_of(t.begin(), t.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+  return !t.empty() && std::all_of(t.begin(), t.end(), detail::is_visible_ascii);
 }
 
 }  // namespace
@@ -156,8 +158,7 @@ struct IntrospectionVerifier::State : std::enable_shared_from_this<State> {
     answer.erase("active");
     // RFC 7662 lets the endpoint describe any token; only access tokens may authenticate a request.
     if (const auto tt = answer.find("token_type"); tt != answer.end() && tt->is_string()) {
-      std::string type = tt->get<std::string>();
-      std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      const std::string type = detail::to_lower_ascii(tt->get_ref<const std::string&>());
       if (type.find("refresh") != std::string::npos) return fail(TokenError::wrong_type, "token_type " + printable(type));
     }
     std::optional<double> exp, nbf;
@@ -373,7 +374,7 @@ asio::awaitable<VerifyResult> IntrospectionVerifier::verify_owned(std::shared_pt
 
 const IntrospectionVerifierOptions& IntrospectionVerifier::options() const noexcept { return state_->options; }
 
-IntrospectionVerifier::Stats IntrospectionVerifier::stats() const {
+IntrospectionVerifierStats IntrospectionVerifier::stats() const {
   const State& s = *state_;
   return {s.calls.load(), s.failures.load(), s.cache_hits.load()};
 }

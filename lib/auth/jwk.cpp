@@ -17,8 +17,8 @@
 #include "auth/algorithm_traits.hpp"
 #include "auth/base64url.hpp"
 #include "auth/jwk_impl.hpp"
-#include "auth/log_text.hpp"
 #include "util/openssl_ptr.hpp"
+#include "util/text.hpp"
 
 namespace gatehouse::auth {
 
@@ -30,6 +30,7 @@ using detail::DecoderCtxPtr;
 using detail::ParamPtr;
 using detail::ParamBldPtr;
 using detail::X509Ptr;
+using detail::printable;
 namespace {
 
 using json = nlohmann::json;

@@ -14,11 +14,14 @@
 
 #include "auth/base64url.hpp"
 #include "auth/jws_signature.hpp"
-#include "auth/log_text.hpp"
 #include "auth/strict_json.hpp"
 #include "auth/verified_token_cache.hpp"
+#include "util/text.hpp"
 
 namespace gatehouse::auth {
+
+using detail::printable;
+
 namespace {
 
 using json = nlohmann::json;
@@ -437,13 +440,13 @@ std::optional<VerifyResult> JwtVerifier::try_verify_now(std::string_view token) 
 
 const JwtVerifierOptions& JwtVerifier::options() const noexcept { return impl_->options; }
 
-JwtVerifier::CacheStats JwtVerifier::cache_stats() const {
-  CacheStats stats;
+JwtVerifierStats JwtVerifier::stats() const {
+  JwtVerifierStats stats;
   if (impl_->cache) {
-    const auto s = impl_->cache->stats();
-    stats.hits = s.hits;
-    stats.misses = s.misses;
-    stats.entries = s.entries;
+    const VerifiedTokenCacheStats s = impl_->cache->stats();
+    stats.cache_hits = s.hits;
+    stats.cache_misses = s.misses;
+    stats.cache_entries = s.entries;
   }
   return stats;
 }

@@ -3,10 +3,8 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
-#include <cctype>
 #include <condition_variable>
 #include <limits>
-#include <cstdio>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -26,6 +24,8 @@
 #include "net/io_thread.hpp"
 #include "net/stream.hpp"
 #include "net/url.hpp"
+#include "util/log.hpp"
+#include "util/text.hpp"
 
 namespace gatehouse::auth {
 namespace {
@@ -44,12 +44,8 @@ std::optional<std::int64_t> max_age(std::string_view cc) {
   std::optional<std::int64_t> out;
   while (!cc.empty()) {
     const auto comma = cc.find(',');
-    std::string_view d = cc.substr(0, comma);
+    const std::string lower = detail::to_lower_ascii(detail::trim_ows(cc.substr(0, comma)));
     cc = comma == std::string_view::npos ? std::string_view() : cc.substr(comma + 1);
-    while (!d.empty() && (d.front() == ' ' || d.front() == '\t')) d.remove_prefix(1);
-    while (!d.empty() && (d.back() == ' ' || d.back() == '\t')) d.remove_suffix(1);
-    std::string lower(d);
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     if (lower == "no-store" || lower == "no-cache") return 0;
     if (lower.rfind("max-age=", 0) == 0) {
       std::string_view v = std::string_view(lower).substr(8);
@@ -65,7 +61,7 @@ std::optional<std::int64_t> max_age(std::string_view cc) {
 
 }  // namespace
 
-// Everything but the atomics and the status block runs on the I/O thread, so fetch bookkeeping
+// Everything but the atomics and the stats block runs on the I/O thread, so fetch bookkeeping
 // needs no locks. Workers read `keys` (an atomic shared_ptr) and the rate-cap atomics only.
 struct RemoteKeySource::State : std::enable_shared_from_this<State> {
   State(RemoteKeySourceOptions o, asio::io_context::executor_type ex)
@@ -112,22 +108,13 @@ struct RemoteKeySource::State : std::enable_shared_from_this<State> {
   bool stopped = false;
   std::minstd_rand rng;
 
-  mutable std::mutex status_mutex;
+  mutable std::mutex stats_mutex;
   mutable std::condition_variable first_done_cv;
   bool first_done = false;
-  Status stat;
+  RemoteKeySourceStats stats;
 
-  void log(const std::string& line) const noexcept {
-    try {
-      if (options.log) {
-        options.log(line);
-      } else {
-        std::fprintf(stderr, "gatehouse: %s\n", line.c_str());
-      }
-    } catch (...) {
-      // A throwing log callback must not stop key refreshes.
-    }
-  }
+  // Never throws: a throwing logger must not stop key refreshes.
+  void log(LogLevel level, const std::string& line) const noexcept { detail::log(options.logger, level, line); }
   std::string name() const {
     return jwks_url ? jwks_url->text() : (discovery ? discovery->text() : std::string("key source"));
   }
@@ -143,16 +130,18 @@ struct RemoteKeySource::State : std::enable_shared_from_this<State> {
       error = std::string("unexpected error: ") + e.what();
     }
     std::string line;
+    LogLevel level = LogLevel::warning;
     {
-      std::lock_guard lock(status_mutex);
-      ++stat.fetches;
-      stat.jwks_uri = jwks_url ? jwks_url->text() : std::string();
-      if (auto set = keys.load()) stat.keys = set->size();
+      std::lock_guard lock(stats_mutex);
+      ++stats.fetches;
+      stats.jwks_uri = jwks_url ? jwks_url->text() : std::string();
+      if (auto set = keys.load()) stats.keys = set->size();
       if (!error.empty()) {
-        ++stat.failures;
-        stat.last_error = error;
+        ++stats.failures;
+        stats.last_error = error;
         line = name() + ": fetch failed: " + error +
-               (stat.keys ? " (the last good keys stay in use)" : " (no keys yet: tokens are refused)");
+               (stats.keys ? " (the last good keys stay in use)" : " (no keys yet: tokens are refused)");
+        if (!stats.keys) level = LogLevel::error;
       }
       first_done = true;
     }
@@ -161,7 +150,7 @@ struct RemoteKeySource::State : std::enable_shared_from_this<State> {
       failures_in_row = 0;
       co_return next;
     }
-    log(line);  // outside the lock: a callback may call status()
+    log(level, line);  // outside the lock: a logger may call stats()
     // Exponential backoff with +-20% jitter, so that many gateways do not retry in step.
     const double base = std::min<double>(static_cast<double>(options.retry_max.count()),
                                          static_cast<double>(options.retry_min.count()) *
@@ -195,12 +184,13 @@ struct RemoteKeySource::State : std::enable_shared_from_this<State> {
             error = "the document holds no usable key";
             for (const auto& why : set->skipped()) error += "; " + why;
           } else {
-            for (const auto& why : set->skipped()) log(name() + ": key left out: " + why);
+            for (const auto& why : set->skipped()) log(LogLevel::warning, name() + ": key left out: " + why);
             const bool first = !keys.load();
             generation.store(set->generation(), std::memory_order_release);
             keys.store(set);
             last_document = std::move(reply.body);
-            log(name() + (first ? ": loaded " : ": keys changed, now ") + std::to_string(set->size()) + " key(s)");
+            log(LogLevel::info,
+                name() + (first ? ": loaded " : ": keys changed, now ") + std::to_string(set->size()) + " key(s)");
           }
         } catch (const std::exception& e) {
           error = std::string("invalid JWKS document: ") + e.what();
@@ -270,7 +260,7 @@ struct RemoteKeySource::State : std::enable_shared_from_this<State> {
   }
 };
 
-std::shared_ptr<RemoteKeySource> RemoteKeySource::create(RemoteKeySourceOptions options) {
+RemoteKeySource::RemoteKeySource(RemoteKeySourceOptions options) {
   if (options.jwks_uri.empty() == options.issuer.empty()) {
     throw std::invalid_argument("remote key source: set exactly one of jwks_uri and issuer (discovery)");
   }
@@ -300,13 +290,10 @@ std::shared_ptr<RemoteKeySource> RemoteKeySource::create(RemoteKeySourceOptions 
   } catch (const std::exception& e) {
     throw std::invalid_argument(std::string("remote key source: ") + e.what());
   }
-  std::shared_ptr<RemoteKeySource> source(new RemoteKeySource(state));
-  source->io_ = std::move(io);
-  asio::co_spawn(state->executor, State::refresh_loop(state), asio::detached);
-  return source;
+  io_ = std::move(io);
+  state_ = std::move(state);
+  asio::co_spawn(state_->executor, State::refresh_loop(state_), asio::detached);
 }
-
-RemoteKeySource::RemoteKeySource(std::shared_ptr<State> state) : state_(std::move(state)) {}
 
 RemoteKeySource::~RemoteKeySource() {
   asio::post(state_->executor, [s = state_] { s->stop(); });
@@ -338,14 +325,14 @@ asio::awaitable<std::shared_ptr<const JwkSet>> RemoteKeySource::refresh_for_unkn
 }
 
 bool RemoteKeySource::wait_ready(std::chrono::milliseconds timeout) const {
-  std::unique_lock lock(state_->status_mutex);
+  std::unique_lock lock(state_->stats_mutex);
   state_->first_done_cv.wait_for(lock, timeout, [this] { return state_->first_done; });
   return state_->keys.load() != nullptr;
 }
 
-RemoteKeySource::Status RemoteKeySource::status() const {
-  std::lock_guard lock(state_->status_mutex);
-  return state_->stat;
+RemoteKeySourceStats RemoteKeySource::stats() const {
+  std::lock_guard lock(state_->stats_mutex);
+  return state_->stats;
 }
 
 const RemoteKeySourceOptions& RemoteKeySource::options() const noexcept { return state_->options; }

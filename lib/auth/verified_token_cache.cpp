@@ -116,8 +116,8 @@ std::size_t VerifiedTokenCache::size() const {
   return n;
 }
 
-VerifiedTokenCache::Stats VerifiedTokenCache::stats() const {
-  Stats total;
+VerifiedTokenCacheStats VerifiedTokenCache::stats() const {
+  VerifiedTokenCacheStats total;
   for (const auto& s : shards_) {
     std::lock_guard lock(s->mutex);
     total.hits += s->hits;

@@ -15,6 +15,12 @@
 
 namespace gatehouse::auth {
 
+struct VerifiedTokenCacheStats {
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;
+  std::size_t entries = 0;
+};
+
 class VerifiedTokenCache {
  public:
   using Key = std::array<unsigned char, 32>;
@@ -43,12 +49,7 @@ class VerifiedTokenCache {
   void erase(const Key& key);
   std::size_t size() const;
 
-  struct Stats {
-    std::uint64_t hits = 0;
-    std::uint64_t misses = 0;
-    std::size_t entries = 0;
-  };
-  Stats stats() const;
+  VerifiedTokenCacheStats stats() const;
 
  private:
   struct KeyHash {

@@ -1,5 +1,7 @@
 #include "http1/serializer.hpp"
 
+#include "util/text.hpp"
+
 #include <charconv>
 #include <cstring>
 
@@ -10,12 +12,6 @@ void append_number(std::string& out, std::uint64_t n) {
   char buf[24];
   auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), n);
   out.append(buf, end);
-}
-
-std::string_view trim_ows(std::string_view v) noexcept {
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  return v;
 }
 
 void append_fields(std::string& out, const Headers& headers) {

@@ -226,8 +226,9 @@ void AccessLog::on_complete(Exchange& ex, std::error_code ec) const noexcept {
   impl_->push(line);
 }
 
-std::uint64_t AccessLog::dropped() const noexcept { return impl_->dropped.load(std::memory_order_relaxed); }
-std::uint64_t AccessLog::written() const noexcept { return impl_->written.load(std::memory_order_relaxed); }
+AccessLogStats AccessLog::stats() const noexcept {
+  return {impl_->written.load(std::memory_order_relaxed), impl_->dropped.load(std::memory_order_relaxed)};
+}
 void AccessLog::flush() const { impl_->flush(); }
 
 }  // namespace gatehouse

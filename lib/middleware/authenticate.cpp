@@ -1,7 +1,6 @@
 #include "gatehouse/middleware/authenticate.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <optional>
 #include <stdexcept>
 #include <string_view>
@@ -10,6 +9,8 @@
 
 #include "gatehouse/auth/token_error.hpp"
 #include "http1/token.hpp"
+#include "util/log.hpp"
+#include "util/text.hpp"
 
 namespace gatehouse {
 namespace {
@@ -17,15 +18,11 @@ namespace {
 using auth::TokenError;
 using auth::VerifyResult;
 
+using detail::hex_value;
+using detail::is_control;
 using detail::is_http_token;
-
-bool is_control(char c) noexcept { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
-
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using detail::trim_ows;
+using detail::without_controls;
 
 bool istarts_with(std::string_view s, std::string_view prefix) noexcept {
   return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
@@ -45,8 +42,7 @@ std::string sanitize(std::string_view v) {
 
 // Sets the header to the value, sanitized; the common clean value is copied once, not per character.
 void set_sanitized(Headers& h, std::string_view name, std::string_view v) {
-  const bool clean = v.size() <= kMaxIdentityValue &&
-                     std::none_of(v.begin(), v.end(), [](char c) { return c != '\t' && is_control(c); });
+  const bool clean = v.size() <= kMaxIdentityValue && detail::is_field_value(v);
   if (clean) {
     h.set(name, v);
   } else {
@@ -58,20 +54,6 @@ void set_sanitized(Headers& h, std::string_view name, std::string_view v) {
 bool canonical_scope_list(std::string_view s) noexcept {
   return !s.empty() && s.front() != ' ' && s.back() != ' ' && s.find("  ") == std::string_view::npos &&
          s.find('\t') == std::string_view::npos;
-}
-
-// The log line must stay one line whatever the client sent.
-std::string printable(std::string_view v) {
-  std::string out;
-  for (char c : v) out += is_control(c) ? '?' : c;
-  return out;
-}
-
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 std::string percent_decode(std::string_view s) {
@@ -94,7 +76,8 @@ void for_each_pair(std::string_view list, char sep, F f) {
     const std::size_t end = list.find(sep);
     const std::string_view item = list.substr(0, end);
     const std::size_t eq = item.find('=');
-    f(item, trim(item.substr(0, eq)), eq == std::string_view::npos ? std::string_view() : trim(item.substr(eq + 1)));
+    f(item, trim_ows(item.substr(0, eq)),
+      eq == std::string_view::npos ? std::string_view() : trim_ows(item.substr(eq + 1)));
     if (end == std::string_view::npos) break;
     list.remove_prefix(end + 1);
   }
@@ -116,9 +99,9 @@ Credential extract(const Request& req, const CredentialSource& src) {
       const bool authorization = iequals(src.name, "authorization");
       for (auto f : req.headers()) {
         if (!iequals(f.name, src.name)) continue;
-        std::string_view v = trim(f.value);
+        std::string_view v = trim_ows(f.value);
         if (istarts_with(v, "bearer ") || iequals(v, "bearer")) {
-          take(trim(v.substr(6)));
+          take(trim_ows(v.substr(6)));
         } else if (!authorization) {
           take(v);
         }  // Authorization with another scheme (Basic...) is not a bearer credential.
@@ -159,11 +142,20 @@ void keep_most_specific(std::optional<VerifyResult>& best, VerifyResult r) {
 
 bool undecided(std::error_code e) noexcept { return auth::is_unavailable(e); }
 
-void log_to_stderr(const Exchange& ex, std::error_code error, std::string_view detail) {
-  std::string line = "gatehouse authenticate: request_id=" + printable(ex.request_id()) +
-                     " route=" + printable(ex.route_name()) + " error=\"" + error.message() + "\" detail=\"" +
-                     printable(detail) + "\"\n";
-  std::fwrite(line.data(), 1, line.size(), stderr);  // one write, so lines from workers do not mix
+// Refusals are the clients' doing (info); a verifier that cannot decide is ours to look at.
+void log_failure(const std::shared_ptr<Logger>& own, const Exchange& ex, std::error_code error,
+                 std::string_view why) {
+  const std::shared_ptr<Logger> logger = detail::logger_or_default(own);
+  const bool refused = !undecided(error);
+  const LogLevel level = refused ? LogLevel::info : LogLevel::warning;
+  if (!logger->enabled(level)) return;
+  // The client sent these: they must not be able to split or forge a log line.
+  const std::string request_id = without_controls(ex.request_id());
+  const std::string route = without_controls(ex.route_name());
+  const std::string message = error.message();
+  const std::string clean_why = without_controls(why);
+  detail::log(logger, level, refused ? "authenticate: credential refused" : "authenticate: credential undecided",
+              {{"request_id", request_id}, {"route", route}, {"error", message}, {"detail", clean_why}});
 }
 
 }  // namespace
@@ -175,19 +167,17 @@ Authenticate::Authenticate(AuthenticateOptions options) : options_(std::move(opt
   }
   auto check_name = [](std::string_view name, std::string_view what) {
     if (!is_http_token(name)) {
-      throw std::invalid_argument("Authenticate: invalid " + std::string(what) + " \"" + printable(name) + "\"");
+      throw std::invalid_argument("Authenticate: invalid " + std::string(what) + " \"" + without_controls(name) + "\"");
     }
   };
   if (options_.source.kind == CredentialSource::Kind::header) {
     check_name(options_.source.name, "credential header name");
   } else if (options_.source.name.empty() || options_.source.name.find_first_of(";=&, \t") != std::string::npos ||
-             std::any_of(options_.source.name.begin(), options_.source.name.end(), is_control)) {
-    throw std::invalid_argument("Authenticate: invalid credential name \"" + printable(options_.source.name) + "\"");
+             detail::has_control(options_.source.name)) {
+    throw std::invalid_argument("Authenticate: invalid credential name \"" + without_controls(options_.source.name) + "\"");
   }
-  for (char c : options_.realm) {
-    if (c == '"' || c == '\\' || is_control(c)) {
-      throw std::invalid_argument("Authenticate: the realm must not contain '\"', '\\' or control characters");
-    }
+  if (!detail::fits_quoted_string(options_.realm)) {
+    throw std::invalid_argument("Authenticate: the realm must not contain '\"', '\\' or control characters");
   }
   if (!options_.identity.subject.empty()) check_name(options_.identity.subject, "identity header name");
   if (!options_.identity.scopes.empty()) check_name(options_.identity.scopes, "identity header name");
@@ -195,7 +185,6 @@ Authenticate::Authenticate(AuthenticateOptions options) : options_(std::move(opt
     if (claim.empty()) throw std::invalid_argument("Authenticate: empty claim name in identity headers");
     check_name(header, "identity header name");
   }
-  if (!options_.on_failure) options_.on_failure = log_to_stderr;
   challenge_ = "Bearer realm=\"" + options_.realm + "\"";
   invalid_challenge_ = challenge_ + ", error=\"invalid_token\"";
 }
@@ -216,7 +205,7 @@ Flow Authenticate::on_request(Exchange& ex) const {
   }
   if (c.found == Credential::Found::several) {
     // Which one would the upstream believe? Refuse rather than guess (RFC 6750 section 2).
-    options_.on_failure(ex, make_error_code(TokenError::malformed), "more than one credential in the request");
+    log_failure(options_.logger, ex, make_error_code(TokenError::malformed), "more than one credential in the request");
     ex.emplace<AuthFailure>(AuthFailure{make_error_code(TokenError::malformed), "more than one credential"});
     Flow f = Flow::respond(Status::bad_request);
     f.response().headers().set("www-authenticate", challenge_ + ", error=\"invalid_request\"");
@@ -251,7 +240,7 @@ Flow Authenticate::finish(Exchange& ex, VerifyResult result) const {
     return Flow::next();
   }
   const std::error_code error = result.error();
-  options_.on_failure(ex, error, result.detail());
+  log_failure(options_.logger, ex, error, result.detail());
   std::string reason = error.message();
   if (!result.detail().empty()) reason += ": " + result.detail();
   ex.emplace<AuthFailure>(AuthFailure{error, std::move(reason)});
@@ -318,9 +307,9 @@ void Authenticate::remove_credential(Exchange& ex) const {
         if (!iequals(f.name, "cookie")) continue;
         std::string rest;
         for_each_pair(f.value, ';', [&](std::string_view item, std::string_view n, std::string_view) {
-          if (n == name || trim(item).empty()) return;
+          if (n == name || trim_ows(item).empty()) return;
           if (!rest.empty()) rest += "; ";
-          rest += trim(item);
+          rest += trim_ows(item);
         });
         if (!rest.empty()) kept.push_back(std::move(rest));
       }

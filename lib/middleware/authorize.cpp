@@ -5,17 +5,12 @@
 #include <string_view>
 #include <utility>
 
+#include "util/text.hpp"
+
 namespace gatehouse {
 namespace {
 
-// RFC 6749 3.3 scope-token: %x21 / %x23-5B / %x5D-7E, so it fits a quoted-string unescaped.
-bool is_scope_token(std::string_view s) noexcept {
-  if (s.empty()) return false;
-  return std::all_of(s.begin(), s.end(), [](char ch) {
-    const auto c = static_cast<unsigned char>(ch);
-    return c == 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e);
-  });
-}
+using detail::is_scope_token;
 
 auth::ClaimValue lookup(const auth::Claims& claims, const std::string& name) {
   return name.starts_with('/') ? claims.at(name) : claims.get(name);
@@ -123,10 +118,8 @@ bool Rule::holds(const auth::Claims& claims, std::vector<std::string>* missing) 
 
 Authorize::Authorize(AuthorizeOptions options) : options_(std::move(options)) {
   validate(options_.rule);
-  for (char c : options_.realm) {
-    if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      throw std::invalid_argument("Authorize: the realm must not contain '\"', '\\' or control characters");
-    }
+  if (!detail::fits_quoted_string(options_.realm)) {
+    throw std::invalid_argument("Authorize: the realm must not contain '\"', '\\' or control characters");
   }
 }
 

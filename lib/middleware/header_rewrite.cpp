@@ -1,5 +1,6 @@
 #include "gatehouse/middleware/header_rewrite.hpp"
 #include "http1/token.hpp"
+#include "util/text.hpp"
 
 #include <stdexcept>
 #include <string_view>
@@ -7,17 +8,8 @@
 namespace gatehouse {
 namespace {
 
+using detail::is_field_value;
 using detail::is_http_token;
-
-// RFC 9110 5.5: visible characters, spaces, tabs and obs-text. CR and LF above all must not pass,
-// or a configured value could smuggle extra header lines.
-bool is_field_value(std::string_view s) noexcept {
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
-  }
-  return true;
-}
 
 void check(const HeaderEdits& edits, const char* which) {
   auto fail = [which](std::string_view what, std::string_view text) {

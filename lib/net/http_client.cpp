@@ -2,14 +2,14 @@
 
 #include <algorithm>
 #include <array>
+#include <vector>
 
-#include <asio/connect.hpp>
 #include <asio/ip/tcp.hpp>
-#include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
 
 #include "http1/parser.hpp"
 #include "net/stream.hpp"
+#include "tls/tls_connect.hpp"
 #include "tls/tls_context.hpp"
 
 namespace gatehouse::detail {
@@ -79,21 +79,16 @@ asio::awaitable<std::shared_ptr<HttpClient::Connection>> HttpClient::connect(ste
     error = "cannot resolve " + origin_.host + ": " + (c->timed_out ? "timed out" : rerr.message());
     co_return nullptr;
   }
-  auto [cerr, ep] = co_await asio::async_connect(c->stream.socket(), endpoints, use_tuple);
-  if (cerr) {
-    error = "cannot connect to " + origin_.authority() + ": " + (c->timed_out ? "timed out" : cerr.message());
+  std::vector<tcp::endpoint> addresses;
+  for (const auto& entry : endpoints) addresses.push_back(entry.endpoint());
+  const std::string& name = options_.tls.server_name.empty() ? origin_.host : options_.tls.server_name;
+  const ConnectError e = co_await connect_stream(c->stream, addresses, name, deadline);
+  if (!e.ok()) {
+    const std::string why = c->timed_out ? std::string("timed out") : e.reason();
+    error = e.step == ConnectError::Step::connect
+                ? "cannot connect to " + origin_.authority() + ": " + why
+                : "TLS handshake with " + origin_.authority() + " failed: " + why;
     co_return nullptr;
-  }
-  asio::error_code ignored;
-  c->stream.socket().set_option(tcp::no_delay(true), ignored);
-  if (c->stream.is_tls()) {
-    const std::string& name = options_.tls.server_name.empty() ? origin_.host : options_.tls.server_name;
-    prepare_client_stream(c->stream.tls().native_handle(), name);
-    auto [herr] = co_await c->stream.tls().async_handshake(asio::ssl::stream_base::client, use_tuple);
-    if (herr) {
-      error = "TLS handshake with " + origin_.authority() + " failed: " + (c->timed_out ? "timed out" : herr.message());
-      co_return nullptr;
-    }
   }
   co_return c;
 }

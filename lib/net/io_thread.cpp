@@ -1,9 +1,11 @@
 #include "net/io_thread.hpp"
 
 #include <chrono>
-#include <cstdio>
 #include <exception>
 #include <mutex>
+#include <string>
+
+#include "util/log.hpp"
 
 namespace gatehouse::detail {
 
@@ -30,7 +32,7 @@ IoThread::IoThread() : work_(io_.get_executor()) {
         return;
       } catch (const std::exception& e) {
         // Handlers here catch their own errors; one that escapes must not end key refreshes.
-        std::fprintf(stderr, "gatehouse: background I/O: unexpected exception: %s\n", e.what());
+        log(nullptr, LogLevel::error, std::string("background I/O: unexpected exception: ") + e.what());
       }
     }
   });

@@ -1,5 +1,7 @@
 #include "proxy/forwarding.hpp"
 
+#include "util/text.hpp"
+
 #include <array>
 #include <string>
 
@@ -21,12 +23,6 @@ bool is_hop_by_hop(std::string_view n) noexcept {
   }
 }
 
-std::string_view trim(std::string_view v) noexcept {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  return v;
-}
-
 // Calls fn(token) for each comma-separated element of every field named `name`.
 template <class Fn>
 void for_each_list_element(const Headers& h, std::string_view name, Fn fn) {
@@ -35,7 +31,7 @@ void for_each_list_element(const Headers& h, std::string_view name, Fn fn) {
     std::string_view v = f.value;
     while (!v.empty()) {
       const auto comma = v.find(',');
-      std::string_view item = trim(v.substr(0, comma));
+      std::string_view item = trim_ows(v.substr(0, comma));
       if (!item.empty()) fn(item);
       if (comma == std::string_view::npos) break;
       v.remove_prefix(comma + 1);
@@ -140,7 +136,7 @@ void set_forwarded_headers(Exchange& ex, std::string_view peer) {
     for (auto f : h)
       if (iequals(f.name, "forwarded")) {
         if (!value.empty()) value += ", ";
-        value += trim(f.value);
+        value += trim_ows(f.value);
       }
   }
   if (!value.empty()) value += ", ";

@@ -11,7 +11,7 @@
 #include "proxy/upstream_impl.hpp"
 #include "proxy/upstream_pool.hpp"
 #include "server/worker.hpp"
-#include "tls/tls_context.hpp"
+#include "tls/tls_connect.hpp"
 
 namespace gatehouse::detail {
 namespace {
@@ -60,22 +60,17 @@ asio::awaitable<bool> connect(Call& c, const UpstreamEndpoint& ep, bool& timed_o
   asio::ssl::context* tls = impl.tls_context.get();
   tcp::socket socket(c.worker.executor());
   c.conn = std::make_unique<UpstreamConnection>(tls ? Stream(std::move(socket), *tls) : Stream(std::move(socket)), ep);
+  // The same connect and handshake as the gateway's own HTTP client; its own deadline is the
+  // connect timeout, the watchdog still holds the try and total deadlines.
   c.wd.watch_upstream(&c.conn->stream);
   c.wd.clear();
-  c.wd.set_in(c.options.connect_timeout);
-  auto [ec] = co_await c.conn->stream.socket().async_connect(ep.address, use_tuple);
-  if (!ec && tls) {
-    const std::string& name = c.options.tls->server_name;
-    prepare_client_stream(c.conn->stream.tls().native_handle(), name.empty() ? std::string_view(ep.host) : name);
-    auto [hec] = co_await c.conn->stream.tls().async_handshake(asio::ssl::stream_base::client, use_tuple);
-    ec = hec;
-  }
-  if (!ec && !c.wd.timed_out()) {
-    asio::error_code ignored;
-    c.conn->stream.socket().set_option(tcp::no_delay(true), ignored);
-    co_return true;
-  }
-  timed_out = c.wd.timed_out();
+  c.wd.set(c.try_deadline());
+  const std::string_view host =
+      tls && !c.options.tls->server_name.empty() ? std::string_view(c.options.tls->server_name) : std::string_view(ep.host);
+  const ConnectError err = co_await connect_stream(c.conn->stream, std::span<const tcp::endpoint>(&ep.address, 1), host,
+                                                   clock::now() + c.options.connect_timeout);
+  if (err.ok() && !c.wd.timed_out()) co_return true;
+  timed_out = err.timed_out || c.wd.timed_out();
   c.wd.clear();
   c.wd.watch_upstream(nullptr);
   c.conn.reset();

@@ -1,5 +1,6 @@
 #include "tls/tls_context.hpp"
 #include "util/openssl_ptr.hpp"
+#include "util/text.hpp"
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
@@ -30,8 +31,6 @@ constexpr unsigned char alpn_http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '
 // copies the new context's id) and mTLS resumption does not fail with "id context uninitialized".
 constexpr unsigned char session_id_context[] = {'g', 'a', 't', 'e', 'h', 'o', 'u', 's', 'e'};
 
-
-
 [[noreturn]] void fail(const std::string& what) {
   std::string reason = openssl_error_string();
   throw std::runtime_error("TLS setup: " + what + (reason.empty() ? "" : ": " + reason));
@@ -41,20 +40,12 @@ void check(int rc, const std::string& what) {
   if (rc != 1) fail(what);
 }
 
-unsigned char lower(unsigned char c) noexcept { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
-
 // `lowered` is already lower case (certificate names are stored that way).
 bool iequals_lowered(std::string_view s, std::string_view lowered) noexcept {
   if (s.size() != lowered.size()) return false;
   for (std::size_t i = 0; i < s.size(); ++i)
-    if (lower(static_cast<unsigned char>(s[i])) != static_cast<unsigned char>(lowered[i])) return false;
+    if (to_lower_ascii(s[i]) != lowered[i]) return false;
   return true;
-}
-
-std::string to_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(lower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 // Without this, OpenSSL would prompt on the terminal for an encrypted key and block startup.
@@ -136,7 +127,7 @@ std::vector<std::string> certificate_names(X509* cert) {
       if (gn->type != GEN_DNS) continue;
       std::string_view dns(reinterpret_cast<const char*>(ASN1_STRING_get0_data(gn->d.dNSName)),
                            static_cast<std::size_t>(ASN1_STRING_length(gn->d.dNSName)));
-      if (!dns.empty() && dns.find('\0') == std::string_view::npos) names.push_back(to_lower(dns));
+      if (!dns.empty() && dns.find('\0') == std::string_view::npos) names.push_back(to_lower_ascii(dns));
     }
     GENERAL_NAMES_free(sans);
   }
@@ -149,7 +140,7 @@ std::vector<std::string> certificate_names(X509* cert) {
   int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, index)));
   if (len > 0) {
     std::string_view cn(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(len));
-    if (cn.find('\0') == std::string_view::npos) names.push_back(to_lower(cn));
+    if (cn.find('\0') == std::string_view::npos) names.push_back(to_lower_ascii(cn));
   }
   OPENSSL_free(utf8);
   return names;

@@ -20,6 +20,7 @@
 #include "gatehouse/middleware/authorize.hpp"
 #include "gatehouse/testing.hpp"
 #include "support/jwt_signer.hpp"
+#include "support/temp_dir.hpp"
 
 using gatehouse::ConfigError;
 using gatehouse::load_config;
@@ -31,23 +32,11 @@ namespace gt = gatehouse::testing;
 namespace {
 
 struct KeyFiles {
-  fs::path dir;
+  gatehouse::test::TempDir tmp;
+  const fs::path& dir = tmp.dir;
   TestKey rsa = TestKey::generate("RS256");
-  std::string jwks_file, pem_file;
-  KeyFiles() {
-    static std::atomic<int> counter{0};
-    dir = fs::temp_directory_path() /
-          ("gatehouse-config-auth-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::create_directories(dir);
-    jwks_file = (dir / "jwks.json").string();
-    std::ofstream(jwks_file) << rsa.jwks("k1").dump();
-    pem_file = (dir / "key.pem").string();
-    std::ofstream(pem_file) << rsa.public_pem();
-  }
-  ~KeyFiles() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
+  std::string jwks_file = tmp.file("jwks.json", rsa.jwks("k1").dump());
+  std::string pem_file = tmp.file("key.pem", rsa.public_pem());
   json authenticate() const {
     return {{"issuers", {{{"issuer", "https://id.test"}, {"jwks_file", jwks_file}}}},
             {"algorithms", {"RS256"}},
@@ -259,7 +248,7 @@ TEST_CASE("verifiers defined once at the top level are shared by every authentic
   }
 }
 
-// --- API keys: the "api_keys" verifier type (lib/config_api_keys.cpp) ---
+// --- API keys: the "api_keys" verifier type (lib/auth/api_key_verifier_config.cpp) ---
 
 namespace {
 
@@ -435,8 +424,8 @@ TEST_CASE("an inline authenticate's \"cache\" turns the verified-token cache off
       REQUIRE(r);
       CHECK(r->ok());
     }
-    CHECK(v->cache_stats().hits == (enabled ? 1u : 0u));  // off: every call verifies in full
-    CHECK(v->cache_stats().entries == (enabled ? 1u : 0u));
+    CHECK(v->stats().cache_hits == (enabled ? 1u : 0u));  // off: every call verifies in full
+    CHECK(v->stats().cache_entries == (enabled ? 1u : 0u));
   }
   CHECK(path_of([&] {
           json o = k.authenticate();

@@ -12,6 +12,7 @@
 #include "gatehouse/config.hpp"
 #include "gatehouse/exchange.hpp"
 #include "gatehouse/middleware/header_rewrite.hpp"
+#include "support/temp_dir.hpp"
 #include "support/test_certs.hpp"
 
 using gatehouse::ConfigError;
@@ -23,25 +24,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A scratch directory with dummy PEM files: the loader only checks that they can be read.
-struct TempDir {
-  fs::path dir;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    dir = fs::temp_directory_path() /
-          ("gatehouse-config-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::create_directories(dir);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  std::string file(const std::string& name, const std::string& content = "dummy\n") const {
-    const auto p = dir / name;
-    std::ofstream(p) << content;
-    return p.string();
-  }
-};
+// A scratch directory for dummy PEM files: the loader only checks that they can be read.
+using gatehouse::test::TempDir;
 
 // The smallest valid document, to which tests add the part they are about.
 json minimal() {
@@ -851,4 +835,80 @@ TEST_CASE("load_config_file") {
   const auto file = tmp.file("gatehouse.json", minimal().dump(2));
   const auto c = gatehouse::load_config_file(file);
   CHECK(c.routes.size() == 1);
+}
+
+// ---- load-balancing policies by name ----------------------------------------------------------
+
+namespace {
+std::string with_balancer(const std::string& value) {
+  return R"({"listeners": [{"port": 8080}],
+             "upstreams": {"svc": {"endpoints": ["127.0.0.1:9000", "127.0.0.1:9001"], "load_balancer": )" +
+         value + R"(}},
+             "routes": [{"path": "/", "upstream": "svc"}]})";
+}
+struct AlwaysSecond final : gatehouse::LoadBalancer {
+  std::size_t pick(const gatehouse::PickRequest&) override { return 1; }
+};
+}  // namespace
+
+TEST_CASE("config: an upstream names its load-balancing policy, as a name or an object") {
+  for (const std::string v : {R"("round_robin")", R"({"policy": "round_robin"})"}) {
+    CAPTURE(v);
+    const GatewayConfig c = load_config(with_balancer(v));
+    const auto& lb = c.upstreams.at("svc")->options().load_balancer;
+    REQUIRE(lb);
+    CHECK(lb() != nullptr);
+  }
+}
+
+TEST_CASE("config: unknown or malformed load-balancing policies are refused where they are written") {
+  auto error_of = [](const std::string& v) {
+    try {
+      load_config(with_balancer(v));
+    } catch (const ConfigError& e) {
+      return std::pair<std::string, std::string>{e.path(), e.reason()};
+    }
+    return std::pair<std::string, std::string>{};
+  };
+  auto [p1, r1] = error_of(R"("round_robbin")");
+  CHECK(p1 == "/upstreams/svc/load_balancer");
+  CHECK(r1 == "unknown load-balancing policy \"round_robbin\" (did you mean \"round_robin\"?); known: round_robin");
+  auto [p2, r2] = error_of(R"({"policy": "random"})");
+  CHECK(p2 == "/upstreams/svc/load_balancer/policy");
+  CHECK(r2.find("known: round_robin") != std::string::npos);
+  auto [p3, r3] = error_of(R"({"weights": [1, 2]})");
+  CHECK(p3 == "/upstreams/svc/load_balancer");
+  CHECK(r3.find("missing \"policy\"") != std::string::npos);
+  auto [p4, r4] = error_of(R"({"policy": "round_robin", "sticky": true})");
+  CHECK(p4 == "/upstreams/svc/load_balancer/sticky");
+  auto [p5, r5] = error_of("42");
+  CHECK(p5 == "/upstreams/svc/load_balancer");
+}
+
+TEST_CASE("config: an application's load-balancing policy is reached by name, with its options") {
+  using gatehouse::ConfigRegistries;
+  using gatehouse::LoadBalancerFactory;
+  ConfigRegistries registries;
+  std::string seen_path;
+  registries.load_balancers.add("second", [&](const nlohmann::json& options, const std::string& path) {
+    seen_path = path;
+    CHECK(options.at("policy") == "second");
+    CHECK(options.at("why") == "tests");
+    return LoadBalancerFactory([] { return std::make_unique<AlwaysSecond>(); });
+  });
+  const GatewayConfig c = load_config(with_balancer(R"({"policy": "second", "why": "tests"})"), registries);
+  CHECK(seen_path == "/upstreams/svc/load_balancer");
+  auto balancer = c.upstreams.at("svc")->options().load_balancer();
+  CHECK(dynamic_cast<AlwaysSecond*>(balancer.get()) != nullptr);
+
+  registries.load_balancers.add("broken", [](const nlohmann::json&, const std::string&) -> LoadBalancerFactory {
+    throw std::runtime_error("no weights file");
+  });
+  try {
+    load_config(with_balancer(R"("broken")"), registries);
+    FAIL("expected a ConfigError");
+  } catch (const ConfigError& e) {
+    CHECK(e.path() == "/upstreams/svc/load_balancer");
+    CHECK(e.reason() == "cannot create load-balancing policy \"broken\": no weights file");
+  }
 }

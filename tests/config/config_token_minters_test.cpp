@@ -22,6 +22,7 @@
 #include "gatehouse/middleware/mint_identity_token.hpp"
 #include "gatehouse/testing.hpp"
 #include "support/jwt_signer.hpp"
+#include "support/temp_dir.hpp"
 
 using gatehouse::ConfigError;
 using gatehouse::load_config;
@@ -31,24 +32,7 @@ namespace gt = gatehouse::testing;
 
 namespace {
 
-struct TempDir {
-  fs::path dir;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    dir = fs::temp_directory_path() /
-          ("gatehouse-config-minters-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::create_directories(dir);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  std::string file(const std::string& name, const std::string& content) const {
-    const auto p = dir / name;
-    std::ofstream(p) << content;
-    return p.string();
-  }
-};
+using gatehouse::test::TempDir;
 
 std::string private_pem(const char* type, const char* curve = nullptr) {
   EVP_PKEY* k = curve ? EVP_PKEY_Q_keygen(nullptr, nullptr, type, curve) : EVP_PKEY_Q_keygen(nullptr, nullptr, type);

@@ -60,7 +60,7 @@ TEST_CASE("admin routes and the JWKS live on the admin listener; the upstream ge
   AuthenticateOptions ao;
   ao.verifiers = {std::make_shared<auth::JwtVerifier>(std::move(vo))};
   ao.optional = true;
-  ao.on_failure = [](const Exchange&, std::error_code, std::string_view) {};
+  ao.logger = null_logger();
   const auto minter = std::make_shared<const auth::TokenMinter>(
       auth::TokenMinterOptions{.issuer = "https://gatehouse.internal", .audience = "orders", .lifetime = std::chrono::seconds(30)});
 

@@ -402,12 +402,12 @@ TEST_CASE("oidc interop: a real OpenID provider's JWT and opaque access tokens, 
   const auth::TokenVerifier& jwt_verifier = *config.context.verifiers.at("oidc-jwt");
   const auth::TokenVerifier& introspection = *config.context.verifiers.at("oidc-opaque");
   auto reason = [](const auth::TokenVerifier& v, const std::string& token) { return run_verify(v, token).error(); };
-  REQUIRE_MESSAGE(keys.wait_ready(10s), "first JWKS fetch: " << keys.status().last_error);
+  REQUIRE_MESSAGE(keys.wait_ready(10s), "first JWKS fetch: " << keys.stats().last_error);
   auto last_fetch = steady::now();
   // Unknown kids may trigger a fetch once unknown_kid_interval_s (1 s) has passed since the last.
   auto after_rate_cap = [&last_fetch] { std::this_thread::sleep_until(last_fetch + 1200ms); };
   {
-    const auto s = keys.status();
+    const auto s = keys.stats();
     CHECK(s.jwks_uri == issuer + "/jwks");  // found by discovery
     CHECK(s.keys == 4);
     CHECK(s.fetches == 1);
@@ -434,7 +434,7 @@ TEST_CASE("oidc interop: a real OpenID provider's JWT and opaque access tokens, 
   gen1_unseen = idp.token("read", kAudience);  // resource https://api.test: RS256
   CHECK(kid_of(gen1_unseen) == "gen1-rs256");
   CHECK(get(port, "/opaque/orders", gen1_token).status == 401);  // JWT access tokens are not introspectable
-  CHECK(keys.status().fetches == 1);
+  CHECK(keys.stats().fetches == 1);
 
   // (b) Rotation while the gateway runs: the provider restarts on the same port with a new key
   // set, the new kid first. The first token with a new kid makes the gateway fetch the JWKS again.
@@ -448,7 +448,7 @@ TEST_CASE("oidc interop: a real OpenID provider's JWT and opaque access tokens, 
     CHECK(a.status == 200);
     CHECK(a.body == kCaller);
     last_fetch = steady::now();
-    const auto s = keys.status();
+    const auto s = keys.stats();
     CHECK(s.fetches == 2);
     CHECK(s.keys == 8);
   }
@@ -464,12 +464,12 @@ TEST_CASE("oidc interop: a real OpenID provider's JWT and opaque access tokens, 
   after_rate_cap();
   CHECK(get(port, "/jwt/orders", gen3_token).status == 200);
   last_fetch = steady::now();
-  CHECK(keys.status().fetches == 3);
-  CHECK(keys.status().keys == 4);
+  CHECK(keys.stats().fetches == 3);
+  CHECK(keys.stats().keys == 4);
   CHECK(get(port, "/jwt/orders", gen1_token).status == 401);  // cached, but its key is gone
   CHECK(get(port, "/jwt/orders", gen2_token).status == 401);
   CHECK(reason(jwt_verifier, gen1_token) == auth::TokenError::unknown_key);
-  CHECK(keys.status().fetches == 3);  // unknown kids within the rate cap fetch nothing
+  CHECK(keys.stats().fetches == 3);  // unknown kids within the rate cap fetch nothing
 
   // (c) Opaque tokens (no resource) are introspected with client_secret_basic.
   const std::string opaque = idp.token("read write");
@@ -521,7 +521,7 @@ TEST_CASE("oidc interop: a real OpenID provider's JWT and opaque access tokens, 
   after_rate_cap();
   CHECK(get(port, "/jwt/orders", unknown_kid).status == 401);
   {
-    const auto s = keys.status();
+    const auto s = keys.stats();
     CHECK(s.fetches == 4);
     CHECK(s.failures == 1);
     CHECK(s.keys == 4);
@@ -538,8 +538,8 @@ TEST_CASE("oidc interop: a real OpenID provider's JWT and opaque access tokens, 
     ro.issuer = issuer;
     ro.tls.ca_file = pki.ca_cert;
     ro.fetch_timeout = 2s;
-    ro.log = [](std::string_view) {};
-    auto fresh_keys = auth::RemoteKeySource::create(std::move(ro));
+    ro.logger = null_logger();
+    auto fresh_keys = std::make_shared<auth::RemoteKeySource>(std::move(ro));
     CHECK_FALSE(fresh_keys->wait_ready(5s));
     auth::JwtVerifierOptions vo;
     vo.algorithms = {"RS256", "ES256", "PS256", "EdDSA"};
@@ -548,7 +548,7 @@ TEST_CASE("oidc interop: a real OpenID provider's JWT and opaque access tokens, 
     const auto fresh_verifier = std::make_shared<auth::JwtVerifier>(std::move(vo));
     AuthenticateOptions ao;
     ao.verifiers = {fresh_verifier};
-    ao.on_failure = [](const Exchange&, std::error_code, std::string_view) {};
+    ao.logger = null_logger();
     GatewayUnderTest g2;
     g2.gw->route({.name = "fresh",
                   .path = "/fresh",
@@ -556,7 +556,7 @@ TEST_CASE("oidc interop: a real OpenID provider's JWT and opaque access tokens, 
                   .origin = upstream_at(svc.port)});
     const auto port2 = g2.start();
     CHECK(get(port2, "/fresh/orders", gen3_token).status == 503);
-    CHECK(fresh_keys->status().keys == 0);
+    CHECK(fresh_keys->stats().keys == 0);
     CHECK(reason(*fresh_verifier, gen3_token) == auth::TokenError::key_source_unavailable);
   }
 }

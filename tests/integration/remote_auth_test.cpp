@@ -20,6 +20,7 @@
 #include "gatehouse/auth/introspection_verifier.hpp"
 #include "gatehouse/auth/jwt_verifier.hpp"
 #include "gatehouse/auth/remote_key_source.hpp"
+#include "support/capture_logger.hpp"
 #include "support/httplib_server.hpp"
 #include "support/jwt_signer.hpp"
 #include "support/test_certs.hpp"
@@ -109,15 +110,7 @@ auth::RemoteKeySourceOptions remote(const KeyServer& ks, std::vector<std::string
   o.jwks_uri = ks.url("/jwks");
   o.tls.ca_file = ks.pki.ca_cert;
   o.unknown_kid_interval = 0s;
-  if (log) {
-    auto mu = std::make_shared<std::mutex>();
-    o.log = [log, mu](std::string_view line) {
-      std::lock_guard lock(*mu);
-      log->emplace_back(line);
-    };
-  } else {
-    o.log = [](std::string_view) {};
-  }
+  o.logger = log ? std::make_shared<CaptureLogger>(log) : null_logger();
   return o;
 }
 
@@ -128,7 +121,7 @@ TEST_CASE("remote JWKS over HTTPS: loaded at start, verified against the CA, ref
   const TestKey ec = TestKey::generate("ES256");
   KeyServer ks(json{{"keys", {rsa.public_jwk("r1")}}});
   std::vector<std::string> log;
-  auto keys = auth::RemoteKeySource::create(remote(ks, &log));
+  auto keys = std::make_shared<auth::RemoteKeySource>(remote(ks, &log));
   REQUIRE(keys->wait_ready(5s));
   CHECK(keys->current()->size() == 1);
   auto v = verifier_for(ks.issuer(), keys);
@@ -141,7 +134,7 @@ TEST_CASE("remote JWKS over HTTPS: loaded at start, verified against the CA, ref
   const auto r = run_verify(*v, token(ec, "e1", ks.issuer()));
   CHECK_MESSAGE(r.ok(), r.detail());
   CHECK(ks.jwks_requests == 2);
-  CHECK(keys->status().keys == 2);
+  CHECK(keys->stats().keys == 2);
   // Unchanged documents keep the key set (and the verified-token cache) as they are.
   const auto generation = keys->generation();
   CHECK(run_verify(*v, token(ec, "e9", ks.issuer())).error() == TokenError::unknown_key);
@@ -155,7 +148,7 @@ TEST_CASE("remote JWKS: concurrent unknown kids share one fetch, and made-up kid
   KeyServer ks(json{{"keys", {rsa.public_jwk("r1")}}});
   auto opts = remote(ks);
   opts.unknown_kid_interval = 60s;
-  auto keys = auth::RemoteKeySource::create(opts);
+  auto keys = std::make_shared<auth::RemoteKeySource>(opts);
   REQUIRE(keys->wait_ready(5s));
   auto v = verifier_for(ks.issuer(), keys, false);
   CHECK(ks.jwks_requests == 1);
@@ -170,7 +163,7 @@ TEST_CASE("remote JWKS: concurrent unknown kids share one fetch, and made-up kid
   auto fresh = remote(ks);
   ks.delay = 300ms;
   ks.set_jwks(two_keys(rsa, "r1", ec, "e1"));
-  auto keys2 = auth::RemoteKeySource::create(fresh);
+  auto keys2 = std::make_shared<auth::RemoteKeySource>(fresh);
   REQUIRE(keys2->wait_ready(5s));
   ks.set_jwks(json{{"keys", {rsa.public_jwk("r1"), ec.public_jwk("e1"), ec.public_jwk("e2")}}});
   const int before = ks.jwks_requests;
@@ -191,7 +184,7 @@ TEST_CASE("remote JWKS: the last good keys keep serving while the key server is 
   std::vector<std::string> log;
   auto opts = remote(*ks, &log);
   opts.fetch_timeout = 1s;
-  auto keys = auth::RemoteKeySource::create(opts);
+  auto keys = std::make_shared<auth::RemoteKeySource>(opts);
   REQUIRE(keys->wait_ready(5s));
   auto v = verifier_for(issuer, keys, false);
   ks.reset();  // the key server is gone
@@ -200,8 +193,8 @@ TEST_CASE("remote JWKS: the last good keys keep serving while the key server is 
   const auto r = run_verify(*v, token(rsa, "r2", issuer));  // refetch fails; r2 stays unknown
   CHECK(r.error() == TokenError::unknown_key);
   CHECK(run_verify(*v, token(rsa, "r1", issuer)).ok());
-  CHECK(keys->status().failures >= 1);
-  CHECK(keys->status().keys == 1);
+  CHECK(keys->stats().failures >= 1);
+  CHECK(keys->stats().keys == 1);
 }
 
 TEST_CASE("remote JWKS: no keys ever (unreachable, untrusted certificate, garbage) fails closed") {
@@ -209,8 +202,8 @@ TEST_CASE("remote JWKS: no keys ever (unreachable, untrusted certificate, garbag
   SUBCASE("nothing listens") {
     auth::RemoteKeySourceOptions o;
     o.jwks_uri = "https://127.0.0.1:1/jwks";
-    o.log = [](std::string_view) {};
-    auto keys = auth::RemoteKeySource::create(o);
+    o.logger = null_logger();
+    auto keys = std::make_shared<auth::RemoteKeySource>(o);
     CHECK_FALSE(keys->wait_ready(5s));
     auto v = verifier_for("https://issuer.test", keys);
     CHECK(run_verify(*v, token(rsa, "r1", "https://issuer.test")).error() == TokenError::key_source_unavailable);
@@ -220,41 +213,41 @@ TEST_CASE("remote JWKS: no keys ever (unreachable, untrusted certificate, garbag
     TestPki other("another CA");
     auto o = remote(ks);
     o.tls.ca_file = other.ca_cert;
-    auto keys = auth::RemoteKeySource::create(o);
+    auto keys = std::make_shared<auth::RemoteKeySource>(o);
     CHECK_FALSE(keys->wait_ready(5s));
-    CHECK(keys->status().last_error.find("certificate verify failed") != std::string::npos);
+    CHECK(keys->stats().last_error.find("certificate verify failed") != std::string::npos);
     CHECK(ks.jwks_requests == 0);
   }
   SUBCASE("the document is not a JWKS, or has no usable key") {
     KeyServer ks(json{{"keys", "nope"}});
-    auto keys = auth::RemoteKeySource::create(remote(ks));
+    auto keys = std::make_shared<auth::RemoteKeySource>(remote(ks));
     CHECK_FALSE(keys->wait_ready(5s));
-    CHECK(keys->status().last_error.find("invalid JWKS") != std::string::npos);
+    CHECK(keys->stats().last_error.find("invalid JWKS") != std::string::npos);
     ks.set_jwks(json{{"keys", {{{"kty", "RSA"}, {"n", "AQAB"}, {"e", "AQAB"}}}}});
-    auto keys2 = auth::RemoteKeySource::create(remote(ks));
+    auto keys2 = std::make_shared<auth::RemoteKeySource>(remote(ks));
     CHECK_FALSE(keys2->wait_ready(5s));
-    CHECK(keys2->status().last_error.find("no usable key") != std::string::npos);
+    CHECK(keys2->stats().last_error.find("no usable key") != std::string::npos);
   }
   SUBCASE("documents over the size cap are refused, declared or streamed") {
     KeyServer ks(json{{"keys", {rsa.public_jwk("r1")}}});
     auto o = remote(ks);
     o.max_document_bytes = 100;  // the one-key document is larger
-    auto keys = auth::RemoteKeySource::create(o);
+    auto keys = std::make_shared<auth::RemoteKeySource>(o);
     CHECK_FALSE(keys->wait_ready(5s));
-    CHECK(keys->status().last_error.find("larger than 100 bytes") != std::string::npos);
+    CHECK(keys->stats().last_error.find("larger than 100 bytes") != std::string::npos);
     auto endless = remote(ks);
     endless.jwks_uri = ks.url("/endless");
     endless.fetch_timeout = 10s;
     const auto start = std::chrono::steady_clock::now();
-    auto keys2 = auth::RemoteKeySource::create(endless);
+    auto keys2 = std::make_shared<auth::RemoteKeySource>(endless);
     CHECK_FALSE(keys2->wait_ready(8s));
-    CHECK(keys2->status().last_error.find("larger than") != std::string::npos);
+    CHECK(keys2->stats().last_error.find("larger than") != std::string::npos);
     CHECK(std::chrono::steady_clock::now() - start < 5s);
   }
   SUBCASE("plain http is refused unless allowed") {
     auth::RemoteKeySourceOptions o;
     o.jwks_uri = "http://127.0.0.1:1/jwks";
-    CHECK_THROWS_AS(auth::RemoteKeySource::create(o), std::invalid_argument);
+    CHECK_THROWS_AS(std::make_shared<auth::RemoteKeySource>(o), std::invalid_argument);
   }
 }
 
@@ -264,7 +257,7 @@ TEST_CASE("remote JWKS: Cache-Control max-age, bounded by min_refresh, schedules
   ks.cache_control = "public, max-age=0";
   auto o = remote(ks);
   o.min_refresh = 1s;
-  auto keys = auth::RemoteKeySource::create(o);
+  auto keys = std::make_shared<auth::RemoteKeySource>(o);
   REQUIRE(keys->wait_ready(5s));
   std::this_thread::sleep_for(2500ms);
   // max-age=0 is raised to min_refresh (1 s): two or three more fetches, not hundreds.
@@ -278,15 +271,15 @@ TEST_CASE("OpenID discovery finds jwks_uri, and refuses metadata naming another 
   auto o = remote(ks);
   o.jwks_uri.clear();
   o.issuer = ks.issuer();
-  auto keys = auth::RemoteKeySource::create(o);
+  auto keys = std::make_shared<auth::RemoteKeySource>(o);
   REQUIRE(keys->wait_ready(5s));
-  CHECK(keys->status().jwks_uri == ks.url("/jwks"));
+  CHECK(keys->stats().jwks_uri == ks.url("/jwks"));
   CHECK(run_verify(*verifier_for(ks.issuer(), keys), token(rsa, "r1", ks.issuer())).ok());
 
   ks.issuer_in_metadata = "https://evil.test";
-  auto bad = auth::RemoteKeySource::create(o);
+  auto bad = std::make_shared<auth::RemoteKeySource>(o);
   CHECK_FALSE(bad->wait_ready(5s));
-  CHECK(bad->status().last_error.find("\"issuer\" in the metadata") != std::string::npos);
+  CHECK(bad->stats().last_error.find("\"issuer\" in the metadata") != std::string::npos);
 }
 
 namespace {

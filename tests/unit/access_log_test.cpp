@@ -20,6 +20,7 @@
 
 #include "gatehouse/middleware/access_log.hpp"
 #include "gatehouse/testing.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace gatehouse;
 namespace gt = gatehouse::testing;
@@ -27,19 +28,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory per test case, removed at the end.
-struct TempDir {
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "gatehouse-access-log-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path path;
-};
+using gatehouse::test::TempDir;
 
 std::vector<std::string> read_lines(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -76,7 +65,7 @@ void check_fields(const nlohmann::json& j) {
 
 TEST_CASE("one JSON line per request with the documented fields") {
   TempDir dir;
-  const fs::path file = dir.path / "access.log";
+  const fs::path file = dir.dir / "access.log";
   auto log = std::make_shared<AccessLog>(AccessLogOptions{.path = file.string()});
 
   auto ok = gt::exchange("POST", "/orders?token=secret");
@@ -89,8 +78,8 @@ TEST_CASE("one JSON line per request with the documented fields") {
   log->on_complete(failed, std::make_error_code(std::errc::timed_out));
 
   log->flush();
-  CHECK(log->written() == 2);
-  CHECK(log->dropped() == 0);
+  CHECK(log->stats().written == 2);
+  CHECK(log->stats().dropped == 0);
   const auto lines = read_lines(file);
   REQUIRE(lines.size() == 2);
   for (const auto& line : lines) check_fields(nlohmann::json::parse(line));
@@ -117,7 +106,7 @@ TEST_CASE("one JSON line per request with the documented fields") {
 
 TEST_CASE("control bytes and invalid UTF-8 in the path are escaped; the line stays valid JSON") {
   TempDir dir;
-  const fs::path file = dir.path / "access.log";
+  const fs::path file = dir.dir / "access.log";
   AccessLog log({.path = file.string()});
   auto ex = gt::exchange("GET", std::string_view("/a\x01\"b\\\n\xff\xc3(\xe2\x82\xac\x7f\0z", 16));
   gatehouse::testing::set_route_name(ex, "r\tq");
@@ -140,7 +129,7 @@ TEST_CASE("control bytes and invalid UTF-8 in the path are escaped; the line sta
 
 TEST_CASE("flush waits for queued lines; the destructor writes what is left") {
   TempDir dir;
-  const fs::path file = dir.path / "access.log";
+  const fs::path file = dir.dir / "access.log";
   {
     AccessLog log({.path = file.string(), .queue_capacity = 1024});
     auto ex = gt::exchange("GET", "/one");
@@ -168,7 +157,7 @@ TEST_CASE("a full queue drops and counts lines, never blocks, and loses none it 
   // The sink is a FIFO nobody reads yet: the writer thread blocks once the pipe is full, so the
   // four-slot queue must overflow while four workers log concurrently.
   TempDir dir;
-  const fs::path fifo = dir.path / "access.fifo";
+  const fs::path fifo = dir.dir / "access.fifo";
   REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
   const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);  // so the log's open does not wait
   REQUIRE(reader >= 0);
@@ -200,9 +189,10 @@ TEST_CASE("a full queue drops and counts lines, never blocks, and loses none it 
   });
   log->flush();
   const std::uint64_t pushed = std::uint64_t{kThreads} * kPerThread;
-  CHECK(log->written() + log->dropped() == pushed);
-  CHECK(log->dropped() > 0);
-  const std::uint64_t written = log->written();
+  const AccessLogStats stats = log->stats();
+  CHECK(stats.written + stats.dropped == pushed);
+  CHECK(stats.dropped > 0);
+  const std::uint64_t written = stats.written;
   log.reset();  // closes the write end: the reader sees end of file
   drain.join();
   ::close(reader);

@@ -17,6 +17,7 @@
 #include "gatehouse/middleware/authenticate.hpp"
 #include "gatehouse/middleware/authorize.hpp"
 #include "gatehouse/testing.hpp"
+#include "support/capture_logger.hpp"
 #include "support/jwt_signer.hpp"
 
 using namespace gatehouse;
@@ -54,10 +55,9 @@ std::string construction_error(const ApiKeyVerifierOptions& o) {
   return "";
 }
 
-struct Logged {
-  std::error_code error;
-  std::string detail;
-};
+using gatehouse::test::CaptureLogger;
+
+std::string message_of(TokenError e) { return make_error_code(e).message(); }
 
 }  // namespace
 
@@ -211,7 +211,7 @@ TEST_CASE("api keys: the options are validated when the verifier is built") {
 }
 
 TEST_CASE("api keys: Authenticate + Authorize with an x-api-key header, through run_chain") {
-  std::vector<Logged> logged;
+  const auto log = std::make_shared<CaptureLogger>();
   auto chain_with = [&](bool forward_token) {
     AuthenticateOptions a;
     a.verifiers = {verifier()};
@@ -219,9 +219,7 @@ TEST_CASE("api keys: Authenticate + Authorize with an x-api-key header, through 
     a.realm = "partners";
     a.forward_token = forward_token;
     a.identity.claims = {{"gatehouse_api_key_id", "x-auth-key-id"}};
-    a.on_failure = [&logged](const Exchange&, std::error_code e, std::string_view d) {
-      logged.push_back({e, std::string(d)});
-    };
+    a.logger = log;
     return std::vector<std::shared_ptr<const Middleware>>{
         std::make_shared<Authenticate>(std::move(a)),
         std::make_shared<Authorize>(AuthorizeOptions{.rule = Rule::require_scopes({"orders:write"}), .realm = "partners"})};
@@ -243,7 +241,7 @@ TEST_CASE("api keys: Authenticate + Authorize with an x-api-key header, through 
     CHECK_FALSE(h.contains("x-api-key"));
     REQUIRE(ex.find<Claims>());
     CHECK(ex.find<Claims>()->subject() == "partner-a");
-    CHECK(logged.empty());
+    CHECK(log->entries().empty());
   }
   SUBCASE("forward_token=true keeps the key; an optional \"Bearer \" prefix is accepted") {
     const auto chain = chain_with(true);
@@ -272,10 +270,13 @@ TEST_CASE("api keys: Authenticate + Authorize with an x-api-key header, through 
     CHECK(r.status == 401);
     CHECK(r.headers.get("www-authenticate") == "Bearer realm=\"partners\", error=\"invalid_token\"");
     CHECK(up.received().empty());
+    const auto logged = log->entries();
     REQUIRE(logged.size() == 1);
-    CHECK(logged[0].error == TokenError::unknown_key);
-    CHECK(logged[0].detail.find(wrong) == std::string::npos);
-    CHECK(logged[0].detail.find(ApiKeyVerifier::hash(wrong).substr(0, 8)) != std::string::npos);
+    CHECK(logged[0].level == LogLevel::info);
+    CHECK(logged[0].message == "authenticate: credential refused");
+    CHECK(logged[0].field("error") == message_of(TokenError::unknown_key));
+    CHECK(logged[0].field("detail").find(wrong) == std::string::npos);
+    CHECK(logged[0].field("detail").find(ApiKeyVerifier::hash(wrong).substr(0, 8)) != std::string::npos);
     REQUIRE(ex.find<AuthFailure>());
     CHECK(ex.find<AuthFailure>()->reason.find(wrong) == std::string::npos);
   }
@@ -300,10 +301,10 @@ TEST_CASE("api keys: next to a JWT verifier: either credential works, and a JWT'
   jo.algorithms = {"RS256"};
   jo.issuers = {{"https://id.test", StaticKeySource::from_jwks(rsa.jwks("k1").dump())}};
   jo.clock = &clock;
-  std::vector<Logged> logged;
+  const auto log = std::make_shared<CaptureLogger>();
   AuthenticateOptions a;
   a.verifiers = {verifier(), std::make_shared<const JwtVerifier>(std::move(jo))};  // API keys first
-  a.on_failure = [&logged](const Exchange&, std::error_code e, std::string_view d) { logged.push_back({e, std::string(d)}); };
+  a.logger = log;
   const std::vector<std::shared_ptr<const Middleware>> chain = {std::make_shared<Authenticate>(std::move(a))};
   auto jwt = [&](std::int64_t exp) {
     return make_token(rsa, {{"alg", "RS256"}, {"kid", "k1"}}, {{"iss", "https://id.test"}, {"sub", "alice"}, {"exp", exp}});
@@ -321,6 +322,7 @@ TEST_CASE("api keys: next to a JWT verifier: either credential works, and a JWT'
   // unknown_key ranks below a JWT verifier's verdict on its own token.
   auto expired = gt::exchange("GET", "/", {{"authorization", "Bearer " + jwt(now - 600)}});
   CHECK(gt::run_chain(chain, expired).status == 401);
+  const auto logged = log->entries();
   REQUIRE(logged.size() == 1);
-  CHECK(logged[0].error == TokenError::expired);
+  CHECK(logged[0].field("error") == message_of(TokenError::expired));
 }

@@ -15,6 +15,7 @@
 #include "gatehouse/auth/jwk.hpp"
 #include "gatehouse/auth/key_source.hpp"
 #include "support/jwt_signer.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace gatehouse::auth;
 using gatehouse::test::b64url;
@@ -323,22 +324,16 @@ TEST_CASE("jwk: a PEM certificate marked encrypted is refused without asking for
 
 TEST_CASE("jwk: StaticKeySource reads JWKS and PEM files") {
   const TestKey ec = TestKey::generate("ES384");
-  const auto dir = std::filesystem::temp_directory_path();
-  const auto jwks_path = dir / "gatehouse_jwk_test.jwks.json";
-  const auto pem_path = dir / "gatehouse_jwk_test.pem";
-  {
-    std::ofstream(jwks_path) << ec.jwks("file-kid").dump();
-    std::ofstream(pem_path) << ec.public_pem();
-  }
+  const gatehouse::test::TempDir tmp;
+  const std::filesystem::path jwks_path = tmp.file("keys.jwks.json", ec.jwks("file-kid").dump());
+  const std::filesystem::path pem_path = tmp.file("key.pem", ec.public_pem());
   const auto from_jwks = StaticKeySource::from_file(jwks_path);
   CHECK(from_jwks->current()->find("file-kid", JwsAlgorithm::es384));
   CHECK_FALSE(from_jwks->can_refresh());
   CHECK(from_jwks->generation() == from_jwks->current()->generation());
   const auto from_pem = StaticKeySource::from_file(pem_path, "ES384", "pem-kid");
   CHECK(from_pem->current()->find("pem-kid", JwsAlgorithm::es384));
-  std::filesystem::remove(jwks_path);
-  std::filesystem::remove(pem_path);
-  CHECK_THROWS_AS(StaticKeySource::from_file(dir / "gatehouse_no_such_file.json"), std::invalid_argument);
+  CHECK_THROWS_AS(StaticKeySource::from_file(tmp.dir / "no_such_file.json"), std::invalid_argument);
 }
 
 TEST_CASE("jwk: signature check matches each key to its own signatures") {

@@ -616,8 +616,8 @@ TEST_CASE("jwt: the cache returns the same claims and re-checks expiry on every 
   REQUIRE(second);
   REQUIRE(second->ok());
   CHECK((*second)->same_payload(first->value()));
-  CHECK(v.cache_stats().hits == 1);
-  CHECK(v.cache_stats().entries == 1);
+  CHECK(v.stats().cache_hits == 1);
+  CHECK(v.stats().cache_entries == 1);
   const VerifyResult async = run_verify(v, token);
   REQUIRE(async.ok());
   CHECK(async->same_payload(first->value()));
@@ -627,7 +627,7 @@ TEST_CASE("jwt: the cache returns the same claims and re-checks expiry on every 
   REQUIRE(expired);
   CHECK(expired->error() == make_error_code(TokenError::expired));
   CHECK(expired->detail().find("cached") != std::string::npos);
-  CHECK(v.cache_stats().entries == 0);
+  CHECK(v.stats().cache_entries == 0);
   expect_error(v, token, TokenError::expired);
 }
 
@@ -641,14 +641,14 @@ TEST_CASE("jwt: failures are not cached, the cache is bounded and per verifier")
   const std::string wrong_aud = f.token(Fixture::header(), p);
   expect_error(v, wrong_aud, TokenError::wrong_audience);
   expect_error(v, wrong_aud, TokenError::wrong_audience);
-  CHECK(v.cache_stats().entries == 0);
+  CHECK(v.stats().cache_entries == 0);
   for (int i = 0; i < 50; ++i) {
     json q = Fixture::payload();
     q["jti"] = std::to_string(i);
     expect_ok(v, f.token(Fixture::header(), q));
   }
-  CHECK(v.cache_stats().entries <= 8);
-  CHECK(v.cache_stats().entries > 0);
+  CHECK(v.stats().cache_entries <= 8);
+  CHECK(v.stats().cache_entries > 0);
 
   // A token cached by one verifier means nothing to another.
   const std::string token = f.token();
@@ -663,8 +663,8 @@ TEST_CASE("jwt: failures are not cached, the cache is bounded and per verifier")
   JwtVerifier uncached(std::move(off));
   expect_ok(uncached, token);
   expect_ok(uncached, token);
-  CHECK(uncached.cache_stats().entries == 0);
-  CHECK(uncached.cache_stats().hits == 0);
+  CHECK(uncached.stats().cache_entries == 0);
+  CHECK(uncached.stats().cache_hits == 0);
 }
 
 TEST_CASE("jwt: cached tokens are verified again after max_age") {
@@ -674,11 +674,11 @@ TEST_CASE("jwt: cached tokens are verified again after max_age") {
   JwtVerifier v(std::move(o));
   const std::string token = f.token();
   expect_ok(v, token);
-  const auto hits = v.cache_stats().hits;
+  const auto hits = v.stats().cache_hits;
   f.clock.advance(std::chrono::seconds(11));
   expect_ok(v, token);
-  CHECK(v.cache_stats().entries == 1);
-  CHECK(v.cache_stats().hits >= hits);
+  CHECK(v.stats().cache_entries == 1);
+  CHECK(v.stats().cache_hits >= hits);
 }
 
 namespace {
@@ -814,7 +814,7 @@ TEST_CASE("jwt: one verifier serves many threads") {
   }
   for (auto& th : threads) th.join();
   CHECK(failures == 0);
-  CHECK(v.cache_stats().entries == tokens.size());
+  CHECK(v.stats().cache_entries == tokens.size());
 }
 
 TEST_CASE("jwt: claims give typed access") {

@@ -25,6 +25,7 @@
 #include "gatehouse/auth/key_source.hpp"
 #include "gatehouse/auth/token_minter.hpp"
 #include "gatehouse/testing.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace gatehouse::auth;
 using nlohmann::json;
@@ -236,15 +237,9 @@ TEST_CASE("kid is the RFC 7638 thumbprint of the public key") {
 }
 
 TEST_CASE("keys from PEM files; keys that do not fit the algorithm are refused") {
-  static std::atomic<int> counter{0};
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("gatehouse-minter-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-  std::filesystem::create_directories(dir);
-  auto write = [&](const std::string& name, const std::string& text) {
-    const auto p = (dir / name).string();
-    std::ofstream(p) << text;
-    return p;
-  };
+  const gatehouse::test::TempDir tmp;
+  const auto& dir = tmp.dir;
+  auto write = [&](const std::string& name, const std::string& text) { return tmp.file(name, text); };
   const auto p256 = keygen("EC", "P-256");
   const auto p384 = keygen("EC", "P-384");
   const auto ed = keygen("ED25519");

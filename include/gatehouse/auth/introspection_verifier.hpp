@@ -15,6 +15,17 @@
 
 namespace gatehouse::auth {
 
+/// The cache of introspection answers.
+struct IntrospectionCacheOptions {
+  bool enabled = true;
+  std::size_t max_entries = 10'000;
+  /// Active answers are kept until the token's exp, but no longer than this.
+  std::chrono::seconds max_active{300};
+  /// Inactive answers are kept this long (0: not cached), so a bad token is not asked about again
+  /// on every retry.
+  std::chrono::seconds inactive{10};
+};
+
 struct IntrospectionVerifierOptions {
   /// Exactly one of the two. endpoint: the introspection URL. issuer: OpenID discovery, reading
   /// "introspection_endpoint" from <issuer>/.well-known/openid-configuration.
@@ -40,17 +51,15 @@ struct IntrospectionVerifierOptions {
   /// Introspection calls in flight at once; more are answered introspection_unavailable at once,
   /// so that a flood of made-up tokens cannot pile up behind a slow endpoint.
   std::size_t max_pending = 256;
-  struct Cache {
-    bool enabled = true;
-    std::size_t max_entries = 10'000;
-    /// Active answers are kept until the token's exp, but no longer than this.
-    std::chrono::seconds max_active{300};
-    /// Inactive answers are kept this long (0: not cached), so a bad token is not asked about
-    /// again on every retry.
-    std::chrono::seconds inactive{10};
-  } cache{};
+  IntrospectionCacheOptions cache{};
   /// Never null; tests pass a testing::FakeClock. Must outlive the verifier.
   const Clock* clock = &Clock::system();
+};
+
+struct IntrospectionVerifierStats {
+  std::uint64_t calls = 0;     ///< introspection requests sent
+  std::uint64_t failures = 0;  ///< of those, without a usable answer
+  std::uint64_t cache_hits = 0;
 };
 
 /// The answer's members become the Claims (scope, sub, client_id, exp, ...), "active" removed.
@@ -72,12 +81,7 @@ class IntrospectionVerifier final : public TokenVerifier {
 
   const IntrospectionVerifierOptions& options() const noexcept;
 
-  struct Stats {
-    std::uint64_t calls = 0;     ///< introspection requests sent
-    std::uint64_t failures = 0;  ///< of those, without a usable answer
-    std::uint64_t cache_hits = 0;
-  };
-  Stats stats() const;
+  IntrospectionVerifierStats stats() const;
 
   struct State;
 

@@ -52,6 +52,17 @@ struct JwtVerifierOptions {
   VerifiedTokenCacheOptions cache{};
 };
 
+/// Counters of a JwtVerifier's verified-token cache; all zero when the cache is off.
+struct JwtVerifierStats {
+  /// Lookups that found an entry (even one then refused as expired or re-verified after a key
+  /// rotation).
+  std::uint64_t cache_hits = 0;
+  /// Lookups that found none.
+  std::uint64_t cache_misses = 0;
+  /// Tokens in the cache now.
+  std::size_t cache_entries = 0;
+};
+
 class JwtVerifier final : public TokenVerifier {
  public:
   /// Throws std::invalid_argument when the options are incomplete or name an unknown algorithm.
@@ -67,14 +78,7 @@ class JwtVerifier final : public TokenVerifier {
 
   const JwtVerifierOptions& options() const noexcept;
 
-  /// hits: lookups that found an entry (even one then refused as expired or re-verified after a
-  /// key rotation); misses: lookups that found none. All zero when the cache is off.
-  struct CacheStats {
-    std::uint64_t hits = 0;
-    std::uint64_t misses = 0;
-    std::size_t entries = 0;
-  };
-  CacheStats cache_stats() const;
+  JwtVerifierStats stats() const;
 
  private:
   struct Impl;

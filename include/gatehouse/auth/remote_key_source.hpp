@@ -3,12 +3,12 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include "gatehouse/auth/key_source.hpp"
+#include "gatehouse/logger.hpp"
 #include "gatehouse/tls_options.hpp"
 
 namespace gatehouse::auth {
@@ -38,8 +38,17 @@ struct RemoteKeySourceOptions {
   /// After a failed fetch, the next try waits retry_min, doubling up to retry_max (with jitter).
   std::chrono::seconds retry_min{1};
   std::chrono::seconds retry_max{300};
-  /// Where fetch failures and key changes are reported, one line each (default: stderr).
-  std::function<void(std::string_view line)> log{};
+  /// Where fetch failures (warning; error while no keys were ever loaded) and key changes (info)
+  /// are reported. Null: the process-wide logger (gatehouse::logger()).
+  std::shared_ptr<Logger> logger{};
+};
+
+struct RemoteKeySourceStats {
+  std::uint64_t fetches = 0;   ///< attempts, successful or not
+  std::uint64_t failures = 0;  ///< of those, failed
+  std::size_t keys = 0;        ///< keys in the current set
+  std::string jwks_uri;        ///< as configured or discovered ("" before discovery)
+  std::string last_error;      ///< of the most recent failed fetch ("" if none)
 };
 
 /// Fetches in the background on one library-wide I/O thread, never on a worker. The last good keys
@@ -50,7 +59,7 @@ class RemoteKeySource final : public KeySource {
  public:
   /// Starts the first fetch at once. Throws std::invalid_argument for bad options (a URL that is
   /// not https, both or neither of jwks_uri and issuer, an unreadable CA file).
-  static std::shared_ptr<RemoteKeySource> create(RemoteKeySourceOptions options);
+  explicit RemoteKeySource(RemoteKeySourceOptions options);
   ~RemoteKeySource() override;
   RemoteKeySource(const RemoteKeySource&) = delete;
   RemoteKeySource& operator=(const RemoteKeySource&) = delete;
@@ -63,21 +72,13 @@ class RemoteKeySource final : public KeySource {
   /// For startup code that prefers to wait rather than answer 503 for the first requests.
   bool wait_ready(std::chrono::milliseconds timeout) const;
 
-  struct Status {
-    std::uint64_t fetches = 0;   ///< attempts, successful or not
-    std::uint64_t failures = 0;  ///< of those, failed
-    std::size_t keys = 0;        ///< keys in the current set
-    std::string jwks_uri;        ///< as configured or discovered ("" before discovery)
-    std::string last_error;      ///< of the most recent failed fetch ("" if none)
-  };
-  Status status() const;
+  RemoteKeySourceStats stats() const;
 
   const RemoteKeySourceOptions& options() const noexcept;
 
   struct State;
 
  private:
-  explicit RemoteKeySource(std::shared_ptr<State> state);
   std::shared_ptr<void> io_;  // the background thread; declared first, so released last
   std::shared_ptr<State> state_;
 };

@@ -17,6 +17,11 @@ struct AccessLogOptions {
   std::size_t queue_capacity = 16'384;
 };
 
+struct AccessLogStats {
+  std::uint64_t written = 0;  ///< lines written so far
+  std::uint64_t dropped = 0;  ///< lines dropped because the queue was full
+};
+
 /// Each line: {"time":"2026-11-27T10:00:00.123Z","request_id":..,"client":..,"method":..,
 /// "path":..,"route":..,"upstream":..,"status":..,"bytes_in":..,"bytes_out":..,"duration_ms":..}
 /// plus "error" when the exchange failed. Strings are JSON-escaped; control bytes never reach the
@@ -27,10 +32,7 @@ class AccessLog final : public Middleware {
   ~AccessLog() override;  // writes what is queued, then stops the writer thread
   void on_complete(Exchange& ex, std::error_code ec) const noexcept override;
 
-  /// Lines dropped because the queue was full.
-  std::uint64_t dropped() const noexcept;
-  /// Lines written so far.
-  std::uint64_t written() const noexcept;
+  AccessLogStats stats() const noexcept;
   /// Blocks until every line queued so far is written (for tests and shutdown).
   void flush() const;
 

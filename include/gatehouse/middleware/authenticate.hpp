@@ -1,6 +1,5 @@
 // Authenticate: verifies a bearer token, stores its Claims and tells the upstream who the caller is.
 #pragma once
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +10,7 @@
 
 #include "gatehouse/auth/claims.hpp"
 #include "gatehouse/auth/token_verifier.hpp"
+#include "gatehouse/logger.hpp"
 #include "gatehouse/middleware.hpp"
 
 namespace gatehouse {
@@ -58,9 +58,10 @@ struct AuthenticateOptions {
   IdentityHeaders identity{};
   /// false: remove the credential (header, cookie or query parameter) before forwarding.
   bool forward_token = true;
-  /// Called for every refused or undecided credential with the exact reason. Default: one line on
-  /// stderr with the request id.
-  std::function<void(const Exchange&, std::error_code, std::string_view detail)> on_failure{};
+  /// Every refused credential (info) and every undecided one (warning) is logged here with the
+  /// exact reason: "authenticate: credential refused" (or "undecided") with the fields request_id,
+  /// route, error and detail. Null: the process-wide logger (gatehouse::logger()).
+  std::shared_ptr<Logger> logger{};
 };
 
 /// Answers 401 (no or bad token, RFC 6750 WWW-Authenticate), 400 (several credentials) or 503
@@ -78,7 +79,6 @@ class Authenticate final : public Middleware {
   asio::awaitable<Flow> verify_later(Exchange& ex, std::string token, std::size_t first,
                                      std::optional<auth::VerifyResult> best) const;
   Flow finish(Exchange& ex, auth::VerifyResult result) const;
-  Flow refuse(Exchange& ex, std::error_code error, std::string_view detail) const;
   void set_identity(Exchange& ex, const auth::Claims& claims) const;
   void remove_credential(Exchange& ex) const;
 

@@ -1,5 +1,5 @@
-// The "api_keys" type of the top-level "verifiers" section (see config_auth.cpp for the others and
-// docs/config.md for the same text with examples):
+// The "api_keys" type of the top-level "verifiers" section (see docs/config.md for the same text
+// with examples):
 //
 //   {"type": "api_keys",
 //    one of  keys: [KEY, ...]  |  keys_file: file holding the same array (JSON, comments allowed),
@@ -10,15 +10,13 @@
 // Errors inside keys_file are reported at ".../keys_file" with the file name and the JSON pointer
 // inside the file. A digest is never repeated in a message: someone may have pasted the key itself.
 
-#include "config/auth.hpp"
+#include "config/builtins.hpp"
 #include "config/json.hpp"
 
 #include <algorithm>
 #include <cstddef>
 #include <fstream>
-#include <functional>
 #include <iterator>
-#include <set>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -37,19 +35,7 @@ using namespace config_json;
 
 constexpr std::size_t kMaxKeysFileBytes = 16u << 20;
 
-bool is_hex(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-// RFC 6749 scope-token, as Authorize requires.
-bool is_scope_token(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return u == 0x21 || (u >= 0x23 && u <= 0x5b) || (u >= 0x5d && u <= 0x7e);
-  });
-}
+bool is_hex(char c) { return hex_value(c) >= 0; }
 
 std::string digest(const json& j, const std::string& path) {
   const std::string& s = as_string(j, path);
@@ -60,9 +46,7 @@ std::string digest(const json& j, const std::string& path) {
                                 std::to_string(s.size()) + " characters" + (hex ? "" : " that are not all hex digits") +
                                 "; never put the key itself in the configuration");
   }
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), lower);
-  return out;
+  return to_lower_ascii(s);
 }
 
 std::vector<auth::ApiKey> parse_keys(const json& j, const std::string& path) {
@@ -105,52 +89,6 @@ std::vector<auth::ApiKey> parse_keys(const json& j, const std::string& path) {
   return keys;
 }
 
-// Duplicate keys are errors in the keys file as in the configuration itself (nlohmann would keep
-// the last one silently): track the keys of each open object and its JSON pointer.
-class DuplicateKeys {
- public:
-  bool operator()(int, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start:
-      case json::parse_event_t::array_start: {
-        std::string p = element_path();
-        frames_.push_back({event == json::parse_event_t::object_start, std::move(p), {}, 0, {}});
-        break;
-      }
-      case json::parse_event_t::key: {
-        Frame& f = frames_.back();
-        f.key = parsed.get<std::string>();
-        if (!f.keys.insert(f.key).second) throw ConfigError(child(f.path, f.key), "duplicate key " + quote(f.key));
-        break;
-      }
-      case json::parse_event_t::value:
-        element_path();
-        break;
-      case json::parse_event_t::object_end:
-      case json::parse_event_t::array_end:
-        frames_.pop_back();
-        break;
-    }
-    return true;
-  }
-
- private:
-  struct Frame {
-    bool object;
-    std::string path;
-    std::string key;
-    std::size_t next = 0;  // arrays: index of the next element
-    std::set<std::string> keys;
-  };
-  // The pointer of the value that starts now (and counts it, in an array).
-  std::string element_path() {
-    if (frames_.empty()) return "";
-    Frame& f = frames_.back();
-    return f.object ? child(f.path, f.key) : child(f.path, f.next++);
-  }
-  std::vector<Frame> frames_;
-};
-
 json read_keys_file(const std::string& file) {
   std::ifstream in(file, std::ios::binary);
   std::string text;
@@ -162,17 +100,9 @@ json read_keys_file(const std::string& file) {
     text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
   if (!in && !in.eof()) throw ConfigError("", "cannot read the file");
-  DuplicateKeys check;
-  try {
-    return json::parse(text, std::ref(check), /*allow_exceptions=*/true, /*ignore_comments=*/true);
-  } catch (const json::parse_error& e) {
-    const std::size_t offset = std::min<std::size_t>(e.byte == 0 ? 0 : e.byte - 1, text.size());
-    const std::string_view before = std::string_view(text).substr(0, offset);
-    const auto line = 1 + std::count(before.begin(), before.end(), '\n');
-    const std::size_t nl = before.rfind('\n');
-    const std::size_t column = nl == std::string_view::npos ? offset + 1 : offset - nl;
-    throw ConfigError("", "invalid JSON at line " + std::to_string(line) + ", column " + std::to_string(column));
-  }
+  // Duplicate keys are errors here as in the configuration itself; the parser's detail is left out,
+  // since it quotes the text (someone may have pasted a key).
+  return parse_json(text, /*parser_detail=*/false);
 }
 
 }  // namespace

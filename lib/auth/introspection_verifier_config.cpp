@@ -7,14 +7,13 @@
 //    cache: {enabled: true, max_entries: 1..10000000 (10000), max_active_s: 1..86400 (300),
 //            inactive_s: 0..3600 (10)}}
 
-#include <cctype>
 #include <cstdlib>
 #include <string>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
-#include "config/auth.hpp"
+#include "config/builtins.hpp"
 #include "config/json.hpp"
 #include "gatehouse/auth/introspection_verifier.hpp"
 #include "gatehouse/config.hpp"
@@ -33,8 +32,7 @@ std::shared_ptr<const auth::TokenVerifier> make_introspection_verifier(const nlo
   v.allow_plain_http = o.boolean("allow_plain_http", false);
   const std::string which = o.one_of({"endpoint", "issuer"});
   const std::string& url = as_string(*o.find(which), o.at(which));
-  std::string scheme = url.substr(0, url.find("://"));
-  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string scheme = to_lower_ascii(url.substr(0, url.find("://")));
   if (scheme != "https" && !(v.allow_plain_http && scheme == "http")) {
     throw ConfigError(o.at(which), "expected an https:// URL, got " + quote(url));
   }

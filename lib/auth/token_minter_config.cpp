@@ -1,35 +1,32 @@
-// Options of the top-level "token_minters" section, of the "mint_identity_token" middleware and of
-// the route target "jwks" (see config.cpp for the conventions: strict keys, errors at the JSON
-// pointer of the offending key). docs/config.md has the same text with an example.
+// Options of the top-level "token_minters" section (see loader.cpp for the conventions: strict
+// keys, errors at the JSON pointer of the offending key). docs/config.md has the same text with an
+// example.
 //
-//   token_minters        (top level) {name: {alg: "ES256" | "EdDSA" ("ES256"),
-//                        key_file: PEM private key (absent: a new key at every start),
-//                        issuer (required), audience: string (none), lifetime_s: 1..3600 (60),
-//                        copy_claims: [claim names] (["sub", "scope"]), not_before: false,
-//                        cache: true}}
-//   mint_identity_token  {minter: name (required), header: "x-gatehouse-identity"}
-//   route "jwks"         name of a minter: the route answers GET/HEAD with its JWKS
-
-#include "config/token_minters.hpp"
-#include "config/json.hpp"
+//   token_minters  {name: {alg: "ES256" | "EdDSA" ("ES256"),
+//                  key_file: PEM private key (absent: a new key at every start),
+//                  issuer (required), audience: string (none), lifetime_s: 1..3600 (60),
+//                  copy_claims: [claim names] (["sub", "scope"]), not_before: false, cache: true}}
 
 #include <algorithm>
 #include <array>
+#include <map>
+#include <memory>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "config/builtins.hpp"
+#include "config/json.hpp"
 #include "gatehouse/auth/token_minter.hpp"
-#include "gatehouse/middleware/mint_identity_token.hpp"
 
 namespace gatehouse::detail {
 namespace {
 
 using nlohmann::json;
-
-using namespace config_json;  // the loaders' shared JSON helpers
+using namespace config_json;
 
 std::shared_ptr<const auth::TokenMinter> make_minter(const json& entry, const std::string& path) {
   Object o(entry, path, {"alg", "key_file", "issuer", "audience", "lifetime_s", "copy_claims", "not_before", "cache"});
@@ -70,22 +67,11 @@ std::shared_ptr<const auth::TokenMinter> make_minter(const json& entry, const st
   }
 }
 
-std::shared_ptr<const auth::TokenMinter> find_minter(const json& value, const std::string& path,
-                                                     const ConfigContext& context) {
-  const std::string& name = as_string(value, path);
-  const auto it = context.token_minters.find(name);
-  if (it != context.token_minters.end()) return it->second;
-  std::vector<std::string> known;
-  for (const auto& entry : context.token_minters) known.push_back(entry.first);
-  throw ConfigError(path, "unknown token minter " + quote(name) + did_you_mean(name, known) +
-                              "; the top-level \"token_minters\" defines " +
-                              (known.empty() ? std::string("none") : join(known)));
-}
-
 }  // namespace
 
-MinterMap make_token_minters(const json& section, const std::string& path) {
-  MinterMap out;
+std::map<std::string, std::shared_ptr<const auth::TokenMinter>, std::less<>> make_token_minters(
+    const json& section, const std::string& path) {
+  std::map<std::string, std::shared_ptr<const auth::TokenMinter>, std::less<>> out;
   for (const auto& [name, entry] : as_object(section, path).items()) {
     const std::string p = child(path, name);
     if (name.empty()) throw ConfigError(p, "token minter name must not be empty");
@@ -93,23 +79,6 @@ MinterMap make_token_minters(const json& section, const std::string& path) {
     out.emplace(name, make_minter(entry, p));
   }
   return out;
-}
-
-std::shared_ptr<const Middleware> make_mint_identity_token(const json& options, const std::string& path,
-                                                           const ConfigContext& context) {
-  Object o(options, path, {"minter", "header"});
-  MintIdentityTokenOptions opts;
-  opts.minter = find_minter(o.require("minter"), o.at("minter"), context);
-  if (const json* h = o.find("header")) {
-    const std::string& name = as_string(*h, o.at("header"));
-    if (!is_token(name)) throw ConfigError(o.at("header"), "invalid header name " + quote(name) + ": expected an HTTP token");
-    opts.header = name;
-  }
-  return std::make_shared<const MintIdentityToken>(std::move(opts));
-}
-
-Handler make_jwks_handler(const json& value, const std::string& path, const ConfigContext& context) {
-  return jwks_handler(find_minter(value, path, context));
 }
 
 }  // namespace gatehouse::detail
