@@ -2,6 +2,9 @@
 
 namespace gatehouse::detail {
 
+BodySink::Now BodySink::write_now(std::span<const std::string_view>, std::string_view, bool) { return Now::later; }
+
+
 asio::awaitable<PumpResult> pump_body(BodySource& source, BodySink& sink, BodyHooks& hooks) {
   const bool fixed_length = source.length() >= 0;
   auto stop_for = [](BodyHooks::Verdict v) {
@@ -40,7 +43,10 @@ asio::awaitable<PumpResult> pump_body(BodySource& source, BodySink& sink, BodyHo
     }
     const auto rest = pieces.subspan(first);
     if (!rest.empty() || !tail.empty() || last) {
-      if (!co_await sink.write(rest, tail, last)) co_return PumpResult{PumpResult::Stop::sink};
+      const BodySink::Now now = sink.write_now(rest, tail, last);
+      if (now == BodySink::Now::failed) co_return PumpResult{PumpResult::Stop::sink};
+      if (now == BodySink::Now::later && !co_await sink.write(rest, tail, last))
+        co_return PumpResult{PumpResult::Stop::sink};
     }
     source.consume();
     if (last) co_return PumpResult{};

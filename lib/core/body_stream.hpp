@@ -42,11 +42,17 @@ class BodySource {
 /// holds (so a head and the first pieces leave in one write). Empty pieces are skipped.
 class BodySink {
  public:
+  enum class Now : unsigned char { written, failed, later };
   virtual ~BodySink() = default;
   /// Writes `pieces` then `tail`; `last` ends the body. False when the peer cannot take it.
   virtual asio::awaitable<bool> write(std::span<const std::string_view> pieces, std::string_view tail,
                                       bool last) = 0;
+  /// The same, without waiting, when the peer takes it all at once (the usual case on a fast
+  /// connection, and the cheap one: no coroutine). `later`: finish with write() and the same
+  /// arguments, which writes what this did not. The default always says `later`.
+  virtual Now write_now(std::span<const std::string_view> pieces, std::string_view tail, bool last);
 };
+
 
 /// The body hooks of one direction for one exchange.
 class BodyHooks {

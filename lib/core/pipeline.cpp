@@ -77,7 +77,9 @@ class PipelineResponder final : public Responder {
       d.replaced = replaced && body != nullptr;
       const std::string& local = ex_.response().body();
       down_.start_response(ex_, static_cast<std::int64_t>(local.size()));
-      const bool ok = co_await down_.response_sink().write({}, local, true);
+      BodySink& sink = down_.response_sink();
+      const BodySink::Now now = sink.write_now({}, local, true);
+      const bool ok = now == BodySink::Now::written || (now == BodySink::Now::later && co_await sink.write({}, local, true));
       d.complete = body == nullptr && ok;
       if (!ok) d.error = aborted();
       co_return d;
@@ -121,7 +123,11 @@ asio::awaitable<PumpResult> RequestBody::send_to(BodySink& sink) {
   if (!source_) {
     // No body: the hooks still see the (empty) last chunk, and the sink gets its head out.
     PumpResult r = end_without_body();
-    if (r.ok() && !co_await sink.write({}, {}, true)) r.stop = PumpResult::Stop::sink;
+    if (r.ok()) {
+      const BodySink::Now now = sink.write_now({}, {}, true);
+      if (now == BodySink::Now::failed || (now == BodySink::Now::later && !co_await sink.write({}, {}, true)))
+        r.stop = PumpResult::Stop::sink;
+    }
     co_return r;
   }
   started_ = true;

@@ -29,15 +29,30 @@ class Http1BodyWriter final : public BodySink {
     watchdog_ = watchdog;
     timeout_ = timeout;
     count_for_ = count_for;
+    skip_ = 0;
     finished_ = false;
   }
   asio::awaitable<bool> write(std::span<const std::string_view> pieces, std::string_view tail, bool last) override;
+  /// Plain TCP: one non-blocking gathered send; whatever the socket did not take, write() sends.
+  Now write_now(std::span<const std::string_view> pieces, std::string_view tail, bool last) override;
   /// True once the message's end was written.
   bool finished() const noexcept { return finished_; }
   /// Bytes written since construction (heads, framing and bodies).
   std::uint64_t bytes_written() const noexcept { return bytes_; }
 
  private:
+  static constexpr std::size_t kMaxPiecesPerWrite = 32;
+  // head + chunk header + pieces + tail + chunk end + last chunk
+  static constexpr std::size_t kMaxBuffers = kMaxPiecesPerWrite + 5;
+  // Left uninitialized: only the first n entries are ever read.
+  union Buffers {
+    Buffers() noexcept {}
+    asio::const_buffer b[kMaxBuffers];
+  };
+  /// The buffers of one write: the pending head, then `pieces` framed (and, in the final batch,
+  /// `tail` and the end of the body). Returns how many.
+  std::size_t build(asio::const_buffer* out, char* chunk_header, std::span<const std::string_view> pieces,
+                    std::string_view tail, bool final_batch, bool last) const noexcept;
   asio::awaitable<bool> send_tls(std::span<const asio::const_buffer> buffers);
   void count(std::size_t n) noexcept;
 
@@ -48,6 +63,7 @@ class Http1BodyWriter final : public BodySink {
   std::chrono::milliseconds timeout_{0};
   std::string_view head_{};
   std::uint64_t bytes_ = 0;
+  std::size_t skip_ = 0;  // bytes of the next write() that write_now() already sent
   Framing framing_ = Framing::none;
   bool finished_ = false;
 };

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include <asio/co_spawn.hpp>
+#include <asio/post.hpp>
 #include <asio/detached.hpp>
 
 #include "core/pipeline.hpp"
@@ -154,6 +155,9 @@ asio::awaitable<void> Http1Session::run() {
             // worker's sweep cancels this read when the connection stays idle.
             hot_idle_ = true;
             idle_tick_ = worker_.tick();
+            // The worker's other connections first: the next request needs a round trip, and
+            // reading before it arrives costs a syscall that only says "not yet".
+            if (worker_.others_busy()) co_await asio::post(worker_.executor(), use_tuple_void);
             auto [ec, n] = co_await stream_.read_some(asio::buffer(buf_.data(), buf_.size()));
             hot_idle_ = false;
             if (!ec && n > 0) {
@@ -208,10 +212,15 @@ asio::awaitable<bool> Http1Session::serve_one() {
   ExchangePool::Lease lease = worker_.exchanges().take();
   Exchange& ex = *lease;
   current_ = &ex;
+  worker_.exchange_started();
   struct Forget {
     Exchange*& current;
-    ~Forget() { current = nullptr; }
-  } forget{current_};
+    Worker& worker;
+    ~Forget() {
+      current = nullptr;
+      worker.exchange_ended();
+    }
+  } forget{current_, worker_};
   ExchangeAccess::set_peer(ex, peer_, peer_trusted_);
   ExchangeAccess::set_secure(ex, stream_.is_tls(), sni_);
   ExchangeAccess::add_bytes_received(ex, std::exchange(early_bytes_, 0));
@@ -308,10 +317,14 @@ asio::awaitable<BodyRead> Http1Session::read_more() {
   phase_ = Phase::body;
   watchdog_.set(std::min(request_deadline_, clock::now() + limits.idle_timeout));
   if (beg_ == end_) {
-    // An upload larger than the small buffer streams through a large one: fewer syscalls.
-    if (buf_ && !buf_.large() && (parser_.chunked() || parser_.content_length() - static_cast<long long>(parser_.body_bytes()) >
-                                                             static_cast<long long>(BufferPool::kSmall))) {
-      buf_.grow();
+    // An upload larger than the buffer streams through a bigger one: fewer syscalls.
+    if (buf_ && !buf_.large()) {
+      if (parser_.chunked()) {
+        buf_.grow(BufferPool::kMedium);
+      } else {
+        const auto left = static_cast<std::uint64_t>(parser_.content_length()) - parser_.body_bytes();
+        if (left > buf_.size()) buf_.grow(BufferPool::size_for(left));
+      }
     }
     if (!co_await fill_buffer()) {
       if (watchdog_.timed_out()) {

@@ -1,37 +1,50 @@
 #include "net/buffer_pool.hpp"
 
+#include <algorithm>
+
 namespace gatehouse::detail {
-namespace {
-// Kept for the next requests; the rest goes back to the allocator so that memory follows the
-// number of busy connections, not its peak.
-constexpr std::size_t kKeepSmall = 32;
-constexpr std::size_t kKeepLarge = 4;
-}  // namespace
 
 BufferPool::~BufferPool() {
-  for (char* b : small_) delete[] b;
-  for (char* b : large_) delete[] b;
+  for (Class& c : classes_)
+    for (char* b : c.free) delete[] b;
 }
 
 char* BufferPool::get(std::size_t size) {
-  auto& free = size >= kLarge ? large_ : small_;
-  if (free.empty()) return new char[size >= kLarge ? kLarge : kSmall];
-  char* b = free.back();
-  free.pop_back();
+  Class& c = classes_[index_of(size)];
+  if (c.free.empty()) return new char[kSizes[index_of(size)]];
+  char* b = c.free.back();
+  c.free.pop_back();
+  c.low_water = std::min(c.low_water, c.free.size());
   return b;
 }
 
 void BufferPool::put(char* b, std::size_t size) noexcept {
-  auto& free = size >= kLarge ? large_ : small_;
-  if (free.size() < (size >= kLarge ? kKeepLarge : kKeepSmall)) {
+  const std::size_t i = index_of(size);
+  Class& c = classes_[i];
+  if (c.free.size() < kKeep[i]) {
     try {
-      free.push_back(b);
+      c.free.push_back(b);
       return;
     } catch (...) {
     }
   }
   delete[] b;
-  ++freed_;
+}
+
+std::size_t BufferPool::sweep() noexcept {
+  // What was never taken during the whole interval was not needed: memory follows the number of
+  // busy connections, not its peak.
+  std::size_t freed = 0;
+  for (std::size_t i = 0; i < classes_.size(); ++i) {
+    Class& c = classes_[i];
+    for (std::size_t k = 0; k < c.low_water && !c.free.empty(); ++k) {
+      delete[] c.free.back();
+      c.free.pop_back();
+      freed += kSizes[i];
+    }
+    c.low_water = c.free.size();
+  }
+  return freed;
 }
 
 }  // namespace gatehouse::detail

@@ -17,6 +17,7 @@ namespace gatehouse::detail {
 using tcp = asio::ip::tcp;
 using TlsStream = asio::ssl::stream<tcp::socket>;
 inline constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+inline constexpr auto use_tuple_void = asio::use_awaitable;
 
 // A plain connection holds only its socket; the TLS state (hundreds of bytes here plus OpenSSL's)
 // is allocated for TLS connections alone.

@@ -9,16 +9,25 @@ namespace gatehouse::detail {
 namespace {
 
 // Hop-by-hop fields (plus framing), tested with one comparison at most: by length, then by name.
+// `name` (a field name: a token) equals the lower-case `literal` of the same length, in any case.
+// OR-ing 0x20 folds letters; for the bytes of these literals (letters and '-') no other token
+// byte folds onto them, so this is exact.
+bool is_literal(std::string_view name, std::string_view literal) noexcept {
+  for (std::size_t i = 0; i < literal.size(); ++i)
+    if ((static_cast<unsigned char>(name[i]) | 0x20) != static_cast<unsigned char>(literal[i])) return false;
+  return true;
+}
+
 bool is_hop_by_hop(std::string_view n) noexcept {
   switch (n.size()) {
-    case 2: return iequals(n, "te");
-    case 7: return iequals(n, "trailer") || iequals(n, "upgrade");
-    case 10: return iequals(n, "connection") || iequals(n, "keep-alive");
-    case 14: return iequals(n, "content-length");
-    case 16: return iequals(n, "proxy-connection");
-    case 17: return iequals(n, "transfer-encoding");
-    case 18: return iequals(n, "proxy-authenticate");
-    case 19: return iequals(n, "proxy-authorization");
+    case 2: return is_literal(n, "te");
+    case 7: return is_literal(n, "trailer") || is_literal(n, "upgrade");
+    case 10: return is_literal(n, "connection") || is_literal(n, "keep-alive");
+    case 14: return is_literal(n, "content-length");
+    case 16: return is_literal(n, "proxy-connection");
+    case 17: return is_literal(n, "transfer-encoding");
+    case 18: return is_literal(n, "proxy-authenticate");
+    case 19: return is_literal(n, "proxy-authorization");
     default: return false;
   }
 }
@@ -63,24 +72,25 @@ void strip_hop_by_hop(Headers& headers) {
   for (auto f : headers) {
     if (!is_hop_by_hop(f.name)) continue;
     any = true;
-    connection = connection || (f.name.size() == 10 && iequals(f.name, "connection"));
+    connection = connection || (f.name.size() == 10 && is_literal(f.name, "connection"));
   }
   if (!any) return;
   if (connection) {
-    // Fields named by Connection go first, while Connection is still there to read.
-    std::array<std::string, 16> named;
+    // Fields named by Connection go first, while Connection is still there to read. The names
+    // view the header block, which removing fields leaves in place.
+    std::array<std::string_view, 16> named;
     std::size_t n = 0;
     bool overflow = false;
     for_each_list_element(headers, "connection", [&](std::string_view token) {
-      if (n < named.size()) named[n++] = std::string(token);
+      if (n < named.size()) named[n++] = token;
       else overflow = true;
     });
     for (std::size_t i = 0; i < n; ++i) headers.remove(named[i]);
     if (overflow) {
       // More than 16 names is unusual; handle it the slow way rather than keep any.
-      std::vector<std::string> rest;
-      for_each_list_element(headers, "connection", [&](std::string_view t) { rest.emplace_back(t); });
-      for (const auto& r : rest) headers.remove(r);
+      std::vector<std::string_view> rest;
+      for_each_list_element(headers, "connection", [&](std::string_view t) { rest.push_back(t); });
+      for (std::string_view r : rest) headers.remove(r);
     }
   }
   headers.remove_if([](const Headers::Field& f) { return is_hop_by_hop(f.name); });

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include <asio/post.hpp>
+
 #include "core/exchange_access.hpp"
 #include "http1/body_writer.hpp"
 #include "http1/serializer.hpp"
@@ -109,7 +111,11 @@ asio::awaitable<Attempt> try_endpoint(Call& c, const UpstreamEndpoint& ep, bool 
     sent = co_await c.ctx.body.send_to(writer);
   } else {
     sent = c.ctx.body.end_without_body();  // no coroutine for the common case
-    if (sent.ok() && !co_await writer.write({}, {}, true)) sent.stop = PumpResult::Stop::sink;
+    if (sent.ok()) {
+      const BodySink::Now now = writer.write_now({}, {}, true);
+      if (now == BodySink::Now::failed || (now == BodySink::Now::later && !co_await writer.write({}, {}, true)))
+        sent.stop = PumpResult::Stop::sink;
+    }
   }
   a.sent = writer.bytes_written() > 0;
   switch (sent.stop) {
@@ -144,6 +150,9 @@ asio::awaitable<Attempt> try_endpoint(Call& c, const UpstreamEndpoint& ep, bool 
 
   // The response head. 1xx interim responses end here (the gateway answered 100-continue itself).
   c.wd.set(c.try_deadline());
+  // Let the worker's other connections go first: the answer needs a round trip, and reading before
+  // it arrives costs a syscall that only says "not yet".
+  if (c.worker.others_busy()) co_await asio::post(c.worker.executor(), use_tuple_void);
   Response& resp = ex.response();
   resp.headers().clear();
   resp.clear_body();
@@ -197,9 +206,8 @@ class UpstreamBody final : public BodySource {
     Http1Parser& parser = c_.conn->parser;
     c_.wd.set_in(c_.options.try_timeout);
     if (c_.beg == c_.end) {
-      // A body that will not fit the small buffer moves to a large one: fewer, larger reads and
-      // writes. Safe now: every byte of the buffer was parsed and its pieces consumed.
-      if (!c_.buf.large() && expects_large_body(parser)) c_.buf.grow();
+      // Safe to swap buffers now: every byte was parsed and its pieces consumed.
+      if (!c_.buf.large()) grow_for_body(parser);
       c_.beg = c_.end = 0;
       auto [ec, n] = co_await c_.conn->stream.read_some(asio::buffer(c_.buf.data(), c_.buf.size()));
       if (ec || n == 0) {
@@ -221,11 +229,16 @@ class UpstreamBody final : public BodySource {
   }
 
  private:
-  bool expects_large_body(const Http1Parser& parser) const noexcept {
+  // A body that will not fit the buffer moves to a bigger one: fewer, larger reads and writes.
+  // Sized for what is left when the length is known, else one step at a time.
+  void grow_for_body(const Http1Parser& parser) {
     const long long length = parser.content_length();
-    if (length >= 0 && !parser.chunked())
-      return static_cast<std::uint64_t>(length) - parser.body_bytes() > BufferPool::kSmall;
-    return c_.last_read_filled;
+    if (length >= 0 && !parser.chunked()) {
+      const std::uint64_t left = static_cast<std::uint64_t>(length) - parser.body_bytes();
+      if (left > c_.buf.size()) c_.buf.grow(BufferPool::size_for(left));
+    } else if (c_.last_read_filled) {
+      c_.buf.grow(c_.buf.size() < BufferPool::kMedium ? BufferPool::kMedium : BufferPool::kLarge);
+    }
   }
   Call& c_;
 };

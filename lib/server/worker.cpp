@@ -60,9 +60,9 @@ asio::awaitable<void> Worker::sweep_loop() {
     if (ec || draining_) co_return;
     ++tick_;
     for (ClientSession* s = sessions_; s; s = s->next_) s->sweep_idle(tick_);
-    // Buffers that came back beyond what the pool keeps were freed; hand whole free pages back
-    // to the system, so that memory follows the number of busy connections, not its peak.
-    if (buffers_.take_freed() >= 64) release_free_memory();
+    // Buffers nobody needed for a whole interval go; when that was a lot, whole free pages go
+    // back to the system too, so that memory follows the number of busy connections.
+    if (buffers_.sweep() >= (1u << 20)) release_free_memory();
   }
 }
 

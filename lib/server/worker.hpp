@@ -79,6 +79,12 @@ class Worker {
   static constexpr std::chrono::milliseconds kSweepInterval{500};
   /// Counts sweeps; sessions note it when they go idle.
   unsigned tick() const noexcept { return tick_; }
+  /// Exchanges in progress on this worker (sessions count theirs in and out).
+  void exchange_started() noexcept { ++busy_; }
+  void exchange_ended() noexcept { --busy_; }
+  /// Before waiting for a peer that cannot have answered yet: true when other exchanges are in
+  /// progress, so yielding to them first likely spares a read that finds nothing.
+  bool others_busy() const noexcept { return busy_ > 1; }
 
   const GatewayShared& shared() const noexcept { return *shared_; }
   const asio::any_io_executor& executor() const noexcept { return executor_; }
@@ -107,6 +113,7 @@ class Worker {
   std::unique_ptr<asio::steady_timer> drain_timer_;
   asio::steady_timer sweep_timer_;
   unsigned tick_ = 0;
+  std::size_t busy_ = 0;
   bool draining_ = false;
 };
 
