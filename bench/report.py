@@ -67,7 +67,14 @@ with open(env["RUNS_TSV"]) as f:
         w["mibps"] = w["bytes"] / w["secs"] / 2**20 if w["bytes"] and w["secs"] else None
         w["use"] = ticks / clk / wall if wall > 0 else None      # proxy process CPU s / wall s
         w["cpu_p"], w["irq_p"] = busy_share(row["proxy_cpu_before"], row["proxy_cpu_after"])
-        w["cpu_l"], _ = busy_share(row["load_cpu_before"], row["load_cpu_after"])
+        w["cpu_l"], w["irq_l"] = busy_share(row["load_cpu_before"], row["load_cpu_after"])
+        load_use = int(row["load_ticks"]) / clk / wall if wall > 0 else None   # wrk + origin worker
+        # other work: busy time of a core that was neither what this script runs there nor interrupts
+        w["other_p"] = (max(0.0, w["cpu_p"] - w["irq_p"] - w["use"])
+                        if None not in (w["cpu_p"], w["irq_p"], w["use"]) else None)
+        w["other_l"] = (max(0.0, w["cpu_l"] - w["irq_l"] - load_use)
+                        if None not in (w["cpu_l"], w["irq_l"], load_use) else None)
+        w["retries"] = int(row["retries"])
         w.update(group=row["group"], scenario=row["scenario"], conns=row["conns"], proxy=row["proxy"],
                  run=int(row["run"]), wrk_rc=int(row["wrk_rc"]), alive=alive)
         runs.append(w)
@@ -122,7 +129,7 @@ def errors_of(rs):
     return ", ".join(parts)
 
 
-KEYS = ("rps", "mibps", "p50", "p99", "cpu_us", "use", "cpu_p", "irq_p", "cpu_l")
+KEYS = ("rps", "mibps", "p50", "p99", "cpu_us", "use", "cpu_p", "irq_p", "cpu_l", "other_p", "other_l")
 dead = {"nginx": env.get("REPORT_DEAD_NGX", ""), "gatehouse": env.get("REPORT_DEAD_GH", ""),
         "nginx-x2": env.get("REPORT_DEAD_NGX2", "")}
 
@@ -142,13 +149,6 @@ def aggregate(group, scen, proxies):
     return agg, errs
 
 
-def other_work(a):
-    """Busy share of the proxy's CPU that was neither the proxy nor interrupts: other processes."""
-    if a["cpu_p"] is None or a["use"] is None:
-        return None
-    return max(0.0, a["cpu_p"] - (a["irq_p"] or 0.0) - a["use"])
-
-
 def bottleneck(a):
     """What limited the run, from the medians: the proxy (its core saturated) or what else."""
     if a["use"] is None:
@@ -156,8 +156,10 @@ def bottleneck(a):
     if a["use"] >= SATURATED:
         return "proxy"
     why = []
-    if (other_work(a) or 0) >= 0.10:
+    if (a["other_p"] or 0) >= 0.10:
         why.append(f"CPU {env['PROXY_CPU']} shared")
+    if (a["other_l"] or 0) >= 0.10:
+        why.append(f"CPU {env['LOAD_CPU']} shared")
     if a["cpu_l"] is not None and a["cpu_l"] >= 0.95:
         why.append("load core")
     return " + ".join(why) or "?"
@@ -185,7 +187,7 @@ P(f"- gatehouse: {env['REPORT_GH']}")
 P(f"- pinning (checked on every thread): {env['REPORT_PIN']}; the proxy not being measured is idle")
 P(f"- each proxy: ONE worker; origin: nginx, 1 worker, sendfile; `wrk -t1 --latency`; ports: {env['REPORT_PORTS']}")
 if env.get("REPORT_QUIET"):
-    P(f"- quiet-machine wait: {env['REPORT_QUIET']}")
+    P(f"- other work on the machine: {env['REPORT_QUIET']}")
 P(f"- TLS negotiated by wrk's OpenSSL: gatehouse {env['REPORT_TLS_GH'] or 'n/a'}; nginx {env['REPORT_TLS_NGX'] or 'n/a'}")
 P(f"- each figure: MEDIAN of {reps} interleaved {env['BENCH_SECONDS']} s runs per proxy"
   + (" (with 2 runs: their mean)" if reps == 2 else "")
@@ -220,25 +222,28 @@ for s in scenarios:
 P("")
 P("## Latency and saturation")
 P("")
+pc, lc = env["PROXY_CPU"], env["LOAD_CPU"]
 P(f"**Proxy CPU use** = the proxy process's CPU seconds (utime + stime) / wall seconds of the run: "
   f"{SATURATED:.0%} or more means its core was saturated and the proxy was the bottleneck. From "
-  f"/proc/stat, for CPU {env['PROXY_CPU']} (the proxy's): **irq** = interrupt and softirq time (on "
-  f"loopback, the TCP receive work of what the proxy sends), **other** = busy time that was neither "
-  f"the proxy nor irq (other processes: a busy machine); and how busy CPU {env['LOAD_CPU']} (wrk + origin) "
-  f"was. **Bottleneck**: `proxy` when saturated, else `CPU {env['PROXY_CPU']} shared` (other ≥ 10%) "
-  f"and/or `load core` (CPU {env['LOAD_CPU']} ≥ 95% busy). Values: gatehouse / nginx.")
+  f"/proc/stat: **CPU {pc} irq** = interrupt and softirq time on the proxy's core (on loopback, the "
+  f"TCP receive work of what the proxy sends); **CPU {lc} busy** = how busy the load core (wrk + "
+  f"origin) was; **other** = busy time of a core that was neither what the benchmark runs there "
+  f"nor interrupts (other processes: a busy machine). **Bottleneck**: `proxy` when saturated, else "
+  f"`load core` (CPU {lc} ≥ 95% busy: wrk and the origin could not ask for more) and/or "
+  f"`CPU n shared` (other ≥ 10%). Values: gatehouse / nginx.")
 P("")
 P(f"| scenario | p50 ms gatehouse | p50 ms nginx | ratio | p99 ms gatehouse | p99 ms nginx | ratio "
-  f"| proxy CPU use | CPU {env['PROXY_CPU']} irq | CPU {env['PROXY_CPU']} other "
-  f"| CPU {env['LOAD_CPU']} busy | bottleneck | load avg at start |")
-P("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+  f"| proxy CPU use | CPU {pc} irq | CPU {lc} busy | other CPU {pc} | other CPU {lc} | bottleneck "
+  f"| load avg at start |")
+P("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
 for s in scenarios:
     label, _ = scen_label(s)
     g, n = main_agg[s]["gatehouse"], main_agg[s]["nginx"]
     P(f"| {label} | {fmt_ms(g['p50'])} | {fmt_ms(n['p50'])} | {ratio(g['p50'], n['p50'])} "
       f"| {fmt_ms(g['p99'])} | {fmt_ms(n['p99'])} | {ratio(g['p99'], n['p99'])} "
       f"| {pct(g['use'])} / {pct(n['use'])} | {pct(g['irq_p'])} / {pct(n['irq_p'])} "
-      f"| {pct(other_work(g))} / {pct(other_work(n))} | {pct(g['cpu_l'])} / {pct(n['cpu_l'])} "
+      f"| {pct(g['cpu_l'])} / {pct(n['cpu_l'])} | {pct(g['other_p'])} / {pct(n['other_p'])} "
+      f"| {pct(g['other_l'])} / {pct(n['other_l'])} "
       f"| {bottleneck(g)} / {bottleneck(n)} | {scen_load.get(('main', s), 'n/a')} |")
 P("")
 
@@ -372,15 +377,15 @@ for p in ("gatehouse", "nginx", "nginx-x2"):
 P("<details><summary>Every measured run</summary>")
 P("")
 P(f"| group | scenario | proxy | run | requests | req/s | MiB/s | p50 ms | p99 ms | CPU ticks | CPU µs/req "
-  f"| proxy CPU use | CPU {env['PROXY_CPU']} busy | CPU {env['PROXY_CPU']} irq | CPU {env['LOAD_CPU']} busy "
+  f"| proxy CPU use | CPU {pc} busy | CPU {pc} irq | CPU {lc} busy | other {pc} / {lc} | again "
   f"| bytes/resp | errors |")
-P("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+P("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 for r in runs:
     bpr = r["bytes"] / r["requests"] if r["bytes"] and r["requests"] else None
     P(f"| {r['group']} | {r['scenario']} | {r['proxy']} | {r['run']} | {fmt(r['requests'])} | {fmt(r['rps'])} "
       f"| {fmt(r['mibps'], 1)} | {fmt_ms(r['p50'])} | {fmt_ms(r['p99'])} | {r['ticks']} | {fmt(r['cpu_us'], 1)} "
-      f"| {pct(r['use'])} | {pct(r['cpu_p'])} | {pct(r['irq_p'])} | {pct(r['cpu_l'])} | {fmt(bpr)} "
-      f"| {errors_of([r]) or 'none'} |")
+      f"| {pct(r['use'])} | {pct(r['cpu_p'])} | {pct(r['irq_p'])} | {pct(r['cpu_l'])} "
+      f"| {pct(r['other_p'])} / {pct(r['other_l'])} | {r['retries']} | {fmt(bpr)} | {errors_of([r]) or 'none'} |")
 P("")
 P("</details>")
 open(sys.argv[1], "w").write("\n".join(out) + "\n")

@@ -31,6 +31,8 @@
 #   BENCH_SELFCHECK_SCENARIOS  scenarios for the self-check (default "small 1m")
 #   BENCH_QUIET_WAIT   seconds: before each measured run, wait up to this long for both cores to
 #                      be quiet (other work under 10% over 1 s); default 0: do not wait
+#   BENCH_RETRIES      measure a run again, up to this many times, when other work took 10% or more of
+#                      either core during it (default 0)
 #   BENCH_PROXY_CPU    CPU of the proxy under test (default 0)
 #   BENCH_LOAD_CPU     CPU of wrk, the origin and everything else (default 1)
 #   BENCH_RESULTS      where to write the Markdown report (default bench/results.md)
@@ -57,6 +59,7 @@ BENCH_STRACE=${BENCH_STRACE:-0}
 BENCH_SELFCHECK=${BENCH_SELFCHECK:-0}
 BENCH_SELFCHECK_SCENARIOS=${BENCH_SELFCHECK_SCENARIOS:-small 1m}
 BENCH_QUIET_WAIT=${BENCH_QUIET_WAIT:-0}
+BENCH_RETRIES=${BENCH_RETRIES:-0}
 BENCH_RESULTS=${BENCH_RESULTS:-$SCRIPT_DIR/results.md}
 GATEHOUSE_BIN=${GATEHOUSE_BIN:-}
 
@@ -88,6 +91,7 @@ check_int BENCH_REPEATS 1 50
 check_int BENCH_WARMUP 0 60
 check_int BENCH_IDLE_CONNS 0 50000
 check_int BENCH_QUIET_WAIT 0 3600
+check_int BENCH_RETRIES 0 20
 [[ $BENCH_STRACE == 0 || $BENCH_STRACE == 1 ]] || die "BENCH_STRACE must be 0 or 1"
 [[ $BENCH_SELFCHECK == 0 || $BENCH_SELFCHECK == 1 ]] || die "BENCH_SELFCHECK must be 0 or 1"
 for s in $BENCH_SCENARIOS; do
@@ -396,7 +400,7 @@ check_alive() {      # proxy
 }
 
 RUNS_TSV=$TMP/runs.tsv
-printf 'group\tscenario\tconns\tproxy\trun\twrk_file\twrk_rc\tticks_before\tticks_after\talive\twall_ns\tproxy_cpu_before\tproxy_cpu_after\tload_cpu_before\tload_cpu_after\n' >"$RUNS_TSV"
+printf 'group\tscenario\tconns\tproxy\trun\twrk_file\twrk_rc\tticks_before\tticks_after\talive\twall_ns\tproxy_cpu_before\tproxy_cpu_after\tload_cpu_before\tload_cpu_after\tload_ticks\tretries\n' >"$RUNS_TSV"
 SCEN_TSV=$TMP/scenarios.tsv   # group scenario load-average-at-start
 : >"$SCEN_TSV"
 
@@ -404,6 +408,7 @@ SCEN_TSV=$TMP/scenarios.tsv   # group scenario load-average-at-start
 # this script under autogroup scheduling), optionally wait for a quiet moment before each run.
 QUIET_WAITED=0   # seconds waited in all
 QUIET_MISSED=0   # runs started without a quiet moment
+RETRIED=0        # runs done again because other work disturbed them
 wait_quiet() {
   ((BENCH_QUIET_WAIT > 0)) || return 0
   local t0 p0 l0 p1 l1 start=$SECONDS
@@ -430,33 +435,69 @@ wait_quiet() {
   ((t0 < 5)) || log "waited $t0 s for a quiet machine"
 }
 
+times_ticks() {  # file written by `times` -> CPU time of the shell's waited-for children, in clock ticks
+  awk -v hz="$CLK_TCK" 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
+    printf "%d\n", t * hz + 0.5 }' "$1"
+}
+
+# Share (in %) of each core that was busy with neither what we run there nor interrupts, between
+# two "busy irq total" snapshots: "<CPU 0 other> <CPU 1 other>".
+other_work_pct() {  # proxy_before proxy_after proxy_ticks load_before load_after load_ticks
+  awk -v p0="$1" -v p1="$2" -v pt="$3" -v l0="$4" -v l1="$5" -v lt="$6" 'BEGIN {
+    split(p0, a); split(p1, b); split(l0, c); split(l1, d)
+    o0 = b[3] > a[3] ? (b[1] - a[1] - (b[2] - a[2]) - pt) * 100 / (b[3] - a[3]) : 0
+    o1 = d[3] > c[3] ? (d[1] - c[1] - (d[2] - c[2]) - lt) * 100 / (d[3] - c[3]) : 0
+    printf "%d %d\n", o0 < 0 ? 0 : o0, o1 < 0 ? 0 : o1 }'
+}
+
 run_wrk() {  # group scenario proxy run_index (0 = warm-up, not recorded)
   local group=$1 scen=$2 proxy=$3 idx=$4 path scheme conns url pid secs out t0 t1 w0 w1 rc alive pc0 pc1 lc0 lc1
+  local o0 o1 wt ot try other
   read -r path scheme conns _ <<<"${SCENARIO[$scen]}"
   url="$scheme://127.0.0.1:$(proxy_port "$proxy" "$scheme")$path"
   pid=$(proxy_pid "$proxy")
   secs=$BENCH_SECONDS
   ((idx == 0)) && secs=$BENCH_WARMUP
   out="$TMP/out/wrk-$group-$scen-$proxy-$idx.txt"
-  check_alive "$proxy" || return 0
-  ((idx == 0)) || wait_quiet
-  pc0=$(cpu_busy_total "$PROXY_CPU")
-  lc0=$(cpu_busy_total "$LOAD_CPU")
-  t0=$(cpu_ticks "$pid")
-  w0=$(date +%s%N)
-  # One wrk thread: wrk has one core (shared with the origin); more threads would only contend.
-  timeout $((secs + 30)) wrk -t1 -c"$conns" -d"${secs}s" --latency "$url" >"$out" 2>&1 && rc=0 || rc=$?
-  w1=$(date +%s%N)
-  alive=1
-  t1=$(cpu_ticks "$pid" 2>/dev/null) || t1=$t0
-  pc1=$(cpu_busy_total "$PROXY_CPU")
-  lc1=$(cpu_busy_total "$LOAD_CPU")
-  check_alive "$proxy" || alive=0
+  for ((try = 0; ; try++)); do
+    check_alive "$proxy" || return 0
+    ((idx == 0)) || wait_quiet
+    pc0=$(cpu_busy_total "$PROXY_CPU")
+    lc0=$(cpu_busy_total "$LOAD_CPU")
+    o0=$(cpu_ticks "$ORIGIN_WORKER")
+    times >"$TMP/times.before"   # in this shell, not a subshell: its children's CPU time so far
+    t0=$(cpu_ticks "$pid")
+    w0=$(date +%s%N)
+    # One wrk thread: wrk has one core (shared with the origin); more threads would only contend.
+    timeout $((secs + 30)) wrk -t1 -c"$conns" -d"${secs}s" --latency "$url" >"$out" 2>&1 && rc=0 || rc=$?
+    w1=$(date +%s%N)
+    alive=1
+    t1=$(cpu_ticks "$pid" 2>/dev/null) || t1=$t0
+    times >"$TMP/times.after"
+    o1=$(cpu_ticks "$ORIGIN_WORKER")
+    pc1=$(cpu_busy_total "$PROXY_CPU")
+    lc1=$(cpu_busy_total "$LOAD_CPU")
+    check_alive "$proxy" || alive=0
+    ((idx > 0)) || break
+    wt=$(($(times_ticks "$TMP/times.after") - $(times_ticks "$TMP/times.before")))   # wrk (and timeout)
+    ot=$((o1 - o0))
+    other=$(other_work_pct "$pc0" "$pc1" $((t1 - t0)) "$lc0" "$lc1" $((wt + ot)))
+    # A run during which other work took 10% or more of either core is done again (BENCH_RETRIES).
+    if ((alive)) && ((${other% *} >= 10 || ${other#* } >= 10)) && ((try < BENCH_RETRIES)); then
+      log "$(printf '%-9s %-9s run %d: other work took %d%% of CPU %d and %d%% of CPU %d; measuring again' \
+        "$scen" "$proxy" "$idx" "${other% *}" "$PROXY_CPU" "${other#* }" "$LOAD_CPU")"
+      mv "$out" "${out%.txt}-disturbed-$try.txt"
+      RETRIED=$((RETRIED + 1))
+      continue
+    fi
+    break
+  done
   if ((idx > 0)); then
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$group" "$scen" "$conns" "$proxy" "$idx" \
-      "$out" "$rc" "$t0" "$t1" "$alive" $((w1 - w0)) "$pc0" "$pc1" "$lc0" "$lc1" >>"$RUNS_TSV"
-    log "$(printf '%-9s %-9s run %d: %s req/s, %d CPU ticks in %d ms%s' "$scen" "$proxy" "$idx" \
-      "$(wrk_rps "$out")" $((t1 - t0)) $(((w1 - w0) / 1000000)) "$(wrk_errors "$out")")"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$group" "$scen" "$conns" "$proxy" \
+      "$idx" "$out" "$rc" "$t0" "$t1" "$alive" $((w1 - w0)) "$pc0" "$pc1" "$lc0" "$lc1" $((wt + ot)) "$try" >>"$RUNS_TSV"
+    log "$(printf '%-9s %-9s run %d: %s req/s, %d CPU ticks in %d ms, other work %d%% / %d%% of CPU %d / %d%s' \
+      "$scen" "$proxy" "$idx" "$(wrk_rps "$out")" $((t1 - t0)) $(((w1 - w0) / 1000000)) "${other% *}" "${other#* }" \
+      "$PROXY_CPU" "$LOAD_CPU" "$(wrk_errors "$out")")"
   fi
   if ((rc != 0)); then log "warning: wrk exited with status $rc for $url"; fi
 }
@@ -632,7 +673,7 @@ CPU_MODEL=$(awk -F': *' '/^model name/{print $2; exit}' /proc/cpuinfo)
 [[ -n $CPU_MODEL ]] || CPU_MODEL=unknown
 GH_REV=$(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo unknown)
 ENV_USED=$(env_used BENCH_SECONDS BENCH_REPEATS BENCH_WARMUP BENCH_IDLE_CONNS BENCH_IDLE_PROXIES BENCH_SCENARIOS \
-  BENCH_STRACE BENCH_SELFCHECK BENCH_SELFCHECK_SCENARIOS BENCH_QUIET_WAIT BENCH_PROXY_CPU BENCH_LOAD_CPU BENCH_RESULTS \
+  BENCH_STRACE BENCH_SELFCHECK BENCH_SELFCHECK_SCENARIOS BENCH_QUIET_WAIT BENCH_RETRIES BENCH_PROXY_CPU BENCH_LOAD_CPU BENCH_RESULTS \
   BENCH_KEEP_TMP BENCH_NICE GATEHOUSE_BIN)
 
 REPORT_DATE=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
@@ -649,7 +690,8 @@ REPORT_GH="$GATEHOUSE_BIN (git $GH_REV)"
 REPORT_CMD="${ENV_USED}${COMMAND_LINE}"
 REPORT_PIN=$PIN_NOTE
 REPORT_QUIET=""
-((BENCH_QUIET_WAIT > 0)) && REPORT_QUIET="waited up to $BENCH_QUIET_WAIT s before each measured run for both cores to be quiet: $QUIET_WAITED s in all; $QUIET_MISSED runs started without a quiet moment"
+((BENCH_QUIET_WAIT > 0)) && REPORT_QUIET="waited up to $BENCH_QUIET_WAIT s before each measured run for both cores to be quiet: $QUIET_WAITED s in all; $QUIET_MISSED runs started without a quiet moment. "
+((BENCH_RETRIES > 0)) && REPORT_QUIET+="Runs disturbed by other work (10% or more of a core) measured again up to $BENCH_RETRIES times: $RETRIED repeated."
 REPORT_TLS_NGX=$NGX_TLS_PARAMS
 REPORT_TLS_GH=$GH_TLS_PARAMS
 REPORT_IDLE_GH=${IDLE[gatehouse]:-}
