@@ -74,9 +74,9 @@ declare -A LABEL=(
   [uncached]="gatehouse, RS256, cache off"
 )
 
-is_uint "$BENCH_SECONDS" && ((BENCH_SECONDS >= 1 && BENCH_SECONDS <= 60)) || die "BENCH_SECONDS must be an integer in 1..60"
-is_uint "$BENCH_REPEATS" && ((BENCH_REPEATS >= 1 && BENCH_REPEATS <= 10)) || die "BENCH_REPEATS must be an integer in 1..10"
-is_uint "$BENCH_WARMUP" && ((BENCH_WARMUP <= 10)) || die "BENCH_WARMUP must be an integer in 0..10"
+check_int BENCH_SECONDS 1 60
+check_int BENCH_REPEATS 1 10
+check_int BENCH_WARMUP 0 10
 awk -v s="$AUTH_BENCH_SECONDS" 'BEGIN{exit !(s ~ /^[0-9]*\.?[0-9]+$/ && s >= 0.05 && s <= 10)}' ||
   die "AUTH_BENCH_SECONDS must be a number in 0.05..10"
 DO_MICRO=0 DO_HTTP=0
@@ -119,11 +119,14 @@ if ((DO_MICRO)); then [[ -x $AUTH_BENCH_BIN ]] || die "auth_bench program not fo
 # ---------------------------------------------------------------------------------------------
 # Scratch directory and cleanup (as in run.sh: everything started here is stopped on exit)
 # ---------------------------------------------------------------------------------------------
+# As in run.sh: the proxies on CPU 0 alone, this script and everything else (auth_bench, origin,
+# wrk) on CPU 1 (BENCH_PROXY_CPU, BENCH_LOAD_CPU).
+setup_pinning
 make_scratch gatehouse-auth-bench
 
 mkdir -p "$TMP/out"
 log "scratch directory: $TMP"
-note_load
+note_load ""
 
 # ---------------------------------------------------------------------------------------------
 # Part 1: verifications per second, in process, next to OpenSSL
@@ -167,9 +170,11 @@ if ((DO_HTTP)); then
   # An RS256 key pair and a token like an OpenID Connect provider's access token (the claims of
   # auth_bench), valid for 6 hours.
   mkdir -p "$TMP/jwt"
-  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TMP/jwt/private.pem" 2>"$TMP/jwt/openssl.log" &&
-    openssl pkey -in "$TMP/jwt/private.pem" -pubout -out "$TMP/jwt/public.pem" 2>>"$TMP/jwt/openssl.log" ||
-    { cat "$TMP/jwt/openssl.log" >&2; die "openssl could not generate the RS256 key"; }
+  if ! openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TMP/jwt/private.pem" 2>"$TMP/jwt/openssl.log" ||
+    ! openssl pkey -in "$TMP/jwt/private.pem" -pubout -out "$TMP/jwt/public.pem" 2>>"$TMP/jwt/openssl.log"; then
+    cat "$TMP/jwt/openssl.log" >&2
+    die "openssl could not generate the RS256 key"
+  fi
   python3 - "$TMP/jwt" "$ISSUER" "$AUDIENCE" <<'PY' || die "could not mint the benchmark token"
 import base64, json, subprocess, sys, time
 d, iss, aud = sys.argv[1:4]
@@ -265,16 +270,20 @@ EOF
 EOF
 
   start_nginx ORIGIN "$O" "$ORIGIN_PORT"
-  start_nginx NGX "$N" "$NGX_PORT"
+  start_nginx NGX "$N" "$NGX_PORT" proxy
   "$GATEHOUSE_BIN" --check "$TMP/gatehouse.json" >"$TMP/gatehouse-check.log" 2>&1 ||
     { cat "$TMP/gatehouse-check.log" >&2
       die "gatehouse rejected the benchmark configuration (an old binary? set GATEHOUSE_BIN or rebuild build-bench)"; }
   # The authenticate middleware logs every refusal on stderr: only the checks below cause any.
-  "$GATEHOUSE_BIN" --config "$TMP/gatehouse.json" >"$TMP/gatehouse.log" 2>&1 &
+  "${ON_PROXY_CPU[@]}" "$GATEHOUSE_BIN" --config "$TMP/gatehouse.json" >"$TMP/gatehouse.log" 2>&1 &
   GH_PID=$!
   STARTED_PIDS+=("$GH_PID")
   wait_http "http://127.0.0.1:$GH_PORT/open/small" 10 || { cat "$TMP/gatehouse.log" >&2; die "gatehouse did not start"; }
   log "origin nginx worker $ORIGIN_WORKER; nginx proxy worker $NGX_WORKER; gatehouse pid $GH_PID"
+  n_gh=$(check_pinned gatehouse "$PROXY_CPU" "$GH_PID")
+  n_ngx=$(check_pinned "nginx proxy" "$PROXY_CPU" "$NGX_MASTER" "$NGX_WORKER")
+  check_pinned origin "$LOAD_CPU" "$ORIGIN_MASTER" "$ORIGIN_WORKER" >/dev/null
+  PIN_NOTE="gatehouse ($n_gh threads) and nginx proxy master + worker ($n_ngx threads) on CPU $PROXY_CPU only; origin nginx and wrk on CPU $LOAD_CPU only"
 
   # Correctness before any measurement.
   expect() {  # label want_code url [token]
@@ -356,12 +365,13 @@ fi
 CPU_MODEL=$(awk -F': *' '/^model name/{print $2; exit}' /proc/cpuinfo)
 GH_REV=$(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo unknown)
 ENV_USED=$(env_used AUTH_PARTS AUTH_BENCH_SECONDS BENCH_SECONDS BENCH_REPEATS BENCH_WARMUP AUTH_RESULTS \
-  BENCH_KEEP_TMP BENCH_NICE GATEHOUSE_BIN AUTH_BENCH_BIN)
+  BENCH_KEEP_TMP BENCH_NICE BENCH_PROXY_CPU BENCH_LOAD_CPU GATEHOUSE_BIN AUTH_BENCH_BIN)
 export MICRO_TSV SPEED_OUT RUNS_TSV DO_MICRO DO_HTTP BENCH_SECONDS BENCH_REPEATS BENCH_WARMUP AUTH_BENCH_SECONDS CONNS
 CLK_TCK=${CLK_TCK:-100}
 REFUSALS=${REFUSALS:-0}
 REPORT_DATE=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
-REPORT_NPROC=$(nproc)
+REPORT_NPROC=$NPROC
+REPORT_PIN=${PIN_NOTE:-auth_bench on CPU $LOAD_CPU}
 REPORT_CPU=${CPU_MODEL:-unknown}
 REPORT_KERNEL=$(uname -r)
 REPORT_OPENSSL=$(openssl version || true)
@@ -377,7 +387,7 @@ REPORT_LOAD="$LOAD_START before, $(cut -d' ' -f1-3 /proc/loadavg) after"
 REPORT_DEAD_NGX=${DEAD[nginx]:-}
 REPORT_DEAD_GH=${DEAD[gatehouse]:-}
 export CLK_TCK TOKEN_BYTES REFUSALS REPORT_DATE REPORT_NPROC REPORT_CPU REPORT_KERNEL REPORT_OPENSSL \
-  REPORT_NGINX REPORT_WRK REPORT_GH REPORT_CMD REPORT_LOAD REPORT_DEAD_NGX REPORT_DEAD_GH
+  REPORT_NGINX REPORT_WRK REPORT_GH REPORT_CMD REPORT_LOAD REPORT_DEAD_NGX REPORT_DEAD_GH REPORT_PIN
 for cfg in "${CONFIGS[@]}"; do export "REPORT_CFG_$cfg=${LABEL[$cfg]}|${CONFIG[$cfg]}"; done
 
 python3 - "$TMP/report.md" <<'PY' && report_rc=0 || report_rc=$?
@@ -403,6 +413,7 @@ P(f"- machine: {env['REPORT_NPROC']} CPUs, {env['REPORT_CPU']}, Linux {env['REPO
 P(f"- versions: {env['REPORT_OPENSSL']}"
   + (f"; {env['REPORT_NGINX']}; {env['REPORT_WRK']}" if env["DO_HTTP"] == "1" else ""))
 P(f"- programs: {env['REPORT_GH']} (release build)")
+P(f"- pinning (checked on every thread): {env['REPORT_PIN']}")
 load_before = float(env["REPORT_LOAD"].split()[0])
 if load_before > int(env["REPORT_NPROC"]) / 2:
     P("")
@@ -567,9 +578,9 @@ if env["DO_HTTP"] == "1":
     P("")
     P("CPU µs/req: user + system CPU time of the proxy process (all threads; for nginx the worker), "
       "read from /proc/PID/stat before and after each run, divided by the requests wrk completed; one "
-      "tick is 10 ms. On 2 shared cores, req/s and latency measure the whole box (wrk, origin and "
-      "proxy compete); CPU µs/req is the figure to compare. Differences of a few tenths of a µs are "
-      "within the noise of short runs.")
+      "tick is 10 ms. The proxy has its own core, wrk and the origin share the other one: req/s may "
+      "be set by either core (bench/run.sh reports which); CPU µs/req is the figure to compare. "
+      "Differences of a few tenths of a µs are within the noise of short runs.")
     if int(env["REFUSALS"]):
         P("")
         P(f"**gatehouse refused {env['REFUSALS']} tokens during the load runs** (its log has the reasons).")

@@ -2,7 +2,8 @@
 #
 # Set before sourcing:
 #   LOG_TAG  the log prefix ("bench", "auth-bench")
-# Read when called: NGINX, NOFILE (set by the caller), BENCH_NICE, BENCH_KEEP_TMP (environment).
+# Read when called: NGINX, NOFILE (set by the caller), BENCH_NICE, BENCH_KEEP_TMP, BENCH_PROXY_CPU,
+# BENCH_LOAD_CPU (environment).
 # shellcheck shell=bash
 
 # shellcheck disable=SC2034  # used by the sourcing scripts
@@ -11,12 +12,69 @@ SMALL_BODY=$(printf 'gatehouse-bench-small-response-%069d' 0)   # exactly 100 by
 log() { printf '[%s %s] %s\n' "$LOG_TAG" "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
+check_int() {  # NAME min [max]: the variable NAME must hold an integer in min..max
+  local v=${!1}
+  if ! is_uint "$v" || ((v < $2)) || { [[ -n ${3:-} ]] && ((v > $3)); }; then
+    die "$1 must be an integer in $2..${3:-}"
+  fi
+}
 
 apply_nice() {  # BENCH_NICE, if set
   if [[ -n ${BENCH_NICE:-} ]]; then
     [[ $BENCH_NICE =~ ^-?[0-9]+$ ]] || die "BENCH_NICE must be an integer (e.g. -10)"
     renice -n "$BENCH_NICE" -p $$ >/dev/null || die "could not renice to $BENCH_NICE (negative values need root)"
   fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# CPU pinning: the proxy under test alone on PROXY_CPU; the script itself, and so everything it
+# starts without ON_PROXY_CPU (origin, wrk, clients, strace), on LOAD_CPU. Without it the
+# scheduler spreads wrk, the origin and the proxy over both cores, and the proxy's throughput
+# says more about the load generator than about the proxy.
+# ---------------------------------------------------------------------------------------------
+cpus_allowed() {  # pid -> one allowed CPU per line
+  awk '/^Cpus_allowed_list:/{print $2}' "/proc/$1/status" | tr ',' '\n' |
+    awk -F- '{ hi = (NF > 1 ? $2 : $1); for (c = $1; c <= hi; c++) print c }'
+}
+
+# Sets PROXY_CPU, LOAD_CPU, ON_PROXY_CPU (a command prefix: `"${ON_PROXY_CPU[@]}" prog &` leaves the
+# program's own pid in $!, as taskset exec's it; a shell function would leave a subshell's) and
+# NPROC (CPUs usable before the pinning), then moves this script, and so its future children, to
+# LOAD_CPU.
+setup_pinning() {
+  NPROC=$(nproc)
+  PROXY_CPU=${BENCH_PROXY_CPU:-0}
+  LOAD_CPU=${BENCH_LOAD_CPU:-1}
+  if ! is_uint "$PROXY_CPU" || ! is_uint "$LOAD_CPU"; then die "BENCH_PROXY_CPU and BENCH_LOAD_CPU must be CPU numbers"; fi
+  ((PROXY_CPU != LOAD_CPU)) || die "BENCH_PROXY_CPU and BENCH_LOAD_CPU must differ"
+  local allowed
+  allowed=$(cpus_allowed $$)
+  if ! grep -qx "$PROXY_CPU" <<<"$allowed" || ! grep -qx "$LOAD_CPU" <<<"$allowed"; then
+    die "CPUs $PROXY_CPU and $LOAD_CPU must both be available (this script may use: $(tr '\n' ' ' <<<"$allowed"))"
+  fi
+  command -v taskset >/dev/null 2>&1 || die "taskset is missing (on Debian: apt-get install util-linux)"
+  taskset -pc "$LOAD_CPU" $$ >/dev/null || die "could not pin the script to CPU $LOAD_CPU"
+  ON_PROXY_CPU=(taskset -c "$PROXY_CPU")
+}
+
+
+check_pinned() {  # label cpu pid...: every thread of every pid may run on <cpu> only
+  local label=$1 cpu=$2 pid task allowed n=0
+  shift 2
+  for pid in "$@"; do
+    for task in /proc/"$pid"/task/*; do
+      allowed=$(cpus_allowed "$pid/task/${task##*/}" | tr '\n' ' ')
+      [[ $allowed == "$cpu " ]] || die "$label: thread ${task##*/} of pid $pid may run on CPUs '$allowed', expected only $cpu"
+      n=$((n + 1))
+    done
+  done
+  printf '%s' "$n"
+}
+
+cpu_busy_total() {  # cpu -> "busy irq total" ticks since boot from /proc/stat
+  # busy: all but idle and iowait; irq: hard + soft interrupts (on loopback, the receive side of
+  # what a process sends is processed as softirq on the sender's CPU, outside its utime/stime)
+  awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, $7 + $8, t }' /proc/stat
 }
 
 require_tools() {  # tool...
@@ -90,9 +148,10 @@ make_scratch() {  # name (mktemp prefix)
 }
 
 note_load() {  # [words after "N CPUs"]: sets LOAD_START, warns on a busy machine
+  local n=${NPROC:-$(nproc)}   # nproc counts only the CPUs this (pinned) script may use
   LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-  if awk -v l="${LOAD_START%% *}" -v n="$(nproc)" 'BEGIN{exit !(l > n / 2)}'; then
-    log "warning: load average is $LOAD_START on $(nproc) CPUs${1:+ $1}: other work will skew the numbers"
+  if awk -v l="${LOAD_START%% *}" -v n="$n" 'BEGIN{exit !(l > n / 2)}'; then
+    log "warning: load average is $LOAD_START on $n CPUs${1:+ $1}: other work will skew the numbers"
   fi
 }
 
@@ -127,12 +186,15 @@ wait_http() {  # url [seconds]: waits until the URL answers anything
   return 1
 }
 
-start_nginx() {  # name prefix port -> sets <NAME>_MASTER and <NAME>_WORKER
-  local name=$1 prefix=$2 port=$3 master worker i
+start_nginx() {  # name prefix port [proxy] -> sets <NAME>_MASTER and <NAME>_WORKER
+  # With a 4th argument, master and worker run on PROXY_CPU (the worker inherits the affinity);
+  # otherwise where the script runs (LOAD_CPU once setup_pinning was called).
+  local name=$1 prefix=$2 port=$3 pin=() master worker i
+  [[ -n ${4:-} ]] && pin=("${ON_PROXY_CPU[@]}")
   mkdir -p "$prefix/tmp"
   "$NGINX" -t -q -p "$prefix/" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf" \
     || die "nginx config for $name is invalid (see above)"
-  "$NGINX" -p "$prefix/" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf" -g 'daemon off;' \
+  "${pin[@]}" "$NGINX" -p "$prefix/" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf" -g 'daemon off;' \
     >"$prefix/logs/stdout.log" 2>&1 &
   master=$!
   STARTED_PIDS+=("$master")
