@@ -45,7 +45,7 @@ class Http1Session final : public ClientSession,
       : worker_(worker),
         listener_(listener),
         stream_(listener.tls ? Stream(std::move(socket), *listener.tls) : Stream(std::move(socket))),
-        watchdog_(worker.executor(), stream_),
+        watchdog_(worker.deadlines(), stream_),
         writer_(stream_, worker.buffers()) {
     asio::error_code ec;
     peer_ = stream_.socket().remote_endpoint(ec);
@@ -87,6 +87,9 @@ class Http1Session final : public ClientSession,
   asio::awaitable<bool> serve_one();
   /// Reads more bytes from the client into buf_ (which must be fully parsed).
   asio::awaitable<bool> fill_buffer();
+  /// Waits for the client's next bytes without a coroutine frame or a buffer (an idle keep-alive
+  /// connection costs little more than its socket), then runs run() again.
+  void park();
   /// Answers a request refused before routing, and ends the connection.
   asio::awaitable<bool> refuse(Exchange& ex, unsigned status, std::string_view why);
 
@@ -125,14 +128,15 @@ class Http1Session final : public ClientSession,
   bool close_after_ = false;       // the response in progress says Connection: close
   bool continue_pending_ = false;  // a 100 Continue is owed before the body is read
   bool hot_idle_ = false;          // idle, waiting in a read that holds buf_
+  bool first_ = true;              // no request yet: the header timeout applies while idle
+  bool woken_ = false;             // run() restarted by park(): bytes are waiting
 };
 
 asio::awaitable<void> Http1Session::run() {
   auto self = shared_from_this();
   const Limits& limits = worker_.shared().options.limits;
   try {
-    if (stream_.is_tls()) {
-      phase_ = Phase::handshake;
+    if (phase_ == Phase::handshake && stream_.is_tls()) {
       watchdog_.set_in(listener_.options.tls->handshake_timeout);
       auto [ec] = co_await stream_.tls().async_handshake(asio::ssl::stream_base::server, use_tuple);
       if (ec || watchdog_.timed_out()) {
@@ -142,12 +146,11 @@ asio::awaitable<void> Http1Session::run() {
       if (const char* name = SSL_get_servername(stream_.tls().native_handle(), TLSEXT_NAMETYPE_host_name))
         sni_ = name;
     }
-    bool first = true;
     while (!closing_) {
-      if (beg_ == end_) {
+      if (beg_ == end_ && !woken_) {
         phase_ = Phase::idle;
         beg_ = end_ = 0;
-        watchdog_.set_in(first ? limits.header_timeout : limits.idle_timeout);
+        watchdog_.set_in(first_ ? limits.header_timeout : limits.idle_timeout);
         if (!stream_.is_tls()) {
           if (buf_) {
             // Just served a request: the next one usually follows soon, so wait by reading into
@@ -168,10 +171,11 @@ asio::awaitable<void> Http1Session::run() {
             }
           }
           if (beg_ == end_) {
-            // Idle for a while (or new): wait for bytes without holding a buffer.
+            // Idle for a while (or new): wait for bytes holding neither a buffer nor this
+            // coroutine; park() starts run() again when the client sends.
             buf_.release();
-            auto [ec] = co_await stream_.socket().async_wait(tcp::socket::wait_read, use_tuple);
-            if (ec || closing_ || watchdog_.timed_out()) break;
+            park();
+            co_return;
           }
         } else {
           // TLS may hold decrypted or undecrypted bytes above the socket, so TLS connections read
@@ -179,7 +183,8 @@ asio::awaitable<void> Http1Session::run() {
           buf_.release();
         }
       }
-      first = false;
+      woken_ = false;
+      first_ = false;
       if (!co_await serve_one()) break;
     }
   } catch (const std::exception&) {
@@ -187,6 +192,23 @@ asio::awaitable<void> Http1Session::run() {
   }
   watchdog_.stop();
   stream_.close();
+}
+
+void Http1Session::park() {
+  stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](const asio::error_code& ec) {
+    if (ec || self->closing_ || self->watchdog_.timed_out()) {
+      self->watchdog_.stop();
+      self->stream_.close();
+      return;
+    }
+    self->woken_ = true;
+    try {
+      asio::co_spawn(self->worker_.executor(), self->run(), asio::detached);
+    } catch (const std::exception&) {
+      self->watchdog_.stop();
+      self->stream_.close();
+    }
+  });
 }
 
 asio::awaitable<bool> Http1Session::fill_buffer() {
@@ -366,7 +388,10 @@ void Http1Session::start_response(Exchange& ex, std::int64_t length) {
 }  // namespace
 
 void start_http1_session(Worker& worker, const ListenerRuntime& listener, tcp::socket socket) {
-  auto session = std::make_shared<Http1Session>(worker, listener, std::move(socket));
+  // The session and its shared_ptr control block in one block of the worker's session slab
+  // (the margin covers the control block: two counts, a vtable pointer, the allocator).
+  SlabAllocator<Http1Session> alloc(worker.session_blocks(sizeof(Http1Session) + 32));
+  auto session = std::allocate_shared<Http1Session>(alloc, worker, listener, std::move(socket));
   asio::co_spawn(worker.executor(), session->run(), asio::detached);
 }
 

@@ -22,7 +22,7 @@ void release_free_memory() noexcept {
 }  // namespace
 
 Worker::Worker(std::shared_ptr<const GatewayShared> shared, asio::any_io_executor ex)
-    : shared_(std::move(shared)), executor_(std::move(ex)), sweep_timer_(executor_) {}
+    : shared_(std::move(shared)), executor_(std::move(ex)), deadlines_(executor_), sweep_timer_(executor_) {}
 
 Worker::~Worker() = default;
 

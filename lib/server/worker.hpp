@@ -15,6 +15,8 @@
 #include "gatehouse/gateway.hpp"
 #include "http1/parser.hpp"
 #include "net/buffer_pool.hpp"
+#include "net/deadline_queue.hpp"
+#include "net/slab_pool.hpp"
 #include "net/cidr.hpp"
 #include "net/stream.hpp"
 #include "proxy/upstream_pool.hpp"
@@ -89,6 +91,14 @@ class Worker {
   const GatewayShared& shared() const noexcept { return *shared_; }
   const asio::any_io_executor& executor() const noexcept { return executor_; }
   BufferPool& buffers() noexcept { return buffers_; }
+  /// The deadlines of this worker's sessions (one timer for all).
+  DeadlineQueue& deadlines() noexcept { return deadlines_; }
+  /// Blocks for this worker's client sessions (made on first use; every caller passes the same
+  /// size).
+  SlabPool& session_blocks(std::size_t block_size) {
+    if (!session_blocks_) session_blocks_ = std::make_unique<SlabPool>(block_size);
+    return *session_blocks_;
+  }
   ExchangePool& exchanges() noexcept { return exchanges_; }
   UpstreamPool& pool_for(const Upstream& u);
   bool draining() const noexcept { return draining_; }
@@ -106,6 +116,8 @@ class Worker {
   asio::any_io_executor executor_;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;  // by listener index
   BufferPool buffers_;
+  DeadlineQueue deadlines_;
+  std::unique_ptr<SlabPool> session_blocks_;  // outlives every session (sessions end before workers)
   ExchangePool exchanges_;
   std::unordered_map<const Upstream*, std::unique_ptr<UpstreamPool>> pools_;
   ClientSession* sessions_ = nullptr;  // head of the intrusive list
