@@ -41,17 +41,19 @@ class Http1Session final : public ClientSession,
                            private Downstream,
                            private BodySource {
  public:
-  Http1Session(Worker& worker, const ListenerRuntime& listener, tcp::socket socket)
+  Http1Session(Worker& worker, WorkerSnapshotPtr snapshot, std::size_t listener, tcp::socket socket)
       : worker_(worker),
-        listener_(listener),
-        stream_(listener.tls ? Stream(std::move(socket), *listener.tls) : Stream(std::move(socket))),
+        snapshot_(std::move(snapshot)),
+        listener_(&snapshot_->shared->listeners[listener]),
+        tls_context_(listener_->tls),
+        stream_(tls_context_ ? Stream(std::move(socket), *tls_context_) : Stream(std::move(socket))),
         watchdog_(worker.executor(), stream_),
         writer_(stream_, worker.buffers()) {
     asio::error_code ec;
     peer_ = stream_.socket().remote_endpoint(ec);
     peer_text_ = address_text(peer_.address());
     stream_.socket().set_option(tcp::no_delay(true), ec);
-    const auto& trusted = worker_.shared().trusted_proxies;
+    const auto& trusted = shared().trusted_proxies;
     peer_trusted_ = !trusted.empty() && trusted.contains(peer_.address());
     worker_.attach(this);
   }
@@ -66,6 +68,7 @@ class Http1Session final : public ClientSession,
     closing_ = true;
     if (phase_ == Phase::idle || phase_ == Phase::handshake) stream_.close();
   }
+  std::uint64_t listener_id() const noexcept override { return listener_->id; }
   void force_close() noexcept override {
     closing_ = true;
     stream_.close();
@@ -85,6 +88,11 @@ class Http1Session final : public ClientSession,
 
   /// One request; true when the connection may carry another.
   asio::awaitable<bool> serve_one();
+  const GatewayShared& shared() const noexcept { return *snapshot_->shared; }
+  /// Moves the connection to the worker's current snapshot when a reload replaced ours (between
+  /// requests only). A connection whose listener the reload removed stays, and closes after this
+  /// request.
+  void follow_reload() noexcept;
   /// Reads more bytes from the client into buf_ (which must be fully parsed).
   asio::awaitable<bool> fill_buffer();
   /// Answers a request refused before routing, and ends the connection.
@@ -105,7 +113,9 @@ class Http1Session final : public ClientSession,
   asio::awaitable<BodyRead> read_more() override;
 
   Worker& worker_;
-  const ListenerRuntime& listener_;
+  WorkerSnapshotPtr snapshot_;         // what the current (or next) request runs on
+  const ListenerRuntime* listener_;    // in snapshot_
+  std::shared_ptr<asio::ssl::context> tls_context_;  // the stream's, whatever the snapshot
   Stream stream_;
   Watchdog watchdog_;
   Http1BodyWriter writer_;
@@ -129,11 +139,10 @@ class Http1Session final : public ClientSession,
 
 asio::awaitable<void> Http1Session::run() {
   auto self = shared_from_this();
-  const Limits& limits = worker_.shared().options.limits;
   try {
     if (stream_.is_tls()) {
       phase_ = Phase::handshake;
-      watchdog_.set_in(listener_.options.tls->handshake_timeout);
+      watchdog_.set_in(listener_->options.tls->handshake_timeout);
       auto [ec] = co_await stream_.tls().async_handshake(asio::ssl::stream_base::server, use_tuple);
       if (ec || watchdog_.timed_out()) {
         stream_.close();
@@ -145,6 +154,7 @@ asio::awaitable<void> Http1Session::run() {
     bool first = true;
     while (!closing_) {
       if (beg_ == end_) {
+        const Limits& limits = shared().options.limits;
         phase_ = Phase::idle;
         beg_ = end_ = 0;
         watchdog_.set_in(first ? limits.header_timeout : limits.idle_timeout);
@@ -201,14 +211,29 @@ asio::awaitable<bool> Http1Session::fill_buffer() {
 
 asio::awaitable<bool> Http1Session::refuse(Exchange& ex, unsigned status, std::string_view why) {
   closing_ = true;
-  const ChainView global = listener_.router->global_chain();
+  const ChainView global = listener_->router->global_chain();
   co_await refuse_exchange(ex, global, *this, status, why);
   co_return false;
 }
 
+void Http1Session::follow_reload() noexcept {
+  const WorkerSnapshotPtr& current = worker_.snapshot();
+  if (current == snapshot_) return;
+  const ListenerRuntime* listener = current->shared->find_listener(listener_->id);
+  if (!listener) {
+    closing_ = true;
+    return;
+  }
+  snapshot_ = current;
+  listener_ = listener;
+  // The trusted proxies may have changed too.
+  const auto& trusted = shared().trusted_proxies;
+  peer_trusted_ = !trusted.empty() && trusted.contains(peer_.address());
+}
+
 asio::awaitable<bool> Http1Session::serve_one() {
-  const GatewayShared& shared = worker_.shared();
-  const Limits& limits = shared.options.limits;
+  follow_reload();
+  const Limits* limits = &shared().options.limits;
   ExchangePool::Lease lease = worker_.exchanges().take();
   Exchange& ex = *lease;
   current_ = &ex;
@@ -224,7 +249,7 @@ asio::awaitable<bool> Http1Session::serve_one() {
   ExchangeAccess::set_peer(ex, peer_, peer_trusted_);
   ExchangeAccess::set_secure(ex, stream_.is_tls(), sni_);
   ExchangeAccess::add_bytes_received(ex, std::exchange(early_bytes_, 0));
-  parser_.start_request(&ex.request(), shared.parse_limits);
+  parser_.start_request(&ex.request(), shared().parse_limits);
   ex.request().headers().reserve(1024, 16);
   close_after_ = false;
   continue_pending_ = false;
@@ -234,7 +259,7 @@ asio::awaitable<bool> Http1Session::serve_one() {
   bool any_byte = beg_ != end_;
   if (any_byte) {
     phase_ = Phase::head;
-    watchdog_.set_in(limits.header_timeout);
+    watchdog_.set_in(limits->header_timeout);
   }
   ExchangeAccess::set_start_time(ex, clock::now());
   for (;;) {
@@ -253,7 +278,7 @@ asio::awaitable<bool> Http1Session::serve_one() {
         if (closing_) co_return false;
         phase_ = Phase::head;
         ExchangeAccess::set_start_time(ex, clock::now());
-        watchdog_.set_in(limits.header_timeout);
+        watchdog_.set_in(limits->header_timeout);
       }
     }
     auto r = parser_.feed(buf_.data() + beg_, end_ - beg_);
@@ -262,6 +287,14 @@ asio::awaitable<bool> Http1Session::serve_one() {
     if (r.head_complete) break;
   }
 
+  // A request that arrived after a reload runs on the new configuration (a TLS connection waits
+  // for its next request inside this call).
+  if (worker_.snapshot() != snapshot_) {
+    follow_reload();
+    ExchangeAccess::set_peer(ex, peer_, peer_trusted_);
+  }
+  const GatewayShared& shared = this->shared();
+  limits = &shared.options.limits;
   Request& req = ex.request();
   // Request hygiene the parser leaves to us (RFC 9112 3.2 and 3.2.2).
   std::string authority;
@@ -286,10 +319,10 @@ asio::awaitable<bool> Http1Session::serve_one() {
   strip_hop_by_hop(req.headers());
 
   bool method_mismatch = false;
-  const Router& router = *listener_.router;
+  const Router& router = *listener_->router;
   const CompiledRoute* route = router.match(req.host(), req.path(), req.method(), method_mismatch);
   if (route) ExchangeAccess::set_route_name(ex, route->route.name);
-  request_deadline_ = ex.start_time() + limits.request_timeout;
+  request_deadline_ = ex.start_time() + limits->request_timeout;
   continue_pending_ = parser_.expect_continue() && req.version_minor() == 1 && parser_.in_message();
   phase_ = Phase::upstream;
 
@@ -304,7 +337,7 @@ asio::awaitable<bool> Http1Session::serve_one() {
 }
 
 asio::awaitable<BodyRead> Http1Session::read_more() {
-  const Limits& limits = worker_.shared().options.limits;
+  const Limits& limits = shared().options.limits;
   if (continue_pending_) {
     // The client may send the body now: routing and every request check have passed, and the
     // origin wants it.
@@ -360,13 +393,13 @@ void Http1Session::start_response(Exchange& ex, std::int64_t length) {
                       close_after_);
   watchdog_.clear();
   phase_ = Phase::response;
-  writer_.start(head, no_body ? Framing::none : framing, &watchdog_, worker_.shared().options.limits.send_timeout, &ex);
+  writer_.start(head, no_body ? Framing::none : framing, &watchdog_, shared().options.limits.send_timeout, &ex);
 }
 
 }  // namespace
 
-void start_http1_session(Worker& worker, const ListenerRuntime& listener, tcp::socket socket) {
-  auto session = std::make_shared<Http1Session>(worker, listener, std::move(socket));
+void start_http1_session(Worker& worker, WorkerSnapshotPtr snapshot, std::size_t listener, tcp::socket socket) {
+  auto session = std::make_shared<Http1Session>(worker, std::move(snapshot), listener, std::move(socket));
   asio::co_spawn(worker.executor(), session->run(), asio::detached);
 }
 
