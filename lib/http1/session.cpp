@@ -65,6 +65,13 @@ class Http1Session final : public ClientSession,
   asio::awaitable<void> run();
 
   void close_if_idle() noexcept override {
+    // A connection that has not brought a request yet is left to bring it: its client has just
+    // connected and is sending it (closing now would fail that request). It is answered with
+    // Connection: close, and the header timeout and the drain deadline still bound the wait.
+    if (!had_request_) {
+      retiring_ = true;
+      return;
+    }
     closing_ = true;
     if (phase_ == Phase::idle || phase_ == Phase::handshake) stream_.close();
   }
@@ -135,6 +142,8 @@ class Http1Session final : public ClientSession,
   bool close_after_ = false;       // the response in progress says Connection: close
   bool continue_pending_ = false;  // a 100 Continue is owed before the body is read
   bool hot_idle_ = false;          // idle, waiting in a read that holds buf_
+  bool had_request_ = false;       // a request head arrived on this connection
+  bool retiring_ = false;          // the connection ends after its next (or current) response
 };
 
 asio::awaitable<void> Http1Session::run() {
@@ -221,7 +230,7 @@ void Http1Session::follow_reload() noexcept {
   if (current == snapshot_) return;
   const ListenerRuntime* listener = current->shared->find_listener(listener_->id);
   if (!listener) {
-    closing_ = true;
+    retiring_ = true;  // this request still runs on the old snapshot, then the connection ends
     return;
   }
   snapshot_ = current;
@@ -286,6 +295,7 @@ asio::awaitable<bool> Http1Session::serve_one() {
     if (r.error) co_return co_await refuse(ex, parser_.error_status(), parser_.error_reason());
     if (r.head_complete) break;
   }
+  had_request_ = true;
 
   // A request that arrived after a reload runs on the new configuration (a TLS connection waits
   // for its next request inside this call).
@@ -385,7 +395,7 @@ void Http1Session::start_response(Exchange& ex, std::int64_t length) {
   else if (length >= 0) framing = Framing::length;
   else framing = req.version_minor() == 0 ? Framing::close : Framing::chunked;
   // A request body left unread (the answer came first) makes the connection unusable.
-  close_after_ = closing_ || worker_.draining() || !parser_.head_done() || !parser_.keep_alive() ||
+  close_after_ = closing_ || retiring_ || worker_.draining() || !parser_.head_done() || !parser_.keep_alive() ||
                  parser_.in_message() || framing == Framing::close;
   std::string& head = ExchangeAccess::wire_head(ex);
   head.clear();
