@@ -1,6 +1,7 @@
 // Gateway: listeners, routes and the middleware chain, run on worker threads or a host executor.
 #pragma once
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -52,6 +53,24 @@ struct GatewayOptions {
   std::string request_id_header = "x-request-id";
 };
 
+/// Everything listen(), use() and route() register, with the options: what Gateway::reload
+/// replaces as a whole.
+struct GatewayDefinition {
+  /// `workers` is fixed by start(); a reload keeps the running number.
+  GatewayOptions options{};
+  std::vector<ListenerOptions> listeners{};
+  std::vector<std::shared_ptr<const Middleware>> middleware{};  ///< the global chain, as use()
+  std::vector<Route> routes{};
+};
+
+/// What a reload changed.
+struct ReloadSummary {
+  std::uint64_t generation = 0;      ///< 1 for the configuration start() built, +1 per reload
+  std::size_t listeners_opened = 0;  ///< listeners the new definition adds (new sockets)
+  std::size_t listeners_closed = 0;  ///< listeners it removes (their connections drain)
+  std::size_t listeners_kept = 0;    ///< unchanged address, port and TLS mode: same sockets
+};
+
 class Gateway {
  public:
   /// A gateway that starts its own worker threads (one io_context and one SO_REUSEPORT socket
@@ -81,6 +100,23 @@ class Gateway {
   void stop();
   /// Blocks until the gateway stopped (own worker threads only).
   void wait();
+  /// Replaces listeners, middleware, routes (with their upstreams) and options while the gateway
+  /// runs, without dropping a request. Everything is built and checked first (routes, addresses,
+  /// TLS certificate files, which are read again so that certificates rotate; new listeners are
+  /// bound): a problem throws (std::invalid_argument, std::system_error, std::runtime_error) and
+  /// leaves the running configuration untouched. Then every worker switches: requests in flight
+  /// finish on the configuration they started with, new requests (and the next request of a
+  /// keep-alive connection) see the new one. A listener with the same address, port and TLS mode
+  /// keeps its sockets (its certificates may change); removed listeners stop accepting and their
+  /// connections close after their current response. An Upstream object that is in both keeps its
+  /// connection pools: pass the same shared_ptr to keep them. Returns once every worker switched
+  /// (up to 5 s), so requests arriving afterwards see the new configuration; it does not wait for
+  /// the worker it is called from, so a request handler may call it (that worker switches when
+  /// the handler returns). Before start(), it replaces what start() will use. Thread-safe. Throws
+  /// std::logic_error once the gateway is stopping.
+  ReloadSummary reload(GatewayDefinition next);
+  /// The definition in force (or, before start(), registered so far): a copy to change and reload.
+  GatewayDefinition definition() const;
   /// Addresses actually bound, in listen() order (useful with port 0).
   std::vector<asio::ip::tcp::endpoint> local_endpoints() const;
   const GatewayOptions& options() const noexcept;

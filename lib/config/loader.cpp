@@ -84,6 +84,7 @@
 
 #include "config/builtins.hpp"
 #include "config/json.hpp"
+#include "config/reload_reuse.hpp"
 #include "config/sections.hpp"
 #include "net/cidr.hpp"
 
@@ -130,6 +131,17 @@ GatewayConfig load_config(std::string_view json_text, const MiddlewareRegistry& 
 }
 
 GatewayConfig load_config(std::string_view json_text, const ConfigRegistries& registries) {
+  return detail::load_config_reusing(json_text, registries, nullptr);
+}
+
+GatewayConfig load_config(std::string_view json_text, const ConfigRegistries& registries,
+                          const GatewayConfig& previous) {
+  return detail::load_config_reusing(json_text, registries, previous.reuse.get());
+}
+
+GatewayConfig detail::load_config_reusing(std::string_view json_text, const ConfigRegistries& registries,
+                                          const ConfigReuse* previous) {
+  auto reuse = std::make_shared<ConfigReuse>(previous);
   const MiddlewareRegistry& registry = registries.middleware;
   const VerifierRegistry& verifiers = registries.verifiers;
   const json root = parse_json(json_text);
@@ -163,17 +175,19 @@ GatewayConfig load_config(std::string_view json_text, const ConfigRegistries& re
   if (const json* l = top.find("limits")) opts.limits = parse_limits(*l, top.at("limits"));
 
   config.listeners = parse_listeners(top);
-  config.upstreams = parse_upstreams(top, registries.load_balancers);
+  config.upstreams = parse_upstreams(top, registries.load_balancers, reuse.get());
   if (const json* v = top.find("verifiers")) {
-    config.context.verifiers = detail::make_verifiers(*v, top.at("verifiers"), verifiers);
+    config.context.verifiers = detail::make_verifiers(*v, top.at("verifiers"), verifiers, reuse.get());
   }
   if (const json* t = top.find("token_minters")) {
-    config.context.token_minters = detail::make_token_minters(*t, top.at("token_minters"));
+    config.context.token_minters = detail::make_token_minters(*t, top.at("token_minters"), reuse.get());
   }
   if (const json* m = top.find("middleware")) {
-    config.middleware = parse_chain(*m, top.at("middleware"), registry, config.context);
+    config.middleware = parse_chain(*m, top.at("middleware"), registry, config.context, reuse.get());
   }
-  config.routes = parse_routes(top, config.listeners, config.upstreams, registry, config.context);
+  config.routes = parse_routes(top, config.listeners, config.upstreams, registry, config.context, reuse.get());
+  reuse->forget_previous();
+  config.reuse = std::move(reuse);
   return config;
 }
 
@@ -183,6 +197,15 @@ GatewayConfig load_config_file(const std::string& file, const MiddlewareRegistry
 }
 
 GatewayConfig load_config_file(const std::string& file, const ConfigRegistries& registries) {
+  return load_config(detail::read_config_file(file), registries);
+}
+
+GatewayConfig load_config_file(const std::string& file, const ConfigRegistries& registries,
+                               const GatewayConfig& previous) {
+  return load_config(detail::read_config_file(file), registries, previous);
+}
+
+std::string detail::read_config_file(const std::string& file) {
   auto fail = [&file](int err) {
     return ConfigError("", "cannot read " + file + ": " + std::generic_category().message(err));
   };
@@ -195,7 +218,7 @@ GatewayConfig load_config_file(const std::string& file, const ConfigRegistries& 
   // A directory opens but fails to read (EISDIR).
   if (std::ferror(f.get())) throw fail(errno);
   f.reset();
-  return load_config(text, registries);
+  return text;
 }
 
 void apply(const GatewayConfig& config, Gateway& gateway) {
