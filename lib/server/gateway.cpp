@@ -12,6 +12,7 @@
 #include <asio/post.hpp>
 
 #include "gatehouse/middleware/request_id.hpp"
+#include "admin/admin_server.hpp"
 #include "core/handler_origin.hpp"
 #include "proxy/upstream_call.hpp"
 #include "server/worker.hpp"
@@ -36,6 +37,9 @@ struct Gateway::Impl {
   std::mutex mu;
   bool started = false;
   bool stopping = false;
+  std::optional<AdminOptions> admin;
+  // Declared last, destroyed first: its drain check (host executor) reads the workers.
+  std::unique_ptr<detail::AdminServer> admin_server;
 
   void build_shared();
 };
@@ -122,14 +126,27 @@ Gateway& Gateway::route(Route route) {
   return *this;
 }
 
+Gateway& Gateway::admin(AdminOptions options) {
+  impl_->admin = std::move(options);
+  return *this;
+}
+
 const GatewayOptions& Gateway::options() const noexcept { return impl_->options; }
 
 void Gateway::start() {
   Impl& g = *impl_;
+  std::unique_ptr<detail::AdminServer> failed_admin;  // joined after the lock is released
   std::lock_guard lock(g.mu);
   if (g.started) throw std::logic_error("Gateway::start called twice");
   if (g.listeners.empty()) throw std::invalid_argument("gateway has no listener");
   g.build_shared();
+  if (g.admin) {
+    // First, so that probes see "starting" until the public listeners serve.
+    auto admin = std::make_unique<detail::AdminServer>(*g.admin, g.shared->upstreams, [this] { stop(); },
+                                                       g.host_executor);
+    admin->start();
+    g.admin_server = std::move(admin);
+  }
 
   if (g.host_executor) {
     g.workers.push_back(std::make_unique<detail::Worker>(g.shared, *g.host_executor));
@@ -151,6 +168,7 @@ void Gateway::start() {
       for (std::size_t w = 1; w < g.workers.size(); ++w) g.workers[w]->add_acceptor(i, actual);
       g.bound.push_back(actual);
     } catch (const std::system_error& e) {
+      failed_admin = std::move(g.admin_server);
       g.workers.clear();
       g.contexts.clear();
       g.bound.clear();
@@ -162,6 +180,7 @@ void Gateway::start() {
   for (auto& u : g.shared->upstreams) u->start_resolving(g.workers[0]->executor());
   for (auto& ctx : g.contexts) g.threads.emplace_back([c = ctx.get()] { c->run(); });
   g.started = true;
+  if (g.admin_server) g.admin_server->set_readiness(detail::Readiness::ready);
 }
 
 void Gateway::stop() {
@@ -170,6 +189,12 @@ void Gateway::stop() {
   if (!g.started || g.stopping) return;
   g.stopping = true;
   const auto deadline = std::chrono::steady_clock::now() + g.options.drain_timeout;
+  if (g.admin_server) {
+    g.admin_server->set_readiness(detail::Readiness::draining);
+    // On a host executor nothing joins: the admin listener closes when the workers are done.
+    if (g.host_executor)
+      g.admin_server->stop_when([w = g.workers.front().get()] { return w->drained(); }, deadline);
+  }
   for (auto& u : g.shared->upstreams) u->stop_resolving();
   for (auto& w : g.workers) {
     detail::Worker* worker = w.get();
@@ -181,11 +206,22 @@ void Gateway::wait() {
   Impl& g = *impl_;
   for (auto& t : g.threads)
     if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
+  // The admin listener answered (readiness 503) during the drain; it closes after it.
+  if (g.admin_server && !g.host_executor) {
+    g.admin_server->stop();
+    g.admin_server->wait();
+  }
 }
 
 std::vector<asio::ip::tcp::endpoint> Gateway::local_endpoints() const {
   std::lock_guard lock(impl_->mu);
   return impl_->bound;
+}
+
+std::optional<asio::ip::tcp::endpoint> Gateway::admin_endpoint() const {
+  std::lock_guard lock(impl_->mu);
+  if (!impl_->admin_server) return std::nullopt;
+  return impl_->admin_server->endpoint();
 }
 
 }  // namespace gatehouse
