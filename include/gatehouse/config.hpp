@@ -3,6 +3,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -130,6 +131,9 @@ struct GatewayConfig {
   ConfigContext context{};
   std::vector<std::shared_ptr<const Middleware>> middleware{};  ///< global chain
   std::vector<Route> routes{};
+  /// The "admin" section: the admin API's listener, absent when the file has none. A program adds
+  /// the hooks (metrics, running_config, reload, drain) before apply().
+  std::optional<AdminOptions> admin{};
 };
 
 /// Parses and validates; throws ConfigError with the JSON path and reason of the first problem.
@@ -144,7 +148,7 @@ GatewayConfig load_config_file(const std::string& file, const ConfigRegistries& 
 GatewayConfig load_config_file(const std::string& file,
                                const MiddlewareRegistry& registry = MiddlewareRegistry::with_builtins(),
                                const VerifierRegistry& verifiers = VerifierRegistry::with_builtins());
-/// Registers listeners, middleware and routes of `config` on `gateway`.
+/// Registers listeners, middleware, routes and the admin API of `config` on `gateway`.
 void apply(const GatewayConfig& config, Gateway& gateway);
 
 }  // namespace gatehouse
