@@ -8,9 +8,13 @@
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <iostream>
+#include <memory>
+#include <sstream>
 #include <string>
 
 #include "demo.hpp"
@@ -27,13 +31,15 @@ int usage() {
 // Runs the gateway until a signal asks it to stop, then drains it. `io` runs the signal wait (and,
 // for a gateway on a host executor, the gateway itself).
 int run_on(gh::Gateway& gw, asio::io_context& io) {
-  gw.start();
-  for (const auto& ep : gw.local_endpoints()) std::cerr << "gatehouse: listening on " << ep << "\n";
+  // Before start(): the admin API's POST /drain raises SIGTERM as soon as it listens.
   asio::signal_set stop{io, SIGINT, SIGTERM};
   stop.async_wait([&](const asio::error_code&, int sig) {
     std::cerr << "gatehouse: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", draining\n";
     gw.stop();
   });
+  gw.start();
+  for (const auto& ep : gw.local_endpoints()) std::cerr << "gatehouse: listening on " << ep << "\n";
+  if (const auto admin = gw.admin_endpoint()) std::cerr << "gatehouse: admin API on " << *admin << "\n";
   io.run();
   gw.wait();
   return 0;
@@ -42,6 +48,20 @@ int run_on(gh::Gateway& gw, asio::io_context& io) {
 int run(gh::Gateway& gw) {
   asio::io_context signals;
   return run_on(gw, signals);
+}
+
+// The admin API, when the file has an "admin" section: GET /config shows this file with its
+// secrets redacted, and POST /drain stops the program as SIGTERM does (the same log line, the
+// same exit).
+void enable_admin(gh::AdminOptions& admin, const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  admin.running_config = [text = std::make_shared<const std::string>(text.str())] { return *text; };
+  admin.drain = [] {
+    std::cerr << "gatehouse: drain requested on the admin API\n";
+    std::raise(SIGTERM);
+  };
 }
 
 }  // namespace
@@ -57,6 +77,7 @@ int main(int argc, char** argv) {
         std::cout << argv[2] << ": configuration is valid\n";
         return 0;
       }
+      if (config.admin) enable_admin(*config.admin, argv[2]);
       if (config.options.workers == 1) {
         // One worker: it runs on this thread. A single-threaded process also makes every
         // syscall a little cheaper (the kernel skips reference counting on its descriptors).
