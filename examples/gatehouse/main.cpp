@@ -9,10 +9,14 @@
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <iostream>
+#include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -58,15 +62,17 @@ class ReloadOnSighup {
 // Runs the gateway until a signal asks it to stop, then drains it. `io` runs the signal wait (and,
 // for a gateway on a host executor, the gateway itself).
 int run_on(gh::Gateway& gw, asio::io_context& io, gh::ConfigReloader* reloader = nullptr) {
-  gw.start();
-  std::optional<ReloadOnSighup> hup;  // before "listening on": from then on SIGHUP reloads
-  if (reloader) hup.emplace(*reloader);
-  for (const auto& ep : gw.local_endpoints()) std::cerr << "gatehouse: listening on " << ep << "\n";
+  // Before start(): the admin API's POST /drain raises SIGTERM as soon as it listens.
   asio::signal_set stop{io, SIGINT, SIGTERM};
   stop.async_wait([&](const asio::error_code&, int sig) {
     std::cerr << "gatehouse: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", draining\n";
     gw.stop();
   });
+  gw.start();
+  std::optional<ReloadOnSighup> hup;  // before "listening on": from then on SIGHUP reloads
+  if (reloader) hup.emplace(*reloader);
+  for (const auto& ep : gw.local_endpoints()) std::cerr << "gatehouse: listening on " << ep << "\n";
+  if (const auto admin = gw.admin_endpoint()) std::cerr << "gatehouse: admin API on " << *admin << "\n";
   io.run();
   gw.wait();
   return 0;
@@ -75,6 +81,42 @@ int run_on(gh::Gateway& gw, asio::io_context& io, gh::ConfigReloader* reloader =
 int run(gh::Gateway& gw) {
   asio::io_context signals;
   return run_on(gw, signals);
+}
+
+// The admin API, when the file has an "admin" section: GET /config shows this file with its
+// secrets redacted, and POST /drain stops the program as SIGTERM does (the same log line, the
+// same exit).
+// POST /reload does what SIGHUP does, through `reloader` once main() has made it.
+void enable_admin(gh::AdminOptions& admin, const std::string& file,
+                  const std::shared_ptr<gh::ConfigReloader*>& reloader) {
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  admin.running_config = [text = std::make_shared<const std::string>(text.str())] { return *text; };
+  admin.reload = [reloader] {
+    gh::ReloadReport report;
+    if (!*reloader) {
+      report.error = "the gateway is not running yet";
+      return report;
+    }
+    const gh::ReloadResult r = (*reloader)->reload();
+    report.applied = r.ok;
+    report.error = r.error;
+    report.error_path = r.error_path;
+    if (r.ok) {
+      report.changes.push_back("generation " + std::to_string(r.summary.generation));
+      report.changes.push_back(std::to_string(r.summary.listeners_opened) + " listener(s) opened, " +
+                               std::to_string(r.summary.listeners_closed) + " closed, " +
+                               std::to_string(r.summary.listeners_kept) + " kept");
+      report.changes.push_back(std::to_string(r.objects_reused) + " object(s) reused, " +
+                               std::to_string(r.objects_built) + " built");
+    }
+    return report;
+  };
+  admin.drain = [] {
+    std::cerr << "gatehouse: drain requested on the admin API\n";
+    std::raise(SIGTERM);
+  };
 }
 
 }  // namespace
@@ -90,6 +132,8 @@ int main(int argc, char** argv) {
         std::cout << argv[2] << ": configuration is valid\n";
         return 0;
       }
+      auto reloader_slot = std::make_shared<gh::ConfigReloader*>(nullptr);
+      if (config.admin) enable_admin(*config.admin, argv[2], reloader_slot);
       if (config.options.workers == 1) {
         // One worker: it runs on this thread. A single-threaded process also makes every
         // syscall a little cheaper (the kernel skips reference counting on its descriptors).
@@ -97,11 +141,13 @@ int main(int argc, char** argv) {
         gh::Gateway gw{io.get_executor(), config.options};
         gh::apply(config, gw);
         gh::ConfigReloader reloader{gw, argv[2], std::move(config)};
+        *reloader_slot = &reloader;
         return run_on(gw, io, &reloader);
       }
       gh::Gateway gw{config.options};
       gh::apply(config, gw);
       gh::ConfigReloader reloader{gw, argv[2], std::move(config)};
+      *reloader_slot = &reloader;
       asio::io_context signals;
       return run_on(gw, signals, &reloader);
     }

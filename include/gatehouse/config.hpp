@@ -3,6 +3,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -136,6 +137,9 @@ struct GatewayConfig {
   /// What each upstream, verifier, token minter and middleware was built from, so that loading
   /// with this configuration as `previous` keeps the objects whose definition is unchanged.
   std::shared_ptr<const detail::ConfigReuse> reuse{};
+  /// The "admin" section: the admin API's listener, absent when the file has none. A program adds
+  /// the hooks (metrics, running_config, reload, drain) before apply().
+  std::optional<AdminOptions> admin{};
 };
 
 /// Parses and validates; throws ConfigError with the JSON path and reason of the first problem.
@@ -161,7 +165,7 @@ GatewayConfig load_config(std::string_view json_text, const ConfigRegistries& re
                           const GatewayConfig& previous);
 GatewayConfig load_config_file(const std::string& file, const ConfigRegistries& registries,
                                const GatewayConfig& previous);
-/// Registers listeners, middleware and routes of `config` on `gateway`.
+/// Registers listeners, middleware, routes and the admin API of `config` on `gateway`.
 void apply(const GatewayConfig& config, Gateway& gateway);
 
 }  // namespace gatehouse

@@ -1,5 +1,6 @@
 // Umbrella header: everything a gateway program needs.
 #pragma once
+#include "gatehouse/admin.hpp"
 #include "gatehouse/auth/api_key_verifier.hpp"
 #include "gatehouse/auth/introspection_verifier.hpp"
 #include "gatehouse/auth/jwt_verifier.hpp"

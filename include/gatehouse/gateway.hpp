@@ -12,6 +12,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/ip/tcp.hpp>
 
+#include "gatehouse/admin.hpp"
 #include "gatehouse/middleware.hpp"
 #include "gatehouse/route.hpp"
 #include "gatehouse/tls_options.hpp"
@@ -90,6 +91,10 @@ class Gateway {
     return use(std::make_shared<const M>(std::forward<Args>(args)...));
   }
   Gateway& route(Route route);
+  /// Serves the admin API (probes, metrics, configuration, drain, reload) on a listener of its
+  /// own, which public listeners never route to; it stays up while the gateway drains (readiness
+  /// 503) and closes after. See docs/observability.md.
+  Gateway& admin(AdminOptions options);
 
   /// Binds every listener (throws std::system_error if one cannot be bound) and starts serving.
   /// Throws std::invalid_argument for an invalid route (no target or two, a path without the
@@ -119,6 +124,8 @@ class Gateway {
   GatewayDefinition definition() const;
   /// Addresses actually bound, in listen() order (useful with port 0).
   std::vector<asio::ip::tcp::endpoint> local_endpoints() const;
+  /// The admin listener's address once started, if admin() was called.
+  std::optional<asio::ip::tcp::endpoint> admin_endpoint() const;
   const GatewayOptions& options() const noexcept;
 
  private:

@@ -28,6 +28,8 @@
 //       certificates          required, non-empty array of {"cert": file, "key": file}
 //       handshake_timeout_ms  duration, default 10000
 //       client_ca             file; when set, client certificates are required (mTLS)
+//   admin              optional object (admin.cpp): the admin API's own listener {address
+//                      ("127.0.0.1"), port (9901), token_file | token_env, tls (as a listener's)}
 //   upstreams          object: name (non-empty) -> object:
 //     endpoints   required, non-empty array of "host:port" or "[ipv6]:port", port 1..65535
 //     connect_timeout_ms (2000), try_timeout_ms (30000), total_timeout_ms (60000),
@@ -148,7 +150,7 @@ GatewayConfig detail::load_config_reusing(std::string_view json_text, const Conf
   if (!root.is_object()) throw ConfigError("", "expected an object at the top level, got " + describe(root));
   Object top(root, "",
              {"workers", "drain_timeout_ms", "trusted_proxies", "request_id_header", "limits", "listeners",
-              "upstreams", "verifiers", "token_minters", "middleware", "routes"});
+              "upstreams", "verifiers", "token_minters", "middleware", "routes", "admin"});
 
   GatewayConfig config;
   GatewayOptions& opts = config.options;
@@ -175,6 +177,7 @@ GatewayConfig detail::load_config_reusing(std::string_view json_text, const Conf
   if (const json* l = top.find("limits")) opts.limits = parse_limits(*l, top.at("limits"));
 
   config.listeners = parse_listeners(top);
+  config.admin = detail::parse_admin(top, config.listeners);
   config.upstreams = parse_upstreams(top, registries.load_balancers, reuse.get());
   if (const json* v = top.find("verifiers")) {
     config.context.verifiers = detail::make_verifiers(*v, top.at("verifiers"), verifiers, reuse.get());
@@ -225,6 +228,7 @@ void apply(const GatewayConfig& config, Gateway& gateway) {
   for (const auto& l : config.listeners) gateway.listen(l);
   for (const auto& m : config.middleware) gateway.use(m);
   for (const auto& r : config.routes) gateway.route(r);
+  if (config.admin) gateway.admin(*config.admin);
 }
 
 }  // namespace gatehouse

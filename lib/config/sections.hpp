@@ -3,6 +3,7 @@
 #pragma once
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +19,13 @@ class ConfigReuse;  // config/reload_reuse.hpp: with it, entries unchanged since
 
 /// "listeners" (listeners.cpp), TLS files loaded once to be checked.
 std::vector<ListenerOptions> parse_listeners(const config_json::Object& top);
+
+/// A listener's "tls" object (listeners.cpp); the admin listener's too. TLS files are loaded once.
+ServerTls parse_server_tls(const nlohmann::json& j, const std::string& path);
+
+/// "admin" (admin.cpp): the admin listener, absent when the file has none. `listeners` are the
+/// public ones, whose address and port it may not share.
+std::optional<AdminOptions> parse_admin(const config_json::Object& top, const std::vector<ListenerOptions>& listeners);
 
 /// "upstreams" (upstreams.cpp).
 std::map<std::string, std::shared_ptr<Upstream>> parse_upstreams(const config_json::Object& top,

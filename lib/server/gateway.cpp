@@ -12,6 +12,10 @@
 
 #include "server/reload.hpp"
 #include "server/snapshot.hpp"
+#include "gatehouse/middleware/request_id.hpp"
+#include "admin/admin_server.hpp"
+#include "core/handler_origin.hpp"
+#include "proxy/upstream_call.hpp"
 #include "server/worker.hpp"
 #include "util/log.hpp"
 
@@ -32,6 +36,9 @@ struct Gateway::Impl {
   std::mutex reload_mu;  // one reload at a time, held while the workers switch (mu is not)
   bool started = false;
   bool stopping = false;
+  std::optional<AdminOptions> admin;
+  // Declared last, destroyed first: its drain check (host executor) reads the workers.
+  std::unique_ptr<detail::AdminServer> admin_server;
 };
 
 Gateway::Gateway(GatewayOptions options) : impl_(std::make_unique<Impl>()) {
@@ -64,16 +71,29 @@ Gateway& Gateway::route(Route route) {
   return *this;
 }
 
+Gateway& Gateway::admin(AdminOptions options) {
+  impl_->admin = std::move(options);
+  return *this;
+}
+
 const GatewayOptions& Gateway::options() const noexcept { return impl_->definition.options; }
 
 void Gateway::start() {
   Impl& g = *impl_;
+  std::unique_ptr<detail::AdminServer> failed_admin;  // joined after the lock is released
   std::lock_guard lock(g.mu);
   if (g.started) throw std::logic_error("Gateway::start called twice");
   if (g.definition.listeners.empty()) throw std::invalid_argument("gateway has no listener");
   std::shared_ptr<detail::GatewayShared> snapshot = detail::build_snapshot(g.definition);
   snapshot->generation = 1;
   const detail::ListenerChanges listeners = detail::match_listeners(nullptr, *snapshot, g.next_listener_id);
+  if (g.admin) {
+    // First, so that probes see "starting" until the public listeners serve.
+    auto admin = std::make_unique<detail::AdminServer>(*g.admin, snapshot->upstreams, [this] { stop(); },
+                                                       g.host_executor);
+    admin->start();
+    g.admin_server = std::move(admin);
+  }
 
   std::vector<asio::any_io_executor> executors;
   if (g.host_executor) {
@@ -92,6 +112,7 @@ void Gateway::start() {
   try {
     bound = detail::bind_listeners(executors.size(), *snapshot, listeners.added);
   } catch (...) {
+    failed_admin = std::move(g.admin_server);
     g.contexts.clear();
     throw;
   }
@@ -104,6 +125,7 @@ void Gateway::start() {
   for (auto& u : g.shared->upstreams) u->start_resolving(g.workers[0]->executor());
   for (auto& ctx : g.contexts) g.threads.emplace_back([c = ctx.get()] { c->run(); });
   g.started = true;
+  if (g.admin_server) g.admin_server->set_readiness(detail::Readiness::ready);
 }
 
 ReloadSummary Gateway::reload(GatewayDefinition next) {
@@ -162,6 +184,12 @@ void Gateway::stop() {
   if (!g.started || g.stopping) return;
   g.stopping = true;
   const auto deadline = std::chrono::steady_clock::now() + g.definition.options.drain_timeout;
+  if (g.admin_server) {
+    g.admin_server->set_readiness(detail::Readiness::draining);
+    // On a host executor nothing joins: the admin listener closes when the workers are done.
+    if (g.host_executor)
+      g.admin_server->stop_when([w = g.workers.front().get()] { return w->drained(); }, deadline);
+  }
   for (auto& u : g.shared->upstreams) u->stop_resolving();
   for (auto& w : g.workers) {
     detail::Worker* worker = w.get();
@@ -173,6 +201,11 @@ void Gateway::wait() {
   Impl& g = *impl_;
   for (auto& t : g.threads)
     if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
+  // The admin listener answered (readiness 503) during the drain; it closes after it.
+  if (g.admin_server && !g.host_executor) {
+    g.admin_server->stop();
+    g.admin_server->wait();
+  }
 }
 
 std::vector<asio::ip::tcp::endpoint> Gateway::local_endpoints() const {
@@ -181,6 +214,12 @@ std::vector<asio::ip::tcp::endpoint> Gateway::local_endpoints() const {
   if (impl_->shared)
     for (const auto& l : impl_->shared->listeners) out.push_back(l.bound);
   return out;
+}
+
+std::optional<asio::ip::tcp::endpoint> Gateway::admin_endpoint() const {
+  std::lock_guard lock(impl_->mu);
+  if (!impl_->admin_server) return std::nullopt;
+  return impl_->admin_server->endpoint();
 }
 
 }  // namespace gatehouse

@@ -152,6 +152,8 @@ class Worker {
   ExchangePool& exchanges() noexcept { return exchanges_; }
   UpstreamPool& pool_for(const Upstream& u);
   bool draining() const noexcept { return draining_; }
+  /// Draining and no client connection left.
+  bool drained() const noexcept { return draining_ && session_count_ == 0; }
   void attach(ClientSession* s) noexcept;
   void detach(ClientSession* s) noexcept;
 
