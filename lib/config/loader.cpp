@@ -50,6 +50,9 @@
 //                      {set: {name: value}, append: {name: value}, remove: [name]},
 //                      "authenticate", "authorize", "mint_identity_token" {minter: name, header:
 //                      "x-gatehouse-identity"} (each in lib/middleware/<name>_config.cpp)
+//   security_events    optional object: the security-event stream (lib/config/security_events.cpp):
+//                      {format, sinks: [{type: file|stdout|syslog, ...}], queue_size,
+//                       rate_limit_per_kind: {per_second, burst}, summary_interval_ms}
 //   routes             required, non-empty array of:
 //     name            non-empty, unique; default "route<index>"
 //     host            "" (any), "example.com" or "*.example.com"; default ""
@@ -136,7 +139,7 @@ GatewayConfig load_config(std::string_view json_text, const ConfigRegistries& re
   if (!root.is_object()) throw ConfigError("", "expected an object at the top level, got " + describe(root));
   Object top(root, "",
              {"workers", "drain_timeout_ms", "trusted_proxies", "request_id_header", "limits", "listeners",
-              "upstreams", "verifiers", "token_minters", "middleware", "routes"});
+              "upstreams", "verifiers", "token_minters", "middleware", "routes", "security_events"});
 
   GatewayConfig config;
   GatewayOptions& opts = config.options;
@@ -161,6 +164,8 @@ GatewayConfig load_config(std::string_view json_text, const ConfigRegistries& re
     opts.request_id_header = s;
   }
   if (const json* l = top.find("limits")) opts.limits = parse_limits(*l, top.at("limits"));
+  if (const json* se = top.find("security_events"))
+    opts.security_events = std::make_shared<SecurityEvents>(detail::parse_security_events(*se, top.at("security_events")));
 
   config.listeners = parse_listeners(top);
   config.upstreams = parse_upstreams(top, registries.load_balancers);

@@ -10,6 +10,7 @@
 
 #include "config/json.hpp"
 #include "gatehouse/config.hpp"
+#include "gatehouse/security_events.hpp"
 
 namespace gatehouse::detail {
 
@@ -34,5 +35,8 @@ std::vector<std::shared_ptr<const Middleware>> parse_chain(const nlohmann::json&
 std::vector<Route> parse_routes(const config_json::Object& top, const std::vector<ListenerOptions>& listeners,
                                 const std::map<std::string, std::shared_ptr<Upstream>>& upstreams,
                                 const MiddlewareRegistry& registry, const ConfigContext& context);
+
+/// "security_events" (security_events.cpp): sinks are created (files opened) here.
+SecurityEventsOptions parse_security_events(const nlohmann::json& j, const std::string& path);
 
 }  // namespace gatehouse::detail
