@@ -1,7 +1,6 @@
 #include "observe/security_events_http.hpp"
 
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
 #include <array>
@@ -69,10 +68,6 @@ void report_tls_failure(SecurityEvents& events, const asio::ip::tcp::endpoint& p
       if (verify != X509_V_OK) {
         e.reason = X509_verify_cert_error_string(verify);
         e.label("verify_error", std::to_string(verify));
-      }
-      if (X509* cert = SSL_get0_peer_certificate(ssl)) {
-        char subject[256];
-        if (X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof subject)) e.label("certificate_subject", subject);
       }
     }
   }
