@@ -2,9 +2,11 @@
 //   gatehouse --config FILE   run until SIGINT/SIGTERM (graceful stop); SIGHUP reloads FILE
 //   gatehouse --check FILE    validate the configuration and exit (0 valid, 2 invalid)
 //   gatehouse --demo          two demo services and a gateway in front of them, on loopback
+// Signals: SIGINT/SIGTERM drain and stop; SIGUSR1 reopens the security-event files (logrotate).
 #include <gatehouse/config.hpp>
 #include <gatehouse/config_reloader.hpp>
 #include <gatehouse/gatehouse.hpp>
+#include <gatehouse/security_events.hpp>
 
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
@@ -61,11 +63,28 @@ class ReloadOnSighup {
 
 // Runs the gateway until a signal asks it to stop, then drains it. `io` runs the signal wait (and,
 // for a gateway on a host executor, the gateway itself).
+// SIGUSR1: the security-event sinks reopen their files (SIGHUP is left to configuration reload).
+struct ReopenOnSignal {
+  asio::signal_set& signals;
+  gh::SecurityEvents* events;
+  void operator()(const asio::error_code& ec, int) const {
+    if (ec) return;
+    events->reopen();
+    signals.async_wait(*this);
+  }
+};
+
 int run_on(gh::Gateway& gw, asio::io_context& io, gh::ConfigReloader* reloader = nullptr) {
   // Before start(): the admin API's POST /drain raises SIGTERM as soon as it listens.
+  asio::signal_set reopen{io};
+  if (gh::SecurityEvents* events = gw.options().security_events.get()) {
+    reopen.add(SIGUSR1);
+    reopen.async_wait(ReopenOnSignal{reopen, events});
+  }
   asio::signal_set stop{io, SIGINT, SIGTERM};
   stop.async_wait([&](const asio::error_code&, int sig) {
     std::cerr << "gatehouse: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", draining\n";
+    reopen.cancel();
     gw.stop();
   });
   gw.start();

@@ -19,6 +19,8 @@
 
 namespace gatehouse {
 
+class SecurityEvents;
+
 struct ListenerOptions {
   std::string address = "127.0.0.1";  ///< IPv4 or IPv6 address ("::" for all IPv6)
   std::uint16_t port = 8080;          ///< 0 picks a free port (see Gateway::local_endpoints)
@@ -52,6 +54,11 @@ struct GatewayOptions {
   std::chrono::milliseconds drain_timeout{10'000};
   /// Name of the request id header, generated when absent or untrusted and echoed in responses.
   std::string request_id_header = "x-request-id";
+  /// Receives the security events of this gateway (refused credentials, denied requests, protocol
+  /// violations, TLS handshake failures; gatehouse/security_events.hpp, docs/observability.md).
+  /// Null: no events are built at all (one pointer test per decision); the library logger keeps
+  /// its usual messages either way.
+  std::shared_ptr<SecurityEvents> security_events{};
 };
 
 /// Everything listen(), use() and route() register, with the options: what Gateway::reload

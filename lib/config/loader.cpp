@@ -52,6 +52,9 @@
 //                      {set: {name: value}, append: {name: value}, remove: [name]},
 //                      "authenticate", "authorize", "mint_identity_token" {minter: name, header:
 //                      "x-gatehouse-identity"} (each in lib/middleware/<name>_config.cpp)
+//   security_events    optional object: the security-event stream (lib/config/security_events.cpp):
+//                      {format, sinks: [{type: file|stdout|syslog, ...}], queue_size,
+//                       rate_limit_per_kind: {per_second, burst}, summary_interval_ms}
 //   routes             required, non-empty array of:
 //     name            non-empty, unique; default "route<index>"
 //     host            "" (any), "example.com" or "*.example.com"; default ""
@@ -150,7 +153,8 @@ GatewayConfig detail::load_config_reusing(std::string_view json_text, const Conf
   if (!root.is_object()) throw ConfigError("", "expected an object at the top level, got " + describe(root));
   Object top(root, "",
              {"workers", "drain_timeout_ms", "trusted_proxies", "request_id_header", "limits", "listeners",
-              "upstreams", "verifiers", "token_minters", "middleware", "routes", "admin"});
+              "upstreams", "verifiers", "token_minters", "middleware", "routes", "admin",
+              "security_events"});
 
   GatewayConfig config;
   GatewayOptions& opts = config.options;
@@ -175,6 +179,8 @@ GatewayConfig detail::load_config_reusing(std::string_view json_text, const Conf
     opts.request_id_header = s;
   }
   if (const json* l = top.find("limits")) opts.limits = parse_limits(*l, top.at("limits"));
+  if (const json* se = top.find("security_events"))
+    opts.security_events = std::make_shared<SecurityEvents>(detail::parse_security_events(*se, top.at("security_events")));
 
   config.listeners = parse_listeners(top);
   config.admin = detail::parse_admin(top, config.listeners);

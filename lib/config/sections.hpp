@@ -12,6 +12,7 @@
 
 #include "config/json.hpp"
 #include "gatehouse/config.hpp"
+#include "gatehouse/security_events.hpp"
 
 namespace gatehouse::detail {
 
@@ -56,5 +57,8 @@ GatewayConfig load_config_reusing(std::string_view json_text, const ConfigRegist
                                   const ConfigReuse* previous);
 /// The text of a configuration file; a ConfigError with path "" when it cannot be read.
 std::string read_config_file(const std::string& file);
+
+/// "security_events" (security_events.cpp): sinks are created (files opened) here.
+SecurityEventsOptions parse_security_events(const nlohmann::json& j, const std::string& path);
 
 }  // namespace gatehouse::detail

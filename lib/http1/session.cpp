@@ -12,6 +12,7 @@
 #include "http1/body_writer.hpp"
 #include "http1/serializer.hpp"
 #include "net/watchdog.hpp"
+#include "observe/security_events_http.hpp"
 #include "proxy/forwarding.hpp"
 
 namespace gatehouse::detail {
@@ -158,6 +159,9 @@ asio::awaitable<void> Http1Session::run() {
       watchdog_.set_in(listener_->options.tls->handshake_timeout);
       auto [ec] = co_await stream_.tls().async_handshake(asio::ssl::stream_base::server, use_tuple);
       if (ec || watchdog_.timed_out()) {
+        if (SecurityEvents* events = worker_.shared().options.security_events.get())
+          report_tls_failure(*events, peer_, stream_.tls().native_handle(), ec, watchdog_.timed_out(),
+                             !listener_.options.tls->client_ca_file.empty());
         stream_.close();
         co_return;
       }
@@ -244,6 +248,7 @@ asio::awaitable<bool> Http1Session::refuse(Exchange& ex, unsigned status, std::s
   closing_ = true;
   const ChainView global = listener_->router->global_chain();
   co_await refuse_exchange(ex, global, *this, status, why);
+  if (ex.security_events()) report_refused_request(ex, status, why);
   co_return false;
 }
 
@@ -279,6 +284,7 @@ asio::awaitable<bool> Http1Session::serve_one() {
   } forget{current_, worker_};
   ExchangeAccess::set_peer(ex, peer_, peer_trusted_);
   ExchangeAccess::set_secure(ex, stream_.is_tls(), sni_);
+  ExchangeAccess::set_security_events(ex, shared.options.security_events.get());
   ExchangeAccess::add_bytes_received(ex, std::exchange(early_bytes_, 0));
   parser_.start_request(&ex.request(), shared().parse_limits);
   ex.request().headers().reserve(1024, 16);
@@ -394,6 +400,8 @@ asio::awaitable<BodyRead> Http1Session::read_more() {
     if (!co_await fill_buffer()) {
       if (watchdog_.timed_out()) {
         watchdog_.clear();
+        if (current_ && current_->security_events())
+          report_refused_request(*current_, 408, "request body not received in time");
         co_return BodyRead{BodyRead::Kind::timed_out};
       }
       co_return BodyRead{BodyRead::Kind::closed};
@@ -401,7 +409,11 @@ asio::awaitable<BodyRead> Http1Session::read_more() {
   }
   auto r = parser_.feed(buf_.data() + beg_, end_ - beg_);
   beg_ += r.consumed;
-  if (r.error) co_return BodyRead{BodyRead::Kind::malformed, parser_.error_status(), parser_.error_reason()};
+  if (r.error) {
+    if (current_ && current_->security_events())
+      report_refused_request(*current_, parser_.error_status(), parser_.error_reason());
+    co_return BodyRead{BodyRead::Kind::malformed, parser_.error_status(), parser_.error_reason()};
+  }
   co_return BodyRead{};
 }
 

@@ -9,6 +9,7 @@
 
 #include "gatehouse/auth/token_error.hpp"
 #include "http1/token.hpp"
+#include "observe/security_events_auth.hpp"
 #include "util/log.hpp"
 #include "util/text.hpp"
 
@@ -199,6 +200,8 @@ Flow Authenticate::on_request(Exchange& ex) const {
   Credential c = extract(ex.request(), options_.source);
   if (c.found == Credential::Found::none) {
     if (options_.optional) return Flow::next();
+    if (ex.security_events())
+      detail::report_authentication_failure(ex, options_.verifiers, {}, {}, "no credential in the request", 401);
     Flow f = Flow::respond(Status::unauthorized);
     f.response().headers().set("www-authenticate", challenge_);
     return f;
@@ -207,6 +210,9 @@ Flow Authenticate::on_request(Exchange& ex) const {
     // Which one would the upstream believe? Refuse rather than guess (RFC 6750 section 2).
     log_failure(options_.logger, ex, make_error_code(TokenError::malformed), "more than one credential in the request");
     ex.emplace<AuthFailure>(AuthFailure{make_error_code(TokenError::malformed), "more than one credential"});
+    if (ex.security_events())
+      detail::report_authentication_failure(ex, options_.verifiers, {}, make_error_code(TokenError::malformed),
+                                            "more than one credential in the request", 400);
     Flow f = Flow::respond(Status::bad_request);
     f.response().headers().set("www-authenticate", challenge_ + ", error=\"invalid_request\"");
     return f;
@@ -216,23 +222,23 @@ Flow Authenticate::on_request(Exchange& ex) const {
   for (std::size_t i = 0; i < options_.verifiers.size(); ++i) {
     std::optional<VerifyResult> r = options_.verifiers[i]->try_verify_now(c.token);
     if (!r) return Flow::later(verify_later(ex, std::move(c.token), i, std::move(best)));
-    if (r->ok()) return finish(ex, std::move(*r));
+    if (r->ok()) return finish(ex, std::move(*r), c.token);
     keep_most_specific(best, std::move(*r));
   }
-  return finish(ex, std::move(*best));
+  return finish(ex, std::move(*best), c.token);
 }
 
 asio::awaitable<Flow> Authenticate::verify_later(Exchange& ex, std::string token, std::size_t first,
                                                  std::optional<VerifyResult> best) const {
   for (std::size_t i = first; i < options_.verifiers.size(); ++i) {
     VerifyResult r = co_await options_.verifiers[i]->verify(token);
-    if (r.ok()) co_return finish(ex, std::move(r));
+    if (r.ok()) co_return finish(ex, std::move(r), token);
     keep_most_specific(best, std::move(r));
   }
-  co_return finish(ex, std::move(*best));
+  co_return finish(ex, std::move(*best), token);
 }
 
-Flow Authenticate::finish(Exchange& ex, VerifyResult result) const {
+Flow Authenticate::finish(Exchange& ex, VerifyResult result, std::string_view token) const {
   if (result.ok()) {
     set_identity(ex, result.value());
     ex.emplace<auth::Claims>(std::move(result).value());
@@ -244,6 +250,10 @@ Flow Authenticate::finish(Exchange& ex, VerifyResult result) const {
   std::string reason = error.message();
   if (!result.detail().empty()) reason += ": " + result.detail();
   ex.emplace<AuthFailure>(AuthFailure{error, std::move(reason)});
+  if (ex.security_events()) {
+    const unsigned status = !undecided(error) ? 401u : options_.fail_open_when_unavailable ? 0u : 503u;
+    detail::report_authentication_failure(ex, options_.verifiers, token, error, result.detail(), status);
+  }
   if (undecided(error)) {
     if (options_.fail_open_when_unavailable) {
       if (!options_.forward_token) remove_credential(ex);

@@ -78,7 +78,7 @@ class Authenticate final : public Middleware {
  private:
   asio::awaitable<Flow> verify_later(Exchange& ex, std::string token, std::size_t first,
                                      std::optional<auth::VerifyResult> best) const;
-  Flow finish(Exchange& ex, auth::VerifyResult result) const;
+  Flow finish(Exchange& ex, auth::VerifyResult result, std::string_view token) const;
   void set_identity(Exchange& ex, const auth::Claims& claims) const;
   void remove_credential(Exchange& ex) const;
 
