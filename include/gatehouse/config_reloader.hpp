@@ -41,12 +41,15 @@ class ConfigReloader {
   /// Never throws. Thread-safe: calls are serialized. Requests that arrive after it returned see
   /// the new configuration (as Gateway::reload, it may be called from a request handler, an admin
   /// endpoint say). Reports the outcome through the library logger (info, or error with the JSON
-  /// path).
+  /// path) and as a config_reload security event.
   ReloadResult reload() noexcept;
 
   const std::string& file() const noexcept { return file_; }
 
  private:
+  /// A config_reload security event, when the configuration has a security_events reporter.
+  void report_reload_event(const ReloadResult& result);
+
   Gateway& gateway_;
   const std::string file_;
   const ConfigRegistries registries_;

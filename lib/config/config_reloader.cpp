@@ -1,5 +1,7 @@
 #include "gatehouse/config_reloader.hpp"
 
+#include "gatehouse/security_events.hpp"
+
 #include <exception>
 #include <string>
 #include <utility>
@@ -21,6 +23,30 @@ ReloadSummary reload(const GatewayConfig& config, Gateway& gateway) {
 ConfigReloader::ConfigReloader(Gateway& gateway, std::string file, GatewayConfig current, ConfigRegistries registries)
     : gateway_(gateway), file_(std::move(file)), registries_(std::move(registries)), current_(std::move(current)) {}
 
+void ConfigReloader::report_reload_event(const ReloadResult& result) {
+  // The reporter in force after the attempt: the new configuration's when it was applied,
+  // otherwise the running one's (a refused file changes nothing, the refusal is reported there).
+  SecurityEvents* events = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    events = current_.options.security_events.get();
+  }
+  if (!events) return;
+  SecurityEvent e;
+  e.kind = SecurityEventKind::config_reload;
+  e.outcome = result.ok ? SecurityEventOutcome::success : SecurityEventOutcome::failure;
+  e.action = result.ok ? "config-reloaded" : "config-reload-refused";
+  e.reason = result.ok ? "configuration reloaded" : result.error;
+  e.rule_id = result.error_path;
+  e.label("file", file_);
+  if (result.ok) {
+    e.label("generation", std::to_string(result.summary.generation));
+    e.label("listeners_opened", std::to_string(result.summary.listeners_opened));
+    e.label("listeners_closed", std::to_string(result.summary.listeners_closed));
+  }
+  events->report(std::move(e));
+}
+
 ReloadResult ConfigReloader::reload() noexcept {
   ReloadResult result;
   try {
@@ -41,8 +67,11 @@ ReloadResult ConfigReloader::reload() noexcept {
   } catch (...) {
     result.error = "unknown error";
   }
-  // SECURITY EVENT (config_reload): emit the event here once the security-event stream exists:
-  // outcome success/failure, file_, result.summary.generation, result.error_path, result.error.
+  try {
+    report_reload_event(result);
+  } catch (...) {
+    // Out of memory for the event: the log line below still says what happened.
+  }
   if (result.ok) {
     const std::string generation = std::to_string(result.summary.generation);
     const std::string opened = std::to_string(result.summary.listeners_opened);

@@ -159,9 +159,9 @@ asio::awaitable<void> Http1Session::run() {
       watchdog_.set_in(listener_->options.tls->handshake_timeout);
       auto [ec] = co_await stream_.tls().async_handshake(asio::ssl::stream_base::server, use_tuple);
       if (ec || watchdog_.timed_out()) {
-        if (SecurityEvents* events = worker_.shared().options.security_events.get())
+        if (SecurityEvents* events = shared().options.security_events.get())
           report_tls_failure(*events, peer_, stream_.tls().native_handle(), ec, watchdog_.timed_out(),
-                             !listener_.options.tls->client_ca_file.empty());
+                             !listener_->options.tls->client_ca_file.empty());
         stream_.close();
         co_return;
       }
@@ -284,7 +284,7 @@ asio::awaitable<bool> Http1Session::serve_one() {
   } forget{current_, worker_};
   ExchangeAccess::set_peer(ex, peer_, peer_trusted_);
   ExchangeAccess::set_secure(ex, stream_.is_tls(), sni_);
-  ExchangeAccess::set_security_events(ex, shared.options.security_events.get());
+  ExchangeAccess::set_security_events(ex, shared().options.security_events.get());
   ExchangeAccess::add_bytes_received(ex, std::exchange(early_bytes_, 0));
   parser_.start_request(&ex.request(), shared().parse_limits);
   ex.request().headers().reserve(1024, 16);
