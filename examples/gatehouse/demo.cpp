@@ -104,7 +104,7 @@ int run_demo(const std::function<int(gh::Gateway&)>& run) {
             << "  curl -i http://127.0.0.1:8080/nowhere               # 404 with a request id\n"
             << "  curl -i -H 'X-Forwarded-For: 6.6.6.6' http://127.0.0.1:8080/users   # untrusted: replaced\n"
             << "  curl -i http://127.0.0.1:9901/readyz                # admin API (loopback): readiness\n"
-            << "  curl -i http://127.0.0.1:9901/metrics               # admin API: Prometheus metrics\n"
+            << "  curl -i http://127.0.0.1:9901/upstreams             # admin API: the upstreams\n"
             << "Access log lines appear below. Ctrl-C stops the gateway gracefully.\n\n";
   return run(gw);
 }
