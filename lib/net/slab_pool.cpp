@@ -13,9 +13,12 @@ SlabPool::~SlabPool() = default;
 
 void* SlabPool::allocate() {
   if (!free_) {
-    // operator new[] of std::byte is aligned for any object (max_align_t).
-    chunks_.reserve(chunks_.size() + 1);
-    auto chunk = std::make_unique<std::byte[]>(block_ * per_chunk_);
+    // Room for the chunk's pointer first, so that nothing can throw once the free list points
+    // into the new chunk.
+    if (chunks_.size() == chunks_.capacity()) chunks_.reserve(2 * chunks_.size() + 1);
+    // operator new[] of std::byte is aligned for any object (max_align_t); not zeroed, so the
+    // pages are touched only as blocks are used.
+    std::unique_ptr<std::byte[]> chunk(new std::byte[block_ * per_chunk_]);
     for (std::size_t i = per_chunk_; i-- > 0;) {
       auto* b = reinterpret_cast<FreeBlock*>(chunk.get() + i * block_);
       b->next = free_;
