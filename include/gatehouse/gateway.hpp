@@ -11,6 +11,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/ip/tcp.hpp>
 
+#include "gatehouse/metrics.hpp"
 #include "gatehouse/middleware.hpp"
 #include "gatehouse/route.hpp"
 #include "gatehouse/tls_options.hpp"
@@ -41,6 +42,16 @@ struct Limits {
   std::chrono::milliseconds send_timeout{60'000};
 };
 
+/// The gateway's Prometheus metrics (docs/observability.md lists them).
+struct MetricsOptions {
+  /// false: nothing is counted (the cost per request is one pointer test) and Gateway::metrics()
+  /// is null.
+  bool enabled = true;
+  /// The registry the gateway declares its metrics in and counts into; null: one of its own. Give
+  /// the application's registry to scrape its metrics and the gateway's together.
+  std::shared_ptr<MetricsRegistry> registry{};
+};
+
 struct GatewayOptions {
   unsigned workers = 0;  ///< worker threads; 0: hardware concurrency
   Limits limits{};
@@ -50,6 +61,7 @@ struct GatewayOptions {
   std::chrono::milliseconds drain_timeout{10'000};
   /// Name of the request id header, generated when absent or untrusted and echoed in responses.
   std::string request_id_header = "x-request-id";
+  MetricsOptions metrics{};
 };
 
 class Gateway {
@@ -84,6 +96,9 @@ class Gateway {
   /// Addresses actually bound, in listen() order (useful with port 0).
   std::vector<asio::ip::tcp::endpoint> local_endpoints() const;
   const GatewayOptions& options() const noexcept;
+  /// The registry holding the gateway's metrics (and any the application declares in it), ready
+  /// before start(); render_prometheus() on it is a scrape. Null when metrics are disabled.
+  const std::shared_ptr<MetricsRegistry>& metrics() const noexcept;
 
  private:
   struct Impl;

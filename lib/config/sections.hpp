@@ -16,6 +16,9 @@ namespace gatehouse::detail {
 /// "listeners" (listeners.cpp), TLS files loaded once to be checked.
 std::vector<ListenerOptions> parse_listeners(const config_json::Object& top);
 
+/// "metrics" (metrics.cpp): absent, metrics are on.
+MetricsOptions parse_metrics(const config_json::Object& top);
+
 /// "upstreams" (upstreams.cpp).
 std::map<std::string, std::shared_ptr<Upstream>> parse_upstreams(const config_json::Object& top,
                                                                  const LoadBalancerRegistry& balancers);

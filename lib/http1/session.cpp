@@ -54,10 +54,12 @@ class Http1Session final : public ClientSession,
     const auto& trusted = worker_.shared().trusted_proxies;
     peer_trusted_ = !trusted.empty() && trusted.contains(peer_.address());
     worker_.attach(this);
+    if (WorkerMetrics* m = worker_.metrics(); m && listener_.metrics) m->connection_opened(*listener_.metrics);
   }
   ~Http1Session() override {
     watchdog_.stop();
     worker_.detach(this);
+    if (WorkerMetrics* m = worker_.metrics(); m && listener_.metrics) m->connection_closed(*listener_.metrics);
   }
 
   asio::awaitable<void> run();
@@ -135,6 +137,8 @@ asio::awaitable<void> Http1Session::run() {
       phase_ = Phase::handshake;
       watchdog_.set_in(listener_.options.tls->handshake_timeout);
       auto [ec] = co_await stream_.tls().async_handshake(asio::ssl::stream_base::server, use_tuple);
+      if (WorkerMetrics* m = worker_.metrics(); m && listener_.metrics)
+        m->tls_handshake(*listener_.metrics, !ec && !watchdog_.timed_out());
       if (ec || watchdog_.timed_out()) {
         stream_.close();
         co_return;
@@ -203,6 +207,7 @@ asio::awaitable<bool> Http1Session::refuse(Exchange& ex, unsigned status, std::s
   closing_ = true;
   const ChainView global = listener_.router->global_chain();
   co_await refuse_exchange(ex, global, *this, status, why);
+  if (WorkerMetrics* m = worker_.metrics()) m->exchange_done(ex, nullptr);
   co_return false;
 }
 
@@ -224,6 +229,7 @@ asio::awaitable<bool> Http1Session::serve_one() {
   ExchangeAccess::set_peer(ex, peer_, peer_trusted_);
   ExchangeAccess::set_secure(ex, stream_.is_tls(), sni_);
   ExchangeAccess::add_bytes_received(ex, std::exchange(early_bytes_, 0));
+  if (WorkerMetrics* m = worker_.metrics()) ExchangeAccess::set_metrics(ex, m, &m->shard);
   parser_.start_request(&ex.request(), shared.parse_limits);
   ex.request().headers().reserve(1024, 16);
   close_after_ = false;
@@ -300,6 +306,10 @@ asio::awaitable<bool> Http1Session::serve_one() {
     plan.origin = route->origin;
   }
   const std::error_code ec = co_await run_exchange(plan);
+  if (WorkerMetrics* m = worker_.metrics()) {
+    const auto& by_route = shared.route_metrics;
+    m->exchange_done(ex, route && route->index < by_route.size() ? by_route[route->index] : nullptr);
+  }
   co_return !ec && writer_.finished() && !close_after_ && !closing_;
 }
 

@@ -27,6 +27,8 @@ struct Gateway::Impl {
   std::vector<std::shared_ptr<const Middleware>> global;
   std::vector<Route> routes;
   std::optional<asio::any_io_executor> host_executor;
+  std::shared_ptr<MetricsRegistry> registry;         // null: metrics off
+  std::shared_ptr<detail::GatewayMetrics> metrics;  // the gateway's families in `registry`
 
   std::shared_ptr<detail::GatewayShared> shared;
   std::vector<std::unique_ptr<asio::io_context>> contexts;
@@ -38,7 +40,23 @@ struct Gateway::Impl {
   bool stopping = false;
 
   void build_shared();
+  void init_metrics();
 };
+
+void Gateway::Impl::init_metrics() {
+  if (!options.metrics.enabled) return;
+  registry = options.metrics.registry ? options.metrics.registry : std::make_shared<MetricsRegistry>();
+  metrics = std::make_shared<detail::GatewayMetrics>(registry);
+}
+
+namespace {
+// A listener's label: its name, or where it listens.
+std::string listener_label(const ListenerOptions& lo, const tcp::endpoint& bound) {
+  if (!lo.name.empty()) return lo.name;
+  const auto a = bound.address();
+  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(bound.port());
+}
+}  // namespace
 
 void Gateway::Impl::build_shared() {
   auto s = std::make_shared<detail::GatewayShared>();
@@ -91,14 +109,23 @@ void Gateway::Impl::build_shared() {
     s->listeners.push_back(std::move(lr));
   }
   s->global = std::move(chain);
+  if (metrics) {
+    s->metrics = metrics;
+    for (std::size_t i = 0; i < routes.size(); ++i)
+      s->route_metrics.push_back(&metrics->route(routes[i].name.empty() ? "route" + std::to_string(i) : routes[i].name));
+  }
   shared = std::move(s);
 }
 
-Gateway::Gateway(GatewayOptions options) : impl_(std::make_unique<Impl>()) { impl_->options = std::move(options); }
+Gateway::Gateway(GatewayOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->init_metrics();
+}
 
 Gateway::Gateway(asio::any_io_executor executor, GatewayOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
   impl_->host_executor = std::move(executor);
+  impl_->init_metrics();
 }
 
 Gateway::~Gateway() {
@@ -123,6 +150,8 @@ Gateway& Gateway::route(Route route) {
 }
 
 const GatewayOptions& Gateway::options() const noexcept { return impl_->options; }
+
+const std::shared_ptr<MetricsRegistry>& Gateway::metrics() const noexcept { return impl_->registry; }
 
 void Gateway::start() {
   Impl& g = *impl_;
@@ -158,6 +187,10 @@ void Gateway::start() {
                                             std::to_string(wanted.port()));
     }
   }
+  // Labelled by the bound address (port 0 became a real one); set before any worker runs.
+  if (g.metrics)
+    for (std::size_t i = 0; i < g.shared->listeners.size(); ++i)
+      g.shared->listeners[i].metrics = &g.metrics->listener(listener_label(g.shared->listeners[i].options, g.bound[i]));
   for (auto& w : g.workers) w->start();
   for (auto& u : g.shared->upstreams) u->start_resolving(g.workers[0]->executor());
   for (auto& ctx : g.contexts) g.threads.emplace_back([c = ctx.get()] { c->run(); });

@@ -22,13 +22,24 @@ void release_free_memory() noexcept {
 }  // namespace
 
 Worker::Worker(std::shared_ptr<const GatewayShared> shared, asio::any_io_executor ex)
-    : shared_(std::move(shared)), executor_(std::move(ex)), sweep_timer_(executor_) {}
+    : shared_(std::move(shared)), executor_(std::move(ex)), sweep_timer_(executor_) {
+  if (GatewayMetrics* m = shared_->metrics.get()) metrics_.emplace(*m, m->registry()->add_shard());
+}
 
-Worker::~Worker() = default;
+Worker::~Worker() {
+  if (metrics_)
+    for (auto& [u, pool] : pools_) metrics_->gateway.unwatch_pool(&pool->idle_published());
+}
 
 UpstreamPool& Worker::pool_for(const Upstream& u) {
   auto& slot = pools_[&u];
-  if (!slot) slot = std::make_unique<UpstreamPool>(u);
+  if (!slot) {
+    slot = std::make_unique<UpstreamPool>(u);
+    if (metrics_) {
+      slot->set_metrics(&metrics_->gateway.upstream(u.name()));
+      metrics_->gateway.watch_pool(u.name(), &slot->idle_published());
+    }
+  }
   return *slot;
 }
 

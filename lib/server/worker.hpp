@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "net/buffer_pool.hpp"
 #include "net/cidr.hpp"
 #include "net/stream.hpp"
+#include "observe/gateway_metrics.hpp"
 #include "proxy/upstream_pool.hpp"
 #include "server/router.hpp"
 
@@ -28,6 +30,7 @@ struct ListenerRuntime {
   std::shared_ptr<asio::ssl::context> tls;  // null for plain TCP
   tcp::endpoint bound;
   const Router* router = nullptr;  // the routes this listener serves (owned by GatewayShared)
+  const ListenerMetrics* metrics = nullptr;  // its series (owned by GatewayMetrics); null: off
 };
 
 /// Immutable while the gateway runs; shared by all workers.
@@ -41,6 +44,8 @@ struct GatewayShared {
   std::vector<std::shared_ptr<Upstream>> upstreams;
   std::vector<std::unique_ptr<const OriginCall>> origins;   // one per route; routers point here
   std::vector<std::shared_ptr<const Middleware>> global;  // keeps the router's raw pointers valid
+  std::shared_ptr<GatewayMetrics> metrics;                 // null: metrics off
+  std::vector<const RouteMetrics*> route_metrics;          // by CompiledRoute::index
 };
 
 /// A client connection as the worker sees it (HTTP/1 today). Linked into the worker's list
@@ -92,6 +97,8 @@ class Worker {
   ExchangePool& exchanges() noexcept { return exchanges_; }
   UpstreamPool& pool_for(const Upstream& u);
   bool draining() const noexcept { return draining_; }
+  /// This worker's metrics (its own shard); null when the gateway's metrics are off.
+  WorkerMetrics* metrics() noexcept { return metrics_ ? &*metrics_ : nullptr; }
   void attach(ClientSession* s) noexcept;
   void detach(ClientSession* s) noexcept;
 
@@ -108,6 +115,7 @@ class Worker {
   BufferPool buffers_;
   ExchangePool exchanges_;
   std::unordered_map<const Upstream*, std::unique_ptr<UpstreamPool>> pools_;
+  std::optional<WorkerMetrics> metrics_;
   ClientSession* sessions_ = nullptr;  // head of the intrusive list
   std::size_t session_count_ = 0;
   std::unique_ptr<asio::steady_timer> drain_timer_;
