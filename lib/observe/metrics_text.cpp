@@ -15,24 +15,54 @@
 namespace gatehouse {
 namespace detail {
 
+namespace {
+
+// Length of the valid UTF-8 sequence at s[i], 0 when the bytes there are not one.
+std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const auto cont = [&](std::size_t k) { return i + k < s.size() && (b(k) & 0xC0) == 0x80; };
+  const unsigned char c = b(0);
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(1) || !cont(2)) return 0;
+    if ((c == 0xE0 && b(1) < 0xA0) || (c == 0xED && b(1) > 0x9F)) return 0;  // overlong, surrogate
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    if ((c == 0xF0 && b(1) < 0x90) || (c == 0xF4 && b(1) > 0x8F)) return 0;  // overlong, past U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
+// Escapes backslash, line feed and (in label values) double quote; bytes that are not UTF-8
+// become U+FFFD, so that a label value taken from a request cannot spoil the whole scrape.
+void append_escaped(std::string& out, std::string_view v, bool quote) {
+  for (std::size_t i = 0; i < v.size();) {
+    const char c = v[i];
+    if (c == '\\') out += "\\\\";
+    else if (c == '\n') out += "\\n";
+    else if (c == '"' && quote) out += "\\\"";
+    else if (const std::size_t n = utf8_sequence(v, i); n > 0) {
+      out.append(v.substr(i, n));
+      i += n;
+      continue;
+    } else out += "\xEF\xBF\xBD";
+    ++i;
+  }
+}
+
+}  // namespace
+
 void append_label_value(std::string& out, std::string_view v) {
   out += '"';
-  for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
-  }
+  append_escaped(out, v, true);
   out += '"';
 }
 
-void append_help_text(std::string& out, std::string_view v) {
-  for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else out += c;
-  }
-}
+void append_help_text(std::string& out, std::string_view v) { append_escaped(out, v, false); }
 
 void append_sample_value(std::string& out, double v) {
   if (std::isnan(v)) {

@@ -123,10 +123,12 @@ TEST_CASE("metrics: label values and help text are escaped") {
   Counter c = r->counter({"test_escaped_total", "Help with \\ and\nnewline \"quotes\".", {"v"}});
   MetricsShard& s = r->add_shard();
   c.inc(s, {"a\"b\\c\nd"});
+  c.inc(s, {"caf\xC3\xA9 \xFF\xC3"});  // valid UTF-8 kept, invalid bytes replaced
   const std::string text = r->render_prometheus();
   CAPTURE(text);
   CHECK(has_line(text, "# HELP test_escaped_total Help with \\\\ and\\nnewline \"quotes\"."));
   CHECK(has_line(text, "test_escaped_total{v=\"a\\\"b\\\\c\\nd\"} 1"));
+  CHECK(has_line(text, "test_escaped_total{v=\"caf\xC3\xA9 \xEF\xBF\xBD\xEF\xBF\xBD\"} 1"));
 
   std::string out;
   detail::append_sample_value(out, std::numeric_limits<double>::infinity());
