@@ -185,7 +185,7 @@ TEST_CASE("metrics: a shard of another registry, and a detached handle, change n
   c.inc(other, c.series());
   Counter detached;
   detached.inc(other, MetricSeries{});
-  CHECK_FALSE(detached);
+  CHECK_FALSE(static_cast<bool>(detached));
   CHECK(has_line(r1->render_prometheus(), "test_mine_total 0"));
 }
 
