@@ -38,7 +38,7 @@ int main() {
 
   std::printf("operation\tns\n");
   std::printf("exchange_done (requests, duration histogram, bytes in/out, clock read)\t%.1f\n",
-              ns_per_iteration([&] { worker.exchange_done(ex, &route); }));
+              ns_per_iteration([&] { worker.exchange_done(ex, &route, 200); }));
   std::printf("Counter::inc(series)\t%.1f\n", ns_per_iteration([&] { counter.inc(shard, series); }));
   std::printf("Counter::inc({label values}) through the shard's cache\t%.1f\n",
               ns_per_iteration([&] { counter.inc(shard, {"b"}); }));

@@ -207,7 +207,8 @@ asio::awaitable<bool> Http1Session::refuse(Exchange& ex, unsigned status, std::s
   closing_ = true;
   const ChainView global = listener_.router->global_chain();
   co_await refuse_exchange(ex, global, *this, status, why);
-  if (WorkerMetrics* m = worker_.metrics()) m->exchange_done(ex, nullptr);
+  if (WorkerMetrics* m = worker_.metrics())
+    m->exchange_done(ex, nullptr, phase_ == Phase::response ? ex.response().status() : kNoResponseStatus);
   co_return false;
 }
 
@@ -308,7 +309,9 @@ asio::awaitable<bool> Http1Session::serve_one() {
   const std::error_code ec = co_await run_exchange(plan);
   if (WorkerMetrics* m = worker_.metrics()) {
     const auto& by_route = shared.route_metrics;
-    m->exchange_done(ex, route && route->index < by_route.size() ? by_route[route->index] : nullptr);
+    const RouteMetrics* rm = route && route->index < by_route.size() ? by_route[route->index] : nullptr;
+    // No response head left: the client went away first.
+    m->exchange_done(ex, rm, phase_ == Phase::response ? ex.response().status() : kNoResponseStatus);
   }
   co_return !ec && writer_.finished() && !close_after_ && !closing_;
 }

@@ -182,10 +182,10 @@ void GatewayMetrics::unwatch_pool(const std::atomic<std::size_t>* idle) {
 // Per worker
 // ---------------------------------------------------------------------------------------------
 
-void WorkerMetrics::exchange_done(const Exchange& ex, const RouteMetrics* route) noexcept {
+void WorkerMetrics::exchange_done(const Exchange& ex, const RouteMetrics* route, unsigned status) noexcept {
   if (!route) route = &gateway.no_route();
   const std::size_t mc = method_class(ex.request().method());
-  const std::size_t sc = status_class(ex.response().status());
+  const std::size_t sc = status_class(status);
   gateway.requests.inc(shard, route->requests[mc][sc]);
   const std::chrono::duration<double> took = Exchange::clock::now() - ex.start_time();
   gateway.request_duration.observe(shard, route->duration, took.count());

@@ -29,6 +29,8 @@ inline constexpr std::size_t kMethodClasses = 8;
 inline constexpr std::size_t kStatusClasses = 5;
 /// The route label of requests that matched no route (404, 405, or refused before routing).
 inline constexpr std::string_view kNoRouteLabel = "_none";
+/// The status counted for a request whose client went away before any response (as nginx's 499).
+inline constexpr unsigned kNoResponseStatus = 499;
 
 std::size_t method_class(std::string_view method) noexcept;
 std::size_t status_class(unsigned status) noexcept;
@@ -103,7 +105,8 @@ struct WorkerMetrics {
   MetricsShard& shard;
 
   /// At the end of an exchange: requests, duration, bytes. `route` null: no route matched.
-  void exchange_done(const Exchange& ex, const RouteMetrics* route) noexcept;
+  /// `status`: the status the client got; kNoResponseStatus when it went away before any.
+  void exchange_done(const Exchange& ex, const RouteMetrics* route, unsigned status) noexcept;
   void connection_opened(const ListenerMetrics& l) noexcept;
   void connection_closed(const ListenerMetrics& l) noexcept;
   void tls_handshake(const ListenerMetrics& l, bool ok) noexcept;

@@ -239,8 +239,8 @@ TEST_CASE("metrics: the gateway's families and label classes") {
   detail::WorkerMetrics wm{gm, r->add_shard()};
   Exchange ex("POST", "/x");
   ex.response().set_status(201u);
-  wm.exchange_done(ex, &gm.route("orders"));
-  wm.exchange_done(ex, nullptr);
+  wm.exchange_done(ex, &gm.route("orders"), ex.response().status());
+  wm.exchange_done(ex, nullptr, ex.response().status());
   const std::string text = r->render_prometheus();
   CAPTURE(text);
   CHECK(has_line(text, "gatehouse_requests_total{route=\"orders\",method_class=\"POST\",status_class=\"2xx\"} 1"));
