@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -243,14 +244,14 @@ TEST_CASE("metrics: disabled, nothing is counted and the gateway works as before
   options.metrics.enabled = false;
   GatewayUnderTest g(options);
   CHECK_FALSE(g.gw->metrics());
-  bool saw_shard = true;
+  std::atomic<bool> saw_shard{true};  // written on the worker's thread
   g.gw->route({.path = "/", .origin = [&saw_shard](Exchange& ex) {
-                 saw_shard = ex.metrics() != nullptr;
+                 saw_shard.store(ex.metrics() != nullptr);
                  return Flow::respond(Status::ok, "ok");
                }});
   const auto port = g.start();
   CHECK(status_of(get(port, "/")) == 200);
-  CHECK_FALSE(saw_shard);
+  CHECK_FALSE(saw_shard.load());
 
   const GatewayConfig off = load_config(R"({"metrics": {"enabled": false},
       "listeners": [{"port": 0}], "routes": [{"path": "/", "respond": {"status": 200}}]})");
