@@ -3,6 +3,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -19,6 +20,9 @@ namespace gatehouse {
 namespace auth {
 class TokenVerifier;
 class TokenMinter;
+}
+namespace detail {
+class ConfigReuse;
 }
 
 /// A configuration problem: `path` is the JSON path of the offending key ("/routes/2/upstream"),
@@ -130,6 +134,12 @@ struct GatewayConfig {
   ConfigContext context{};
   std::vector<std::shared_ptr<const Middleware>> middleware{};  ///< global chain
   std::vector<Route> routes{};
+  /// What each upstream, verifier, token minter and middleware was built from, so that loading
+  /// with this configuration as `previous` keeps the objects whose definition is unchanged.
+  std::shared_ptr<const detail::ConfigReuse> reuse{};
+  /// The "admin" section: the admin API's listener, absent when the file has none. A program adds
+  /// the hooks (metrics, running_config, reload, drain) before apply().
+  std::optional<AdminOptions> admin{};
 };
 
 /// Parses and validates; throws ConfigError with the JSON path and reason of the first problem.
@@ -144,7 +154,18 @@ GatewayConfig load_config_file(const std::string& file, const ConfigRegistries& 
 GatewayConfig load_config_file(const std::string& file,
                                const MiddlewareRegistry& registry = MiddlewareRegistry::with_builtins(),
                                const VerifierRegistry& verifiers = VerifierRegistry::with_builtins());
-/// Registers listeners, middleware and routes of `config` on `gateway`.
+/// For a reload: as load_config / load_config_file, but an upstream, verifier, token minter or
+/// middleware whose definition is the same as in `previous` is taken from it instead of being built
+/// again, so that it keeps its connection pools, keys, caches and open files (no refetch). Same
+/// definition: the same JSON, and for the first three the same content of every file it names
+/// (a rotated key file or CA bundle is a change); a middleware also counts as changed when a
+/// verifier or minter it names was rebuilt. Everything else (listeners and their TLS files,
+/// routes) is built anew.
+GatewayConfig load_config(std::string_view json_text, const ConfigRegistries& registries,
+                          const GatewayConfig& previous);
+GatewayConfig load_config_file(const std::string& file, const ConfigRegistries& registries,
+                               const GatewayConfig& previous);
+/// Registers listeners, middleware, routes and the admin API of `config` on `gateway`.
 void apply(const GatewayConfig& config, Gateway& gateway);
 
 }  // namespace gatehouse

@@ -22,6 +22,8 @@ namespace detail {
 struct ExchangeAccess;
 struct WorkerMetrics;
 }
+struct SecurityEvent;
+class SecurityEvents;
 
 class Exchange {
  public:
@@ -60,6 +62,15 @@ class Exchange {
   std::string_view route_name() const noexcept { return route_name_; }
   /// "host:port" of the upstream endpoint that served the request; empty if none.
   std::string_view upstream_endpoint() const noexcept { return upstream_endpoint_; }
+
+  /// Reports a security event about this request (include gatehouse/security_event.hpp): the
+  /// route, request id, client and peer addresses, method, path and user (the token's subject)
+  /// are filled in where the event leaves them empty. Never blocks; does nothing when the gateway
+  /// has no SecurityEvents (GatewayOptions::security_events).
+  void report(SecurityEvent event);
+  /// Where report() sends events; null when nothing listens. Test it before building an event
+  /// on a hot path.
+  SecurityEvents* security_events() const noexcept { return security_events_; }
 
   clock::time_point start_time() const noexcept { return start_; }
   std::uint64_t bytes_received() const noexcept { return bytes_in_; }
@@ -119,6 +130,7 @@ class Exchange {
   std::string route_name_;
   std::string upstream_endpoint_;
   std::string wire_head_;  // the serialized response head (memory kept when recycled)
+  SecurityEvents* security_events_ = nullptr;  // owned by the gateway's options
   clock::time_point start_;
   std::uint64_t bytes_in_ = 0;
   std::uint64_t bytes_out_ = 0;

@@ -1,5 +1,6 @@
 // Umbrella header: everything a gateway program needs.
 #pragma once
+#include "gatehouse/admin.hpp"
 #include "gatehouse/auth/api_key_verifier.hpp"
 #include "gatehouse/auth/introspection_verifier.hpp"
 #include "gatehouse/auth/jwt_verifier.hpp"
@@ -24,6 +25,9 @@
 #include "gatehouse/request.hpp"
 #include "gatehouse/response.hpp"
 #include "gatehouse/route.hpp"
+#include "gatehouse/security_event.hpp"
+#include "gatehouse/security_event_sinks.hpp"
+#include "gatehouse/security_events.hpp"
 #include "gatehouse/status.hpp"
 #include "gatehouse/tls_options.hpp"
 #include "gatehouse/upstream.hpp"

@@ -1,6 +1,7 @@
 // Gateway: listeners, routes and the middleware chain, run on worker threads or a host executor.
 #pragma once
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -11,12 +12,15 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/ip/tcp.hpp>
 
+#include "gatehouse/admin.hpp"
 #include "gatehouse/metrics.hpp"
 #include "gatehouse/middleware.hpp"
 #include "gatehouse/route.hpp"
 #include "gatehouse/tls_options.hpp"
 
 namespace gatehouse {
+
+class SecurityEvents;
 
 struct ListenerOptions {
   std::string address = "127.0.0.1";  ///< IPv4 or IPv6 address ("::" for all IPv6)
@@ -61,7 +65,31 @@ struct GatewayOptions {
   std::chrono::milliseconds drain_timeout{10'000};
   /// Name of the request id header, generated when absent or untrusted and echoed in responses.
   std::string request_id_header = "x-request-id";
+  /// Fixed at construction: a reload keeps the gateway's registry (Gateway::metrics()).
   MetricsOptions metrics{};
+  /// Receives the security events of this gateway (refused credentials, denied requests, protocol
+  /// violations, TLS handshake failures; gatehouse/security_events.hpp, docs/observability.md).
+  /// Null: no events are built at all (one pointer test per decision); the library logger keeps
+  /// its usual messages either way.
+  std::shared_ptr<SecurityEvents> security_events{};
+};
+
+/// Everything listen(), use() and route() register, with the options: what Gateway::reload
+/// replaces as a whole.
+struct GatewayDefinition {
+  /// `workers` is fixed by start(), `metrics` by the constructor; a reload keeps them.
+  GatewayOptions options{};
+  std::vector<ListenerOptions> listeners{};
+  std::vector<std::shared_ptr<const Middleware>> middleware{};  ///< the global chain, as use()
+  std::vector<Route> routes{};
+};
+
+/// What a reload changed.
+struct ReloadSummary {
+  std::uint64_t generation = 0;      ///< 1 for the configuration start() built, +1 per reload
+  std::size_t listeners_opened = 0;  ///< listeners the new definition adds (new sockets)
+  std::size_t listeners_closed = 0;  ///< listeners it removes (their connections drain)
+  std::size_t listeners_kept = 0;    ///< unchanged address, port and TLS mode: same sockets
 };
 
 class Gateway {
@@ -83,6 +111,10 @@ class Gateway {
     return use(std::make_shared<const M>(std::forward<Args>(args)...));
   }
   Gateway& route(Route route);
+  /// Serves the admin API (probes, metrics, configuration, drain, reload) on a listener of its
+  /// own, which public listeners never route to; it stays up while the gateway drains (readiness
+  /// 503) and closes after. See docs/observability.md.
+  Gateway& admin(AdminOptions options);
 
   /// Binds every listener (throws std::system_error if one cannot be bound) and starts serving.
   /// Throws std::invalid_argument for an invalid route (no target or two, a path without the
@@ -93,8 +125,27 @@ class Gateway {
   void stop();
   /// Blocks until the gateway stopped (own worker threads only).
   void wait();
+  /// Replaces listeners, middleware, routes (with their upstreams) and options while the gateway
+  /// runs, without dropping a request. Everything is built and checked first (routes, addresses,
+  /// TLS certificate files, which are read again so that certificates rotate; new listeners are
+  /// bound): a problem throws (std::invalid_argument, std::system_error, std::runtime_error) and
+  /// leaves the running configuration untouched. Then every worker switches: requests in flight
+  /// finish on the configuration they started with, new requests (and the next request of a
+  /// keep-alive connection) see the new one. A listener with the same address, port and TLS mode
+  /// keeps its sockets (its certificates may change); removed listeners stop accepting and their
+  /// connections close after their current response. An Upstream object that is in both keeps its
+  /// connection pools: pass the same shared_ptr to keep them. Returns once every worker switched
+  /// (up to 5 s), so requests arriving afterwards see the new configuration; it does not wait for
+  /// the worker it is called from, so a request handler may call it (that worker switches when
+  /// the handler returns). Before start(), it replaces what start() will use. Thread-safe. Throws
+  /// std::logic_error once the gateway is stopping.
+  ReloadSummary reload(GatewayDefinition next);
+  /// The definition in force (or, before start(), registered so far): a copy to change and reload.
+  GatewayDefinition definition() const;
   /// Addresses actually bound, in listen() order (useful with port 0).
   std::vector<asio::ip::tcp::endpoint> local_endpoints() const;
+  /// The admin listener's address once started, if admin() was called.
+  std::optional<asio::ip::tcp::endpoint> admin_endpoint() const;
   const GatewayOptions& options() const noexcept;
   /// The registry holding the gateway's metrics (and any the application declares in it), ready
   /// before start(); render_prometheus() on it is a scrape. Null when metrics are disabled.

@@ -15,6 +15,7 @@
 #include "gatehouse/exchange.hpp"
 #include "gatehouse/flow.hpp"
 #include "gatehouse/middleware.hpp"
+#include "gatehouse/security_events.hpp"
 
 namespace gatehouse::testing {
 
@@ -33,6 +34,29 @@ void set_secure(Exchange& ex, bool secure, std::string_view sni = {});
 void set_route_name(Exchange& ex, std::string_view name);
 /// The upstream endpoint ("host:port") that served the request.
 void set_upstream_endpoint(Exchange& ex, std::string_view endpoint);
+
+/// Collects the security events that exchanges report (Exchange::report), for tests:
+///   gt::EventRecorder recorder;
+///   recorder.attach(ex);
+///   gt::run_chain(chain, ex);
+///   CHECK(recorder.events().at(0).kind == gatehouse::SecurityEventKind::authentication_failure);
+/// security_events() also fits GatewayOptions::security_events in a loopback test. No rate cap.
+class EventRecorder {
+ public:
+  EventRecorder();
+  /// Exchange::report on `ex` goes to this recorder (which must outlive the exchange's use).
+  void attach(Exchange& ex) const noexcept;
+  /// Every event reported so far, oldest first (waits until the reporter passed them on).
+  std::vector<SecurityEvent> events() const;
+  /// The same events as formatted lines (ECS JSON).
+  std::vector<std::string> lines() const;
+  const std::shared_ptr<SecurityEvents>& security_events() const noexcept { return events_; }
+
+ private:
+  class Sink;
+  std::shared_ptr<Sink> sink_;
+  std::shared_ptr<SecurityEvents> events_;
+};
 
 /// Settles a Flow: a Flow::later is run to completion on a private io_context. Exceptions from the
 /// work propagate to the caller.

@@ -20,6 +20,7 @@
 
 #include "config/builtins.hpp"
 #include "config/json.hpp"
+#include "config/reload_reuse.hpp"
 #include "gatehouse/auth/token_minter.hpp"
 
 namespace gatehouse::detail {
@@ -70,13 +71,14 @@ std::shared_ptr<const auth::TokenMinter> make_minter(const json& entry, const st
 }  // namespace
 
 std::map<std::string, std::shared_ptr<const auth::TokenMinter>, std::less<>> make_token_minters(
-    const json& section, const std::string& path) {
+    const json& section, const std::string& path, ConfigReuse* reuse) {
   std::map<std::string, std::shared_ptr<const auth::TokenMinter>, std::less<>> out;
   for (const auto& [name, entry] : as_object(section, path).items()) {
     const std::string p = child(path, name);
     if (name.empty()) throw ConfigError(p, "token minter name must not be empty");
     if (has_control(name)) throw ConfigError(p, "token minter name must not contain control characters");
-    out.emplace(name, make_minter(entry, p));
+    out.emplace(name, reuse_or_make<const auth::TokenMinter>(reuse, "token_minters", name, definition_fingerprint(entry),
+                                                             [&] { return make_minter(entry, p); }));
   }
   return out;
 }

@@ -53,7 +53,8 @@ std::shared_ptr<const auth::TokenVerifier> make_jwt_verifier_from(const config_j
                                                                   const std::string& path);
 
 // The "token_minters" section: name -> minter (token_minter_config.cpp).
+class ConfigReuse;
 std::map<std::string, std::shared_ptr<const auth::TokenMinter>, std::less<>> make_token_minters(
-    const nlohmann::json& section, const std::string& path);
+    const nlohmann::json& section, const std::string& path, ConfigReuse* reuse = nullptr);
 
 }  // namespace gatehouse::detail

@@ -26,8 +26,6 @@ namespace gatehouse::detail {
 using nlohmann::json;
 using namespace config_json;
 
-namespace {
-
 ServerTls parse_server_tls(const json& j, const std::string& path) {
   Object o(j, path, {"certificates", "handshake_timeout_ms", "client_ca"});
   ServerTls tls;
@@ -69,8 +67,6 @@ ServerTls parse_server_tls(const json& j, const std::string& path) {
   }
   return tls;
 }
-
-}  // namespace
 
 std::vector<ListenerOptions> parse_listeners(const Object& top) {
   const std::string lp = top.at("listeners");

@@ -29,6 +29,8 @@
 //       certificates          required, non-empty array of {"cert": file, "key": file}
 //       handshake_timeout_ms  duration, default 10000
 //       client_ca             file; when set, client certificates are required (mTLS)
+//   admin              optional object (admin.cpp): the admin API's own listener {address
+//                      ("127.0.0.1"), port (9901), token_file | token_env, tls (as a listener's)}
 //   upstreams          object: name (non-empty) -> object:
 //     endpoints   required, non-empty array of "host:port" or "[ipv6]:port", port 1..65535
 //     connect_timeout_ms (2000), try_timeout_ms (30000), total_timeout_ms (60000),
@@ -51,6 +53,9 @@
 //                      {set: {name: value}, append: {name: value}, remove: [name]},
 //                      "authenticate", "authorize", "mint_identity_token" {minter: name, header:
 //                      "x-gatehouse-identity"} (each in lib/middleware/<name>_config.cpp)
+//   security_events    optional object: the security-event stream (lib/config/security_events.cpp):
+//                      {format, sinks: [{type: file|stdout|syslog, ...}], queue_size,
+//                       rate_limit_per_kind: {per_second, burst}, summary_interval_ms}
 //   routes             required, non-empty array of:
 //     name            non-empty, unique; default "route<index>"
 //     host            "" (any), "example.com" or "*.example.com"; default ""
@@ -85,6 +90,7 @@
 
 #include "config/builtins.hpp"
 #include "config/json.hpp"
+#include "config/reload_reuse.hpp"
 #include "config/sections.hpp"
 #include "net/cidr.hpp"
 
@@ -131,13 +137,25 @@ GatewayConfig load_config(std::string_view json_text, const MiddlewareRegistry& 
 }
 
 GatewayConfig load_config(std::string_view json_text, const ConfigRegistries& registries) {
+  return detail::load_config_reusing(json_text, registries, nullptr);
+}
+
+GatewayConfig load_config(std::string_view json_text, const ConfigRegistries& registries,
+                          const GatewayConfig& previous) {
+  return detail::load_config_reusing(json_text, registries, previous.reuse.get());
+}
+
+GatewayConfig detail::load_config_reusing(std::string_view json_text, const ConfigRegistries& registries,
+                                          const ConfigReuse* previous) {
+  auto reuse = std::make_shared<ConfigReuse>(previous);
   const MiddlewareRegistry& registry = registries.middleware;
   const VerifierRegistry& verifiers = registries.verifiers;
   const json root = parse_json(json_text);
   if (!root.is_object()) throw ConfigError("", "expected an object at the top level, got " + describe(root));
   Object top(root, "",
              {"workers", "drain_timeout_ms", "trusted_proxies", "request_id_header", "limits", "listeners",
-              "upstreams", "verifiers", "token_minters", "middleware", "routes", "metrics"});
+              "upstreams", "verifiers", "token_minters", "middleware", "routes", "metrics", "admin",
+              "security_events"});
 
   GatewayConfig config;
   GatewayOptions& opts = config.options;
@@ -163,19 +181,24 @@ GatewayConfig load_config(std::string_view json_text, const ConfigRegistries& re
   }
   if (const json* l = top.find("limits")) opts.limits = parse_limits(*l, top.at("limits"));
   opts.metrics = detail::parse_metrics(top);
+  if (const json* se = top.find("security_events"))
+    opts.security_events = std::make_shared<SecurityEvents>(detail::parse_security_events(*se, top.at("security_events")));
 
   config.listeners = parse_listeners(top);
-  config.upstreams = parse_upstreams(top, registries.load_balancers);
+  config.admin = detail::parse_admin(top, config.listeners);
+  config.upstreams = parse_upstreams(top, registries.load_balancers, reuse.get());
   if (const json* v = top.find("verifiers")) {
-    config.context.verifiers = detail::make_verifiers(*v, top.at("verifiers"), verifiers);
+    config.context.verifiers = detail::make_verifiers(*v, top.at("verifiers"), verifiers, reuse.get());
   }
   if (const json* t = top.find("token_minters")) {
-    config.context.token_minters = detail::make_token_minters(*t, top.at("token_minters"));
+    config.context.token_minters = detail::make_token_minters(*t, top.at("token_minters"), reuse.get());
   }
   if (const json* m = top.find("middleware")) {
-    config.middleware = parse_chain(*m, top.at("middleware"), registry, config.context);
+    config.middleware = parse_chain(*m, top.at("middleware"), registry, config.context, reuse.get());
   }
-  config.routes = parse_routes(top, config.listeners, config.upstreams, registry, config.context);
+  config.routes = parse_routes(top, config.listeners, config.upstreams, registry, config.context, reuse.get());
+  reuse->forget_previous();
+  config.reuse = std::move(reuse);
   return config;
 }
 
@@ -185,6 +208,15 @@ GatewayConfig load_config_file(const std::string& file, const MiddlewareRegistry
 }
 
 GatewayConfig load_config_file(const std::string& file, const ConfigRegistries& registries) {
+  return load_config(detail::read_config_file(file), registries);
+}
+
+GatewayConfig load_config_file(const std::string& file, const ConfigRegistries& registries,
+                               const GatewayConfig& previous) {
+  return load_config(detail::read_config_file(file), registries, previous);
+}
+
+std::string detail::read_config_file(const std::string& file) {
   auto fail = [&file](int err) {
     return ConfigError("", "cannot read " + file + ": " + std::generic_category().message(err));
   };
@@ -197,13 +229,14 @@ GatewayConfig load_config_file(const std::string& file, const ConfigRegistries& 
   // A directory opens but fails to read (EISDIR).
   if (std::ferror(f.get())) throw fail(errno);
   f.reset();
-  return load_config(text, registries);
+  return text;
 }
 
 void apply(const GatewayConfig& config, Gateway& gateway) {
   for (const auto& l : config.listeners) gateway.listen(l);
   for (const auto& m : config.middleware) gateway.use(m);
   for (const auto& r : config.routes) gateway.route(r);
+  if (config.admin) gateway.admin(*config.admin);
 }
 
 }  // namespace gatehouse

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/builtins.hpp"
+#include "config/reload_reuse.hpp"
 #include "config/sections.hpp"
 
 namespace gatehouse {
@@ -54,7 +55,7 @@ namespace detail {
 
 std::vector<std::shared_ptr<const Middleware>> parse_chain(const json& j, const std::string& path,
                                                            const MiddlewareRegistry& registry,
-                                                           const ConfigContext& context) {
+                                                           const ConfigContext& context, ConfigReuse* reuse) {
   std::vector<std::shared_ptr<const Middleware>> chain;
   std::size_t i = 0;
   for (const json& entry : as_array(j, path)) {
@@ -71,7 +72,8 @@ std::vector<std::shared_ptr<const Middleware>> parse_chain(const json& j, const 
     // create() reports unknown names (with the known ones) at the path it is given.
     const std::string& at = registry.contains(name) ? options_path : o.at("name");
     try {
-      chain.push_back(registry.create(name, *options, at, context));
+      chain.push_back(reuse_or_make<const Middleware>(reuse, "middleware", name, middleware_fingerprint(entry, context),
+                                                      [&] { return registry.create(name, *options, at, context); }));
     } catch (const ConfigError&) {
       throw;
     } catch (const std::exception& e) {

@@ -28,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/builtins.hpp"
+#include "config/reload_reuse.hpp"
 #include "config/sections.hpp"
 #include "gatehouse/exchange.hpp"
 #include "gatehouse/flow.hpp"
@@ -76,7 +77,8 @@ Handler parse_respond(const json& j, const std::string& path) {
 
 std::vector<Route> parse_routes(const Object& top, const std::vector<ListenerOptions>& listeners,
                                 const std::map<std::string, std::shared_ptr<Upstream>>& upstreams,
-                                const MiddlewareRegistry& registry, const ConfigContext& context) {
+                                const MiddlewareRegistry& registry, const ConfigContext& context,
+                                ConfigReuse* reuse) {
   const std::string rp = top.at("routes");
   const json& arr = as_array(top.require("routes", "at least one route is needed"), rp);
   if (arr.empty()) throw ConfigError(rp, "at least one route is needed");
@@ -197,7 +199,8 @@ std::vector<Route> parse_routes(const Object& top, const std::vector<ListenerOpt
       route.rewrite_prefix = s;
     }
 
-    if (const json* m = o.find("middleware")) route.middleware = parse_chain(*m, o.at("middleware"), registry, context);
+    if (const json* m = o.find("middleware"))
+      route.middleware = parse_chain(*m, o.at("middleware"), registry, context, reuse);
     routes.push_back(std::move(route));
     ++i;
   }

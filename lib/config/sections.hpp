@@ -3,15 +3,20 @@
 #pragma once
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
 #include "config/json.hpp"
 #include "gatehouse/config.hpp"
+#include "gatehouse/security_events.hpp"
 
 namespace gatehouse::detail {
+
+class ConfigReuse;  // config/reload_reuse.hpp: with it, entries unchanged since the last load are kept
 
 /// "listeners" (listeners.cpp), TLS files loaded once to be checked.
 std::vector<ListenerOptions> parse_listeners(const config_json::Object& top);
@@ -19,23 +24,44 @@ std::vector<ListenerOptions> parse_listeners(const config_json::Object& top);
 /// "metrics" (metrics.cpp): absent, metrics are on.
 MetricsOptions parse_metrics(const config_json::Object& top);
 
+/// A listener's "tls" object (listeners.cpp); the admin listener's too. TLS files are loaded once.
+ServerTls parse_server_tls(const nlohmann::json& j, const std::string& path);
+
+/// "admin" (admin.cpp): the admin listener, absent when the file has none. `listeners` are the
+/// public ones, whose address and port it may not share.
+std::optional<AdminOptions> parse_admin(const config_json::Object& top, const std::vector<ListenerOptions>& listeners);
+
 /// "upstreams" (upstreams.cpp).
 std::map<std::string, std::shared_ptr<Upstream>> parse_upstreams(const config_json::Object& top,
-                                                                 const LoadBalancerRegistry& balancers);
+                                                                 const LoadBalancerRegistry& balancers,
+                                                                 ConfigReuse* reuse = nullptr);
 
 /// "verifiers" (verifier_registry.cpp): name -> {"type": ..., options of that type}, built by the
 /// factory `registry` has for the type.
 std::map<std::string, std::shared_ptr<const auth::TokenVerifier>, std::less<>> make_verifiers(
-    const nlohmann::json& section, const std::string& path, const VerifierRegistry& registry);
+    const nlohmann::json& section, const std::string& path, const VerifierRegistry& registry,
+    ConfigReuse* reuse = nullptr);
 
 /// A middleware array: the top-level "middleware" and a route's (middleware_registry.cpp).
 std::vector<std::shared_ptr<const Middleware>> parse_chain(const nlohmann::json& j, const std::string& path,
                                                            const MiddlewareRegistry& registry,
-                                                           const ConfigContext& context);
+                                                           const ConfigContext& context,
+                                                           ConfigReuse* reuse = nullptr);
 
 /// "routes" (routes.cpp).
 std::vector<Route> parse_routes(const config_json::Object& top, const std::vector<ListenerOptions>& listeners,
                                 const std::map<std::string, std::shared_ptr<Upstream>>& upstreams,
-                                const MiddlewareRegistry& registry, const ConfigContext& context);
+                                const MiddlewareRegistry& registry, const ConfigContext& context,
+                                ConfigReuse* reuse = nullptr);
+
+/// The loader (loader.cpp); `previous`: what the configuration being replaced recorded, whose
+/// unchanged entries are kept (null: build everything).
+GatewayConfig load_config_reusing(std::string_view json_text, const ConfigRegistries& registries,
+                                  const ConfigReuse* previous);
+/// The text of a configuration file; a ConfigError with path "" when it cannot be read.
+std::string read_config_file(const std::string& file);
+
+/// "security_events" (security_events.cpp): sinks are created (files opened) here.
+SecurityEventsOptions parse_security_events(const nlohmann::json& j, const std::string& path);
 
 }  // namespace gatehouse::detail

@@ -22,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config/reload_reuse.hpp"
 #include "config/sections.hpp"
 #include "gatehouse/upstream.hpp"
 
@@ -159,7 +160,8 @@ std::shared_ptr<Upstream> parse_upstream(const std::string& name, const json& j,
 }  // namespace
 
 std::map<std::string, std::shared_ptr<Upstream>> parse_upstreams(const Object& top,
-                                                                 const LoadBalancerRegistry& balancers) {
+                                                                 const LoadBalancerRegistry& balancers,
+                                                                 ConfigReuse* reuse) {
   std::map<std::string, std::shared_ptr<Upstream>> out;
   const json* j = top.find("upstreams");
   if (!j) return out;
@@ -168,7 +170,8 @@ std::map<std::string, std::shared_ptr<Upstream>> parse_upstreams(const Object& t
     const std::string p = child(up, name);
     if (name.empty()) throw ConfigError(p, "upstream name must not be empty");
     if (has_control(name)) throw ConfigError(p, "upstream name must not contain control characters");
-    out.emplace(name, parse_upstream(name, value, p, balancers));
+    out.emplace(name, reuse_or_make<Upstream>(reuse, "upstreams", name, definition_fingerprint(value),
+                                              [&] { return parse_upstream(name, value, p, balancers); }));
   }
   return out;
 }

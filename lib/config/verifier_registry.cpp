@@ -15,6 +15,7 @@
 
 #include "config/builtins.hpp"
 #include "config/json.hpp"
+#include "config/reload_reuse.hpp"
 #include "config/sections.hpp"
 
 namespace gatehouse {
@@ -75,7 +76,7 @@ std::shared_ptr<const auth::TokenVerifier> VerifierRegistry::create(const std::s
 namespace detail {
 
 std::map<std::string, std::shared_ptr<const auth::TokenVerifier>, std::less<>> make_verifiers(
-    const json& section, const std::string& path, const VerifierRegistry& registry) {
+    const json& section, const std::string& path, const VerifierRegistry& registry, ConfigReuse* reuse) {
   std::map<std::string, std::shared_ptr<const auth::TokenVerifier>, std::less<>> out;
   for (const auto& [name, entry] : as_object(section, path).items()) {
     const std::string p = child(path, name);
@@ -84,7 +85,9 @@ std::map<std::string, std::shared_ptr<const auth::TokenVerifier>, std::less<>> m
     const std::string tp = child(p, "type");
     const auto t = entry.find("type");
     if (t == entry.end()) throw ConfigError(tp, "missing \"type\"");
-    out.emplace(name, registry.create(name, as_string(*t, tp), entry, p));
+    const std::string& type = as_string(*t, tp);
+    out.emplace(name, reuse_or_make<const auth::TokenVerifier>(reuse, "verifiers", name, definition_fingerprint(entry),
+                                                               [&] { return registry.create(name, type, entry, p); }));
   }
   return out;
 }

@@ -36,6 +36,7 @@ struct ExchangeAccess {
   }
   static void set_route_name(Exchange& ex, std::string_view n) { ex.route_name_.assign(n); }
   static void set_upstream_endpoint(Exchange& ex, std::string_view e) { ex.upstream_endpoint_.assign(e); }
+  static void set_security_events(Exchange& ex, SecurityEvents* events) noexcept { ex.security_events_ = events; }
   static void add_bytes_received(Exchange& ex, std::uint64_t n) noexcept { ex.bytes_in_ += n; }
   static void add_bytes_sent(Exchange& ex, std::uint64_t n) noexcept { ex.bytes_out_ += n; }
   static void set_start_time(Exchange& ex, Exchange::clock::time_point t) noexcept { ex.start_ = t; }

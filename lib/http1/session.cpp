@@ -12,6 +12,7 @@
 #include "http1/body_writer.hpp"
 #include "http1/serializer.hpp"
 #include "net/watchdog.hpp"
+#include "observe/security_events_http.hpp"
 #include "proxy/forwarding.hpp"
 
 namespace gatehouse::detail {
@@ -41,33 +42,44 @@ class Http1Session final : public ClientSession,
                            private Downstream,
                            private BodySource {
  public:
-  Http1Session(Worker& worker, const ListenerRuntime& listener, tcp::socket socket)
+  Http1Session(Worker& worker, WorkerSnapshotPtr snapshot, std::size_t listener, tcp::socket socket)
       : worker_(worker),
-        listener_(listener),
-        stream_(listener.tls ? Stream(std::move(socket), *listener.tls) : Stream(std::move(socket))),
-        watchdog_(worker.executor(), stream_),
+        snapshot_(std::move(snapshot)),
+        listener_(&snapshot_->shared->listeners[listener]),
+        tls_context_(listener_->tls),
+        stream_(tls_context_ ? Stream(std::move(socket), *tls_context_) : Stream(std::move(socket))),
+        watchdog_(worker.deadlines(), stream_),
         writer_(stream_, worker.buffers()) {
     asio::error_code ec;
     peer_ = stream_.socket().remote_endpoint(ec);
     peer_text_ = address_text(peer_.address());
     stream_.socket().set_option(tcp::no_delay(true), ec);
-    const auto& trusted = worker_.shared().trusted_proxies;
+    const auto& trusted = shared().trusted_proxies;
     peer_trusted_ = !trusted.empty() && trusted.contains(peer_.address());
     worker_.attach(this);
-    if (WorkerMetrics* m = worker_.metrics(); m && listener_.metrics) m->connection_opened(*listener_.metrics);
+    connection_metrics_ = listener_->metrics;
+    if (WorkerMetrics* m = worker_.metrics(); m && connection_metrics_) m->connection_opened(*connection_metrics_);
   }
   ~Http1Session() override {
     watchdog_.stop();
     worker_.detach(this);
-    if (WorkerMetrics* m = worker_.metrics(); m && listener_.metrics) m->connection_closed(*listener_.metrics);
+    if (WorkerMetrics* m = worker_.metrics(); m && connection_metrics_) m->connection_closed(*connection_metrics_);
   }
 
   asio::awaitable<void> run();
 
   void close_if_idle() noexcept override {
+    // A connection that has not brought a request yet is left to bring it: its client has just
+    // connected and is sending it (closing now would fail that request). It is answered with
+    // Connection: close, and the header timeout and the drain deadline still bound the wait.
+    if (!had_request_) {
+      retiring_ = true;
+      return;
+    }
     closing_ = true;
     if (phase_ == Phase::idle || phase_ == Phase::handshake) stream_.close();
   }
+  std::uint64_t listener_id() const noexcept override { return listener_->id; }
   void force_close() noexcept override {
     closing_ = true;
     stream_.close();
@@ -87,8 +99,16 @@ class Http1Session final : public ClientSession,
 
   /// One request; true when the connection may carry another.
   asio::awaitable<bool> serve_one();
+  const GatewayShared& shared() const noexcept { return *snapshot_->shared; }
+  /// Moves the connection to the worker's current snapshot when a reload replaced ours (between
+  /// requests only). A connection whose listener the reload removed stays, and closes after this
+  /// request.
+  void follow_reload() noexcept;
   /// Reads more bytes from the client into buf_ (which must be fully parsed).
   asio::awaitable<bool> fill_buffer();
+  /// Waits for the client's next bytes without a coroutine frame or a buffer (an idle keep-alive
+  /// connection costs little more than its socket), then runs run() again.
+  void park();
   /// Answers a request refused before routing, and ends the connection.
   asio::awaitable<bool> refuse(Exchange& ex, unsigned status, std::string_view why);
 
@@ -107,7 +127,11 @@ class Http1Session final : public ClientSession,
   asio::awaitable<BodyRead> read_more() override;
 
   Worker& worker_;
-  const ListenerRuntime& listener_;
+  WorkerSnapshotPtr snapshot_;         // what the current (or next) request runs on
+  const ListenerRuntime* listener_;    // in snapshot_
+  // The series this connection was counted open in; a reload may relabel its listener.
+  const ListenerMetrics* connection_metrics_ = nullptr;
+  std::shared_ptr<asio::ssl::context> tls_context_;  // the stream's, whatever the snapshot
   Stream stream_;
   Watchdog watchdog_;
   Http1BodyWriter writer_;
@@ -127,31 +151,36 @@ class Http1Session final : public ClientSession,
   bool close_after_ = false;       // the response in progress says Connection: close
   bool continue_pending_ = false;  // a 100 Continue is owed before the body is read
   bool hot_idle_ = false;          // idle, waiting in a read that holds buf_
+  bool first_ = true;              // no request yet: the header timeout applies while idle
+  bool woken_ = false;             // run() restarted by park(): bytes are waiting
+  bool had_request_ = false;       // a request head arrived on this connection
+  bool retiring_ = false;          // the connection ends after its next (or current) response
 };
 
 asio::awaitable<void> Http1Session::run() {
   auto self = shared_from_this();
-  const Limits& limits = worker_.shared().options.limits;
   try {
-    if (stream_.is_tls()) {
-      phase_ = Phase::handshake;
-      watchdog_.set_in(listener_.options.tls->handshake_timeout);
+    if (phase_ == Phase::handshake && stream_.is_tls()) {
+      watchdog_.set_in(listener_->options.tls->handshake_timeout);
       auto [ec] = co_await stream_.tls().async_handshake(asio::ssl::stream_base::server, use_tuple);
-      if (WorkerMetrics* m = worker_.metrics(); m && listener_.metrics)
-        m->tls_handshake(*listener_.metrics, !ec && !watchdog_.timed_out());
+      if (WorkerMetrics* m = worker_.metrics(); m && listener_->metrics)
+        m->tls_handshake(*listener_->metrics, !ec && !watchdog_.timed_out());
       if (ec || watchdog_.timed_out()) {
+        if (SecurityEvents* events = shared().options.security_events.get())
+          report_tls_failure(*events, peer_, stream_.tls().native_handle(), ec, watchdog_.timed_out(),
+                             !listener_->options.tls->client_ca_file.empty());
         stream_.close();
         co_return;
       }
       if (const char* name = SSL_get_servername(stream_.tls().native_handle(), TLSEXT_NAMETYPE_host_name))
         sni_ = name;
     }
-    bool first = true;
     while (!closing_) {
-      if (beg_ == end_) {
+      if (beg_ == end_ && !woken_) {
+        const Limits& limits = shared().options.limits;
         phase_ = Phase::idle;
         beg_ = end_ = 0;
-        watchdog_.set_in(first ? limits.header_timeout : limits.idle_timeout);
+        watchdog_.set_in(first_ ? limits.header_timeout : limits.idle_timeout);
         if (!stream_.is_tls()) {
           if (buf_) {
             // Just served a request: the next one usually follows soon, so wait by reading into
@@ -172,10 +201,11 @@ asio::awaitable<void> Http1Session::run() {
             }
           }
           if (beg_ == end_) {
-            // Idle for a while (or new): wait for bytes without holding a buffer.
+            // Idle for a while (or new): wait for bytes holding neither a buffer nor this
+            // coroutine; park() starts run() again when the client sends.
             buf_.release();
-            auto [ec] = co_await stream_.socket().async_wait(tcp::socket::wait_read, use_tuple);
-            if (ec || closing_ || watchdog_.timed_out()) break;
+            park();
+            co_return;
           }
         } else {
           // TLS may hold decrypted or undecrypted bytes above the socket, so TLS connections read
@@ -183,7 +213,8 @@ asio::awaitable<void> Http1Session::run() {
           buf_.release();
         }
       }
-      first = false;
+      woken_ = false;
+      first_ = false;
       if (!co_await serve_one()) break;
     }
   } catch (const std::exception&) {
@@ -191,6 +222,23 @@ asio::awaitable<void> Http1Session::run() {
   }
   watchdog_.stop();
   stream_.close();
+}
+
+void Http1Session::park() {
+  stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](const asio::error_code& ec) {
+    if (ec || self->closing_ || self->watchdog_.timed_out()) {
+      self->watchdog_.stop();
+      self->stream_.close();
+      return;
+    }
+    self->woken_ = true;
+    try {
+      asio::co_spawn(self->worker_.executor(), self->run(), asio::detached);
+    } catch (const std::exception&) {
+      self->watchdog_.stop();
+      self->stream_.close();
+    }
+  });
 }
 
 asio::awaitable<bool> Http1Session::fill_buffer() {
@@ -205,16 +253,32 @@ asio::awaitable<bool> Http1Session::fill_buffer() {
 
 asio::awaitable<bool> Http1Session::refuse(Exchange& ex, unsigned status, std::string_view why) {
   closing_ = true;
-  const ChainView global = listener_.router->global_chain();
+  const ChainView global = listener_->router->global_chain();
   co_await refuse_exchange(ex, global, *this, status, why);
   if (WorkerMetrics* m = worker_.metrics())
     m->exchange_done(ex, nullptr, phase_ == Phase::response ? ex.response().status() : kNoResponseStatus);
+  if (ex.security_events()) report_refused_request(ex, status, why);
   co_return false;
 }
 
+void Http1Session::follow_reload() noexcept {
+  const WorkerSnapshotPtr& current = worker_.snapshot();
+  if (current == snapshot_) return;
+  const ListenerRuntime* listener = current->shared->find_listener(listener_->id);
+  if (!listener) {
+    retiring_ = true;  // this request still runs on the old snapshot, then the connection ends
+    return;
+  }
+  snapshot_ = current;
+  listener_ = listener;
+  // The trusted proxies may have changed too.
+  const auto& trusted = shared().trusted_proxies;
+  peer_trusted_ = !trusted.empty() && trusted.contains(peer_.address());
+}
+
 asio::awaitable<bool> Http1Session::serve_one() {
-  const GatewayShared& shared = worker_.shared();
-  const Limits& limits = shared.options.limits;
+  follow_reload();
+  const Limits* limits = &shared().options.limits;
   ExchangePool::Lease lease = worker_.exchanges().take();
   Exchange& ex = *lease;
   current_ = &ex;
@@ -229,9 +293,10 @@ asio::awaitable<bool> Http1Session::serve_one() {
   } forget{current_, worker_};
   ExchangeAccess::set_peer(ex, peer_, peer_trusted_);
   ExchangeAccess::set_secure(ex, stream_.is_tls(), sni_);
+  ExchangeAccess::set_security_events(ex, shared().options.security_events.get());
   ExchangeAccess::add_bytes_received(ex, std::exchange(early_bytes_, 0));
   if (WorkerMetrics* m = worker_.metrics()) ExchangeAccess::set_metrics(ex, m, &m->shard);
-  parser_.start_request(&ex.request(), shared.parse_limits);
+  parser_.start_request(&ex.request(), shared().parse_limits);
   ex.request().headers().reserve(1024, 16);
   close_after_ = false;
   continue_pending_ = false;
@@ -241,7 +306,7 @@ asio::awaitable<bool> Http1Session::serve_one() {
   bool any_byte = beg_ != end_;
   if (any_byte) {
     phase_ = Phase::head;
-    watchdog_.set_in(limits.header_timeout);
+    watchdog_.set_in(limits->header_timeout);
   }
   ExchangeAccess::set_start_time(ex, clock::now());
   for (;;) {
@@ -260,7 +325,7 @@ asio::awaitable<bool> Http1Session::serve_one() {
         if (closing_) co_return false;
         phase_ = Phase::head;
         ExchangeAccess::set_start_time(ex, clock::now());
-        watchdog_.set_in(limits.header_timeout);
+        watchdog_.set_in(limits->header_timeout);
       }
     }
     auto r = parser_.feed(buf_.data() + beg_, end_ - beg_);
@@ -268,7 +333,16 @@ asio::awaitable<bool> Http1Session::serve_one() {
     if (r.error) co_return co_await refuse(ex, parser_.error_status(), parser_.error_reason());
     if (r.head_complete) break;
   }
+  had_request_ = true;
 
+  // A request that arrived after a reload runs on the new configuration (a TLS connection waits
+  // for its next request inside this call).
+  if (worker_.snapshot() != snapshot_) {
+    follow_reload();
+    ExchangeAccess::set_peer(ex, peer_, peer_trusted_);
+  }
+  const GatewayShared& shared = this->shared();
+  limits = &shared.options.limits;
   Request& req = ex.request();
   // Request hygiene the parser leaves to us (RFC 9112 3.2 and 3.2.2).
   std::string authority;
@@ -293,10 +367,10 @@ asio::awaitable<bool> Http1Session::serve_one() {
   strip_hop_by_hop(req.headers());
 
   bool method_mismatch = false;
-  const Router& router = *listener_.router;
+  const Router& router = *listener_->router;
   const CompiledRoute* route = router.match(req.host(), req.path(), req.method(), method_mismatch);
   if (route) ExchangeAccess::set_route_name(ex, route->route.name);
-  request_deadline_ = ex.start_time() + limits.request_timeout;
+  request_deadline_ = ex.start_time() + limits->request_timeout;
   continue_pending_ = parser_.expect_continue() && req.version_minor() == 1 && parser_.in_message();
   phase_ = Phase::upstream;
 
@@ -317,7 +391,7 @@ asio::awaitable<bool> Http1Session::serve_one() {
 }
 
 asio::awaitable<BodyRead> Http1Session::read_more() {
-  const Limits& limits = worker_.shared().options.limits;
+  const Limits& limits = shared().options.limits;
   if (continue_pending_) {
     // The client may send the body now: routing and every request check have passed, and the
     // origin wants it.
@@ -342,6 +416,8 @@ asio::awaitable<BodyRead> Http1Session::read_more() {
     if (!co_await fill_buffer()) {
       if (watchdog_.timed_out()) {
         watchdog_.clear();
+        if (current_ && current_->security_events())
+          report_refused_request(*current_, 408, "request body not received in time");
         co_return BodyRead{BodyRead::Kind::timed_out};
       }
       co_return BodyRead{BodyRead::Kind::closed};
@@ -349,7 +425,11 @@ asio::awaitable<BodyRead> Http1Session::read_more() {
   }
   auto r = parser_.feed(buf_.data() + beg_, end_ - beg_);
   beg_ += r.consumed;
-  if (r.error) co_return BodyRead{BodyRead::Kind::malformed, parser_.error_status(), parser_.error_reason()};
+  if (r.error) {
+    if (current_ && current_->security_events())
+      report_refused_request(*current_, parser_.error_status(), parser_.error_reason());
+    co_return BodyRead{BodyRead::Kind::malformed, parser_.error_status(), parser_.error_reason()};
+  }
   co_return BodyRead{};
 }
 
@@ -365,7 +445,7 @@ void Http1Session::start_response(Exchange& ex, std::int64_t length) {
   else if (length >= 0) framing = Framing::length;
   else framing = req.version_minor() == 0 ? Framing::close : Framing::chunked;
   // A request body left unread (the answer came first) makes the connection unusable.
-  close_after_ = closing_ || worker_.draining() || !parser_.head_done() || !parser_.keep_alive() ||
+  close_after_ = closing_ || retiring_ || worker_.draining() || !parser_.head_done() || !parser_.keep_alive() ||
                  parser_.in_message() || framing == Framing::close;
   std::string& head = ExchangeAccess::wire_head(ex);
   head.clear();
@@ -373,13 +453,16 @@ void Http1Session::start_response(Exchange& ex, std::int64_t length) {
                       close_after_);
   watchdog_.clear();
   phase_ = Phase::response;
-  writer_.start(head, no_body ? Framing::none : framing, &watchdog_, worker_.shared().options.limits.send_timeout, &ex);
+  writer_.start(head, no_body ? Framing::none : framing, &watchdog_, shared().options.limits.send_timeout, &ex);
 }
 
 }  // namespace
 
-void start_http1_session(Worker& worker, const ListenerRuntime& listener, tcp::socket socket) {
-  auto session = std::make_shared<Http1Session>(worker, listener, std::move(socket));
+void start_http1_session(Worker& worker, WorkerSnapshotPtr snapshot, std::size_t listener, tcp::socket socket) {
+  // The session and its shared_ptr control block in one block of the worker's session slab
+  // (the margin covers the control block: two counts, a vtable pointer, the allocator).
+  SlabAllocator<Http1Session> alloc(worker.session_blocks(sizeof(Http1Session) + 32));
+  auto session = std::allocate_shared<Http1Session>(alloc, worker, std::move(snapshot), listener, std::move(socket));
   asio::co_spawn(worker.executor(), session->run(), asio::detached);
 }
 

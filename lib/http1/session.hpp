@@ -6,7 +6,9 @@
 
 namespace gatehouse::detail {
 
-/// Starts serving `socket`, accepted on `listener`, on the worker's executor.
-void start_http1_session(Worker& worker, const ListenerRuntime& listener, tcp::socket socket);
+/// Starts serving `socket`, accepted on listener `listener` of `snapshot`, on the worker's
+/// executor. Each request runs on the worker's snapshot of the moment it arrives (a reload moves
+/// the connection over at its next request).
+void start_http1_session(Worker& worker, WorkerSnapshotPtr snapshot, std::size_t listener, tcp::socket socket);
 
 }  // namespace gatehouse::detail

@@ -10,6 +10,7 @@
 #include "gatehouse/auth/token_error.hpp"
 #include "http1/token.hpp"
 #include "observe/gateway_metrics.hpp"
+#include "observe/security_events_auth.hpp"
 #include "util/log.hpp"
 #include "util/text.hpp"
 
@@ -211,6 +212,8 @@ Flow Authenticate::on_request(Exchange& ex) const {
   if (c.found == Credential::Found::none) {
     detail::count_auth(ex, kNoVerifier, "missing");
     if (options_.optional) return Flow::next();
+    if (ex.security_events())
+      detail::report_authentication_failure(ex, options_.verifiers, {}, {}, "no credential in the request", 401);
     Flow f = Flow::respond(Status::unauthorized);
     f.response().headers().set("www-authenticate", challenge_);
     return f;
@@ -220,6 +223,9 @@ Flow Authenticate::on_request(Exchange& ex) const {
     log_failure(options_.logger, ex, make_error_code(TokenError::malformed), "more than one credential in the request");
     detail::count_auth(ex, kNoVerifier, "ambiguous");
     ex.emplace<AuthFailure>(AuthFailure{make_error_code(TokenError::malformed), "more than one credential"});
+    if (ex.security_events())
+      detail::report_authentication_failure(ex, options_.verifiers, {}, make_error_code(TokenError::malformed),
+                                            "more than one credential in the request", 400);
     Flow f = Flow::respond(Status::bad_request);
     f.response().headers().set("www-authenticate", challenge_ + ", error=\"invalid_request\"");
     return f;
@@ -230,23 +236,23 @@ Flow Authenticate::on_request(Exchange& ex) const {
   for (std::size_t i = 0; i < options_.verifiers.size(); ++i) {
     std::optional<VerifyResult> r = options_.verifiers[i]->try_verify_now(c.token);
     if (!r) return Flow::later(verify_later(ex, std::move(c.token), i, std::move(best), best_index));
-    if (r->ok()) return finish(ex, std::move(*r), i);
+    if (r->ok()) return finish(ex, std::move(*r), i, c.token);
     keep_most_specific(best, best_index, std::move(*r), i);
   }
-  return finish(ex, std::move(*best), best_index);
+  return finish(ex, std::move(*best), best_index, c.token);
 }
 
 asio::awaitable<Flow> Authenticate::verify_later(Exchange& ex, std::string token, std::size_t first,
                                                  std::optional<VerifyResult> best, std::size_t best_index) const {
   for (std::size_t i = first; i < options_.verifiers.size(); ++i) {
     VerifyResult r = co_await options_.verifiers[i]->verify(token);
-    if (r.ok()) co_return finish(ex, std::move(r), i);
+    if (r.ok()) co_return finish(ex, std::move(r), i, token);
     keep_most_specific(best, best_index, std::move(r), i);
   }
-  co_return finish(ex, std::move(*best), best_index);
+  co_return finish(ex, std::move(*best), best_index, token);
 }
 
-Flow Authenticate::finish(Exchange& ex, VerifyResult result, std::size_t verifier) const {
+Flow Authenticate::finish(Exchange& ex, VerifyResult result, std::size_t verifier, std::string_view token) const {
   detail::count_auth(ex, verifier_labels_[verifier],
                      result.ok() ? std::string_view("success") : detail::auth_result_label(result.error()));
   if (result.ok()) {
@@ -260,6 +266,10 @@ Flow Authenticate::finish(Exchange& ex, VerifyResult result, std::size_t verifie
   std::string reason = error.message();
   if (!result.detail().empty()) reason += ": " + result.detail();
   ex.emplace<AuthFailure>(AuthFailure{error, std::move(reason)});
+  if (ex.security_events()) {
+    const unsigned status = !undecided(error) ? 401u : options_.fail_open_when_unavailable ? 0u : 503u;
+    detail::report_authentication_failure(ex, options_.verifiers, token, error, result.detail(), status);
+  }
   if (undecided(error)) {
     if (options_.fail_open_when_unavailable) {
       if (!options_.forward_token) remove_credential(ex);

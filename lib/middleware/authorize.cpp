@@ -5,6 +5,7 @@
 #include <string_view>
 #include <utility>
 
+#include "observe/security_events_auth.hpp"
 #include "util/text.hpp"
 
 namespace gatehouse {
@@ -126,12 +127,14 @@ Authorize::Authorize(AuthorizeOptions options) : options_(std::move(options)) {
 Flow Authorize::on_request(Exchange& ex) const {
   const auth::Claims* claims = ex.find<auth::Claims>();
   if (!claims) {
+    if (ex.security_events()) detail::report_authorization_denied(ex, options_.rule, {}, 401);
     Flow f = Flow::respond(Status::unauthorized);
     f.response().headers().set("www-authenticate", "Bearer realm=\"" + options_.realm + "\"");
     return f;
   }
   std::vector<std::string> missing;
   if (options_.rule.holds(*claims, &missing)) return Flow::next();
+  if (ex.security_events()) detail::report_authorization_denied(ex, options_.rule, missing, 403);
   Flow f = Flow::respond(Status::forbidden);
   if (!missing.empty()) {
     std::string scope;

@@ -26,7 +26,9 @@ class BufferPool {
   /// A buffer of exactly `size` bytes, which must be kSmall, kMedium or kLarge.
   char* get(std::size_t size);
   void put(char* b, std::size_t size) noexcept;
-  /// Frees the buffers that stayed unused since the last sweep; returns how many bytes.
+  /// Frees the buffers that stayed unused since the last sweep; returns how many bytes went back
+  /// to the allocator since the previous sweep (these, and those put back beyond what the pool
+  /// keeps), so that the caller can ask the allocator to return them to the system.
   std::size_t sweep() noexcept;
 
  private:
@@ -38,6 +40,7 @@ class BufferPool {
   static constexpr std::array<std::size_t, 3> kSizes{kSmall, kMedium, kLarge};
   static constexpr std::array<std::size_t, 3> kKeep{64, 32, 16};  // at most, per class
   std::array<Class, 3> classes_{};
+  std::size_t freed_since_sweep_ = 0;
 };
 
 /// A buffer taken from a pool and given back on destruction.

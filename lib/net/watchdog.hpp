@@ -1,47 +1,50 @@
 // The deadline of a session's current step (reading a head, waiting for an upstream, sending to a
 // slow client). When it passes, the pending I/O of the client stream and of the upstream stream
-// being used is cancelled and timed_out() says why the operation failed.
+// being used is cancelled and timed_out() says why the operation failed. The deadline lives in
+// the worker's DeadlineQueue: no timer and no pending operation per connection.
 #pragma once
 #include <chrono>
-#include <memory>
 
-#include "net/deadline.hpp"
+#include "net/deadline_queue.hpp"
 #include "net/stream.hpp"
 
 namespace gatehouse::detail {
 
-class Watchdog {
+class Watchdog final : private DeadlineQueue::Entry {
  public:
   using clock = std::chrono::steady_clock;
-  Watchdog(const asio::any_io_executor& ex, Stream& client)
-      : client_(&client), deadline_(std::make_shared<Deadline>(ex, [this] { fire(); })) {}
-  ~Watchdog() { deadline_->cancel(); }
+  Watchdog(DeadlineQueue& queue, Stream& client) : queue_(&queue), client_(&client) {}
+  ~Watchdog() { queue_->cancel(*this); }
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
 
-  void set(clock::time_point at) { deadline_->set(at); }
-  void set_in(clock::duration d) { deadline_->set_in(d); }
-  void disarm() noexcept { deadline_->disarm(); }
-  /// True once the deadline passed, until clear().
+  void set(clock::time_point at) {
+    if (!stopped_) queue_->schedule(*this, at);
+  }
+  void set_in(clock::duration d) { set(clock::now() + d); }
+  void disarm() noexcept { queue_->cancel(*this); }
   bool timed_out() const noexcept { return timed_out_; }
   void clear() noexcept { timed_out_ = false; }
-  /// The upstream stream in use, cancelled too when the deadline passes (null: none).
   void watch_upstream(Stream* s) noexcept { upstream_ = s; }
   Stream* upstream() const noexcept { return upstream_; }
-  /// Stops for good (the session is ending).
-  void stop() noexcept { deadline_->cancel(); }
+  /// No deadline any more, for good (the session is closing).
+  void stop() noexcept {
+    stopped_ = true;
+    queue_->cancel(*this);
+  }
 
  private:
-  void fire() noexcept {
+  void expire() noexcept override {
     timed_out_ = true;
     client_->cancel();
     if (upstream_) upstream_->cancel();
   }
 
+  DeadlineQueue* queue_;
   Stream* client_;
   Stream* upstream_ = nullptr;
-  std::shared_ptr<Deadline> deadline_;
   bool timed_out_ = false;
+  bool stopped_ = false;
 };
 
 }  // namespace gatehouse::detail

@@ -1,12 +1,17 @@
 #include "server/worker.hpp"
 
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <utility>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/io_context.hpp>
 #include <asio/ip/v6_only.hpp>
 #include <asio/steady_timer.hpp>
 
@@ -21,46 +26,85 @@ void release_free_memory() noexcept {
 }
 }  // namespace
 
+/// One listening socket of this worker. The accept loop holds it too, so a listener a reload
+/// removes stays valid until its loop has ended.
+struct Worker::Acceptor {
+  std::uint64_t listener_id = 0;
+  std::unique_ptr<tcp::acceptor> socket;
+  /// The snapshot whose listener `listener_id` new connections are served with: the worker's
+  /// current one, or the last one that had the listener once a reload removed it.
+  WorkerSnapshotPtr snapshot;
+  std::size_t listener = 0;  // index in snapshot->shared->listeners
+};
+
+BoundAcceptor::BoundAcceptor(std::uint64_t listener_id, const tcp::endpoint& ep, int backlog)
+    : listener_id_(listener_id) {
+  // A scratch event loop: the socket joins its worker's loop on the worker's thread.
+  asio::io_context scratch(1);
+  tcp::acceptor acc(scratch);
+  acc.open(ep.protocol());
+  acc.set_option(tcp::acceptor::reuse_address(true));
+  // Every worker listens on the same port; the kernel spreads connections across them.
+  acc.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
+  if (ep.address().is_v6()) acc.set_option(asio::ip::v6_only(true));
+  acc.bind(ep);
+  acc.listen(backlog);
+  local_ = acc.local_endpoint();
+  fd_ = acc.release();
+}
+
+BoundAcceptor::BoundAcceptor(BoundAcceptor&& other) noexcept
+    : listener_id_(other.listener_id_), local_(other.local_), fd_(std::exchange(other.fd_, -1)) {}
+
+BoundAcceptor::~BoundAcceptor() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::unique_ptr<tcp::acceptor> BoundAcceptor::adopt(const asio::any_io_executor& ex) {
+  auto acc = std::make_unique<tcp::acceptor>(ex, local_.protocol(), fd_);
+  fd_ = -1;
+  return acc;
+}
+
 Worker::Worker(std::shared_ptr<const GatewayShared> shared, asio::any_io_executor ex)
-    : shared_(std::move(shared)), executor_(std::move(ex)), sweep_timer_(executor_) {
-  if (GatewayMetrics* m = shared_->metrics.get()) metrics_.emplace(*m, m->registry()->add_shard());
+    : snapshot_(std::make_shared<const WorkerSnapshot>(WorkerSnapshot{std::move(shared)})),
+      executor_(std::move(ex)),
+      deadlines_(executor_),
+      sweep_timer_(executor_) {
+  // The gateway's metric families are the same in every snapshot: one shard for the worker's life.
+  if (GatewayMetrics* m = this->shared().metrics.get()) metrics_.emplace(*m, m->registry()->add_shard());
 }
 
 Worker::~Worker() {
   if (metrics_)
-    for (auto& [u, pool] : pools_) metrics_->gateway.unwatch_pool(&pool->idle_published());
+    for (auto& [u, entry] : pools_) metrics_->gateway.unwatch_pool(&entry.pool->idle_published());
 }
 
 UpstreamPool& Worker::pool_for(const Upstream& u) {
   auto& slot = pools_[&u];
-  if (!slot) {
-    slot = std::make_unique<UpstreamPool>(u);
+  if (!slot.pool) {
+    slot.upstream = u.shared_from_this();
+    slot.pool = std::make_unique<UpstreamPool>(u);
     if (metrics_) {
-      slot->set_metrics(&metrics_->gateway.upstream(u.name()));
-      metrics_->gateway.watch_pool(u.name(), &slot->idle_published());
+      slot.pool->set_metrics(&metrics_->gateway.upstream(u.name()));
+      metrics_->gateway.watch_pool(u.name(), &slot.pool->idle_published());
     }
   }
-  return *slot;
+  return *slot.pool;
 }
 
-void Worker::add_acceptor(std::size_t index, const tcp::endpoint& ep) {
-  if (acceptors_.size() <= index) acceptors_.resize(index + 1);
-  auto acc = std::make_unique<tcp::acceptor>(executor_);
-  acc->open(ep.protocol());
-  acc->set_option(tcp::acceptor::reuse_address(true));
-  // Every worker listens on the same port; the kernel spreads connections across them.
-  acc->set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
-  if (ep.address().is_v6()) acc->set_option(asio::ip::v6_only(true));
-  acc->bind(ep);
-  acc->listen(shared_->listeners[index].options.backlog);
-  acceptors_[index] = std::move(acc);
+void Worker::add_acceptor(BoundAcceptor bound) {
+  auto acc = std::make_shared<Acceptor>();
+  acc->listener_id = bound.listener_id();
+  acc->socket = bound.adopt(executor_);
+  acc->snapshot = snapshot_;
+  for (std::size_t i = 0; i < shared().listeners.size(); ++i)
+    if (shared().listeners[i].id == acc->listener_id) acc->listener = i;
+  acceptors_.push_back(std::move(acc));
 }
-
-tcp::endpoint Worker::acceptor_endpoint(std::size_t index) const { return acceptors_.at(index)->local_endpoint(); }
 
 void Worker::start() {
-  for (std::size_t i = 0; i < acceptors_.size(); ++i)
-    if (acceptors_[i]) asio::co_spawn(executor_, accept_loop(i), asio::detached);
+  for (const auto& acc : acceptors_) asio::co_spawn(executor_, accept_loop(acc), asio::detached);
   asio::co_spawn(executor_, sweep_loop(), asio::detached);
 }
 
@@ -74,23 +118,121 @@ asio::awaitable<void> Worker::sweep_loop() {
     // Buffers nobody needed for a whole interval go; when that was a lot, whole free pages go
     // back to the system too, so that memory follows the number of busy connections.
     if (buffers_.sweep() >= (1u << 20)) release_free_memory();
+    if (!stale_pools_.empty()) forget_retired_pools();
   }
 }
 
-asio::awaitable<void> Worker::accept_loop(std::size_t index) {
-  tcp::acceptor& acc = *acceptors_[index];
+asio::awaitable<void> Worker::accept_loop(std::shared_ptr<Acceptor> acceptor) {
+  tcp::acceptor& acc = *acceptor->socket;
   for (;;) {
     auto [ec, socket] = co_await acc.async_accept(use_tuple);
+    // A connection accepted as the listener closes is served all the same: its client is
+    // connected already.
+    if (!ec) serve(*acceptor, std::move(socket));
     if (draining_ || !acc.is_open()) co_return;
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
       // Out of descriptors or memory: pause rather than spin, then accept again.
       asio::steady_timer pause(executor_, std::chrono::milliseconds(50));
       co_await pause.async_wait(use_tuple);
+    }
+  }
+}
+
+void Worker::serve(Acceptor& acceptor, tcp::socket socket) {
+  start_http1_session(*this, acceptor.snapshot, acceptor.listener, std::move(socket));
+}
+
+void Worker::close_acceptor(Acceptor& acceptor) noexcept {
+  tcp::acceptor& acc = *acceptor.socket;
+  if (!acc.is_open()) return;
+  asio::error_code ec;
+  acc.non_blocking(true, ec);
+  // Bounded: a flood must not hold the worker here.
+  for (int i = 0; !ec && i < 4096; ++i) {
+    tcp::socket socket(executor_);
+    acc.accept(socket, ec);
+    if (ec) break;
+    try {
+      serve(acceptor, std::move(socket));
+    } catch (...) {
+      // Out of memory: this connection is dropped, the others go on.
+    }
+  }
+  acc.close(ec);
+}
+
+void Worker::install(std::shared_ptr<const GatewayShared> next, std::vector<BoundAcceptor> opened) {
+  if (draining_) return;  // stopping: `opened` closes with this call
+  WorkerSnapshotPtr previous = std::move(snapshot_);
+  snapshot_ = std::make_shared<const WorkerSnapshot>(WorkerSnapshot{std::move(next)});
+  std::erase_if(retired_, [](const std::weak_ptr<const WorkerSnapshot>& w) { return w.expired(); });
+  retired_.push_back(previous);
+  const GatewayShared& now = shared();
+
+  std::vector<std::shared_ptr<Acceptor>> closing;
+  for (auto it = acceptors_.begin(); it != acceptors_.end();) {
+    Acceptor& acc = **it;
+    const ListenerRuntime* kept = now.find_listener(acc.listener_id);
+    if (!kept) {
+      closing.push_back(std::move(*it));
+      it = acceptors_.erase(it);
       continue;
     }
-    start_http1_session(*this, shared_->listeners[index], std::move(socket));
+    acc.snapshot = snapshot_;
+    acc.listener = static_cast<std::size_t>(kept - now.listeners.data());
+    const ListenerRuntime* before = previous->shared->find_listener(acc.listener_id);
+    if (before && before->options.backlog != kept->options.backlog) {
+      asio::error_code ec;
+      acc.socket->listen(kept->options.backlog, ec);  // Linux takes a new backlog on a listening socket
+    }
+    ++it;
   }
+  if (!closing.empty()) {
+    // Connections of removed listeners finish what they are doing, then close. First, so that the
+    // connections accepted from the queues below are not taken for idle ones.
+    for_each_session([&](ClientSession& s) {
+      for (const auto& acc : closing)
+        if (acc->listener_id == s.listener_id()) s.close_if_idle();
+    });
+    for (const auto& acc : closing) close_acceptor(*acc);
+  }
+  for (auto& o : opened) {
+    auto acc = std::make_shared<Acceptor>();
+    acc->listener_id = o.listener_id();
+    acc->socket = o.adopt(executor_);
+    acc->snapshot = snapshot_;
+    if (const ListenerRuntime* l = now.find_listener(acc->listener_id))
+      acc->listener = static_cast<std::size_t>(l - now.listeners.data());
+    acceptors_.push_back(acc);
+    asio::co_spawn(executor_, accept_loop(std::move(acc)), asio::detached);
+  }
+  // Idle connections to upstreams the reload removed go now; their pools once no request can use
+  // them (forget_retired_pools).
+  for (const auto& u : previous->shared->upstreams) {
+    if (named(now, u.get())) continue;
+    stale_pools_.push_back(u.get());
+    if (const auto it = pools_.find(u.get()); it != pools_.end()) it->second.pool->clear();
+  }
+}
+
+bool Worker::named(const GatewayShared& snapshot, const Upstream* upstream) noexcept {
+  return std::any_of(snapshot.upstreams.begin(), snapshot.upstreams.end(),
+                     [upstream](const std::shared_ptr<Upstream>& u) { return u.get() == upstream; });
+}
+
+void Worker::forget_retired_pools() {
+  std::erase_if(retired_, [](const std::weak_ptr<const WorkerSnapshot>& w) { return w.expired(); });
+  if (!retired_.empty()) return;
+  // A later reload may have brought an upstream back: its pool is in use again.
+  for (const Upstream* u : stale_pools_) {
+    if (named(shared(), u)) continue;
+    const auto it = pools_.find(u);
+    if (it == pools_.end()) continue;
+    if (metrics_) metrics_->gateway.unwatch_pool(&it->second.pool->idle_published());
+    pools_.erase(it);
+  }
+  stale_pools_.clear();
 }
 
 void Worker::attach(ClientSession* s) noexcept {
@@ -132,17 +274,16 @@ void Worker::drain(std::chrono::steady_clock::time_point deadline) {
   if (draining_) return;
   draining_ = true;
   sweep_timer_.cancel();
-  for (auto& acc : acceptors_) {
-    asio::error_code ec;
-    if (acc) acc->close(ec);
-  }
   for_each_session([](ClientSession& s) { s.close_if_idle(); });
-  for (auto& [u, pool] : pools_) pool->clear();
+  // After the idle ones closed: what waits in the accept queues is served (another process on
+  // the same port with SO_REUSEPORT takes the new connections, see docs/operations.md).
+  for (auto& acc : acceptors_) close_acceptor(*acc);
+  for (auto& [u, entry] : pools_) entry.pool->clear();
   if (session_count_ == 0) return;
   drain_timer_ = std::make_unique<asio::steady_timer>(executor_, deadline);
   drain_timer_->async_wait([this](const asio::error_code& ec) {
     if (!ec) close_all_sessions();
-    for (auto& [u, pool] : pools_) pool->clear();
+    for (auto& [u, entry] : pools_) entry.pool->clear();
   });
 }
 

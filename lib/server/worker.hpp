@@ -4,6 +4,7 @@
 #pragma once
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <unordered_map>
@@ -16,6 +17,8 @@
 #include "gatehouse/gateway.hpp"
 #include "http1/parser.hpp"
 #include "net/buffer_pool.hpp"
+#include "net/deadline_queue.hpp"
+#include "net/slab_pool.hpp"
 #include "net/cidr.hpp"
 #include "net/stream.hpp"
 #include "observe/gateway_metrics.hpp"
@@ -31,9 +34,13 @@ struct ListenerRuntime {
   tcp::endpoint bound;
   const Router* router = nullptr;  // the routes this listener serves (owned by GatewayShared)
   const ListenerMetrics* metrics = nullptr;  // its series (owned by GatewayMetrics); null: off
+  /// Names the listening socket across reloads: a listener a reload keeps has the same id (and the
+  /// same sockets) in the next snapshot (server/reload.hpp).
+  std::uint64_t id = 0;
 };
 
-/// Immutable while the gateway runs; shared by all workers.
+/// One configuration of the gateway (a snapshot): immutable, shared by all workers. A reload
+/// builds a new one and each worker switches to it; requests in flight keep theirs.
 struct GatewayShared {
   GatewayOptions options;
   ParseLimits parse_limits;
@@ -44,8 +51,45 @@ struct GatewayShared {
   std::vector<std::shared_ptr<Upstream>> upstreams;
   std::vector<std::unique_ptr<const OriginCall>> origins;   // one per route; routers point here
   std::vector<std::shared_ptr<const Middleware>> global;  // keeps the router's raw pointers valid
-  std::shared_ptr<GatewayMetrics> metrics;                 // null: metrics off
+  std::shared_ptr<GatewayMetrics> metrics;                 // null: metrics off; the same in every snapshot
   std::vector<const RouteMetrics*> route_metrics;          // by CompiledRoute::index
+  std::uint64_t generation = 0;  // 1 for start(), then one more per reload
+
+  /// The listener with `id`, or null when this snapshot has none.
+  const ListenerRuntime* find_listener(std::uint64_t listener_id) const noexcept {
+    for (const auto& l : listeners)
+      if (l.id == listener_id) return &l;
+    return nullptr;
+  }
+};
+
+/// A worker's reference to a snapshot. Connections hold this one, not the GatewayShared itself, so
+/// that their reference counting stays on a cache line of their own worker.
+struct WorkerSnapshot {
+  std::shared_ptr<const GatewayShared> shared;
+};
+using WorkerSnapshotPtr = std::shared_ptr<const WorkerSnapshot>;
+
+/// A listening socket bound for a worker, not yet part of any event loop: the worker registers it
+/// with its own on its own thread (Worker::add_acceptor, Worker::install). Closed unless adopted.
+class BoundAcceptor {
+ public:
+  /// Binds `ep` with SO_REUSEPORT (every worker listens on the same port; the kernel spreads
+  /// connections across them) and listens. Throws std::system_error.
+  BoundAcceptor(std::uint64_t listener_id, const tcp::endpoint& ep, int backlog);
+  BoundAcceptor(BoundAcceptor&& other) noexcept;
+  BoundAcceptor& operator=(BoundAcceptor&&) = delete;
+  ~BoundAcceptor();
+
+  std::uint64_t listener_id() const noexcept { return listener_id_; }
+  const tcp::endpoint& local_endpoint() const noexcept { return local_; }
+  /// An acceptor on `ex` that owns the socket from now on.
+  std::unique_ptr<tcp::acceptor> adopt(const asio::any_io_executor& ex);
+
+ private:
+  std::uint64_t listener_id_;
+  tcp::endpoint local_;
+  int fd_ = -1;
 };
 
 /// A client connection as the worker sees it (HTTP/1 today). Linked into the worker's list
@@ -55,6 +99,8 @@ class ClientSession {
   virtual ~ClientSession() = default;
   /// Drain: close now if between requests, otherwise after the current response.
   virtual void close_if_idle() noexcept = 0;
+  /// The listener (ListenerRuntime::id) the connection came in on.
+  virtual std::uint64_t listener_id() const noexcept = 0;
   virtual void force_close() noexcept = 0;
   /// The worker's periodic sweep (every Worker::kSweepInterval): a session that has been idle
   /// since before `tick - 1` gives back the buffers it keeps for a quick next request.
@@ -70,11 +116,15 @@ class Worker {
  public:
   Worker(std::shared_ptr<const GatewayShared> shared, asio::any_io_executor ex);
   ~Worker();
-  /// Adds this worker's acceptor for listener `index`, bound to `ep` (SO_REUSEPORT).
-  void add_acceptor(std::size_t index, const tcp::endpoint& ep);
-  tcp::endpoint acceptor_endpoint(std::size_t index) const;
+  /// Adopts a socket bound for one of the listeners of the current snapshot (before start()).
+  void add_acceptor(BoundAcceptor acceptor);
   /// Starts the accept loops (on the worker's executor).
   void start();
+  /// Reload, on the worker's executor: `next` becomes the snapshot of new requests, `opened`
+  /// (bound for listeners `next` adds) start accepting, and listeners `next` no longer has stop:
+  /// what the kernel already queued on them is still served, their idle connections close, the
+  /// busy ones after their response. Unchanged listeners keep their sockets.
+  void install(std::shared_ptr<const GatewayShared> next, std::vector<BoundAcceptor> opened);
   /// Graceful stop, on the worker's executor: close acceptors and idle connections, let active
   /// ones finish, and close what is left when `deadline` passes.
   void drain(std::chrono::steady_clock::time_point deadline);
@@ -91,30 +141,62 @@ class Worker {
   /// progress, so yielding to them first likely spares a read that finds nothing.
   bool others_busy() const noexcept { return busy_ > 1; }
 
-  const GatewayShared& shared() const noexcept { return *shared_; }
+  /// The current snapshot (what a new request runs on).
+  const GatewayShared& shared() const noexcept { return *snapshot_->shared; }
+  const WorkerSnapshotPtr& snapshot() const noexcept { return snapshot_; }
   const asio::any_io_executor& executor() const noexcept { return executor_; }
   BufferPool& buffers() noexcept { return buffers_; }
+  /// The deadlines of this worker's sessions (one timer for all).
+  DeadlineQueue& deadlines() noexcept { return deadlines_; }
+  /// Blocks for this worker's client sessions (made on first use; every caller passes the same
+  /// size).
+  SlabPool& session_blocks(std::size_t block_size) {
+    if (!session_blocks_) session_blocks_ = std::make_unique<SlabPool>(block_size);
+    return *session_blocks_;
+  }
   ExchangePool& exchanges() noexcept { return exchanges_; }
   UpstreamPool& pool_for(const Upstream& u);
   bool draining() const noexcept { return draining_; }
   /// This worker's metrics (its own shard); null when the gateway's metrics are off.
   WorkerMetrics* metrics() noexcept { return metrics_ ? &*metrics_ : nullptr; }
+  /// Draining and no client connection left.
+  bool drained() const noexcept { return draining_ && session_count_ == 0; }
   void attach(ClientSession* s) noexcept;
   void detach(ClientSession* s) noexcept;
 
  private:
-  asio::awaitable<void> accept_loop(std::size_t index);
+  struct Acceptor;
+  asio::awaitable<void> accept_loop(std::shared_ptr<Acceptor> acceptor);
+  void serve(Acceptor& acceptor, tcp::socket socket);
+  /// Serves the connections already queued on `acceptor`, then closes it: closing a listening
+  /// socket resets what waits in its queue.
+  void close_acceptor(Acceptor& acceptor) noexcept;
+  /// Drops the pools of upstreams that reloads removed, once no request can use them.
+  void forget_retired_pools();
+  static bool named(const GatewayShared& snapshot, const Upstream* upstream) noexcept;
   asio::awaitable<void> sweep_loop();
   void close_all_sessions() noexcept;
   template <class Fn>
   void for_each_session(Fn fn);
 
-  std::shared_ptr<const GatewayShared> shared_;
+  /// A pool and the upstream it serves, kept alive together (the key is the upstream's address).
+  struct PoolEntry {
+    std::shared_ptr<const Upstream> upstream;
+    std::unique_ptr<UpstreamPool> pool;
+  };
+
+  WorkerSnapshotPtr snapshot_;
   asio::any_io_executor executor_;
-  std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;  // by listener index
+  std::vector<std::shared_ptr<Acceptor>> acceptors_;
+  /// Snapshots replaced by a reload that requests may still run on, and the upstreams they named
+  /// that the current one does not: those pools stay until the last such snapshot is gone.
+  std::vector<std::weak_ptr<const WorkerSnapshot>> retired_;
+  std::vector<const Upstream*> stale_pools_;
   BufferPool buffers_;
+  DeadlineQueue deadlines_;
+  std::unique_ptr<SlabPool> session_blocks_;  // outlives every session (sessions end before workers)
   ExchangePool exchanges_;
-  std::unordered_map<const Upstream*, std::unique_ptr<UpstreamPool>> pools_;
+  std::unordered_map<const Upstream*, PoolEntry> pools_;
   std::optional<WorkerMetrics> metrics_;
   ClientSession* sessions_ = nullptr;  // head of the intrusive list
   std::size_t session_count_ = 0;

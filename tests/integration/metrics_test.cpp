@@ -257,3 +257,52 @@ TEST_CASE("metrics: disabled, nothing is counted and the gateway works as before
       "listeners": [{"port": 0}], "routes": [{"path": "/", "respond": {"status": 200}}]})");
   CHECK_FALSE(off.options.metrics.enabled);
 }
+
+TEST_CASE("metrics: a reloaded configuration counts its routes and listeners in the same registry") {
+  GatewayUnderTest g;
+  const std::shared_ptr<MetricsRegistry> registry = g.gw->metrics();
+  REQUIRE(registry);
+  g.gw->route({.name = "before", .path = "/before", .origin = [](Exchange&) { return Flow::respond(Status::ok, "b"); }});
+  g.gw->listen({.address = "127.0.0.1", .port = 0, .name = "public"});
+  g.gw->start();
+  const unsigned short port = g.gw->local_endpoints().at(0).port();
+  CHECK(status_of(get(port, "/before")) == 200);
+
+  // The same listener (kept: same socket), a route renamed and one added, and a new listener.
+  GatewayDefinition next = g.gw->definition();
+  next.routes.clear();
+  next.routes.push_back({.name = "after", .path = "/after", .origin = [](Exchange&) { return Flow::respond(Status::ok, "a"); }});
+  next.listeners.push_back({.address = "127.0.0.1", .port = 0, .name = "second"});
+  next.options.metrics.enabled = false;  // ignored by a reload: the registry stays
+  const ReloadSummary summary = g.gw->reload(std::move(next));
+  CHECK(summary.listeners_kept == 1);
+  CHECK(summary.listeners_opened == 1);
+  CHECK(g.gw->metrics() == registry);
+  CHECK(g.gw->options().metrics.enabled);
+  const unsigned short second = g.gw->local_endpoints().at(1).port();
+  CHECK(status_of(get(port, "/after")) == 200);
+  CHECK(status_of(get(second, "/after")) == 200);
+  CHECK(status_of(get(port, "/before")) == 404);
+
+  std::string text = registry->render_prometheus();
+  const auto open = [&](const std::string& listener) {
+    return value_of(text, "gatehouse_downstream_connections_active{listener=\"" + listener + "\"}");
+  };
+  for (int i = 0; i < 50 && (open("public") != 0 || open("second") != 0); ++i) {
+    std::this_thread::sleep_for(20ms);
+    text = registry->render_prometheus();
+  }
+  CAPTURE(text);
+  const auto requests = [&](const std::string& route, const std::string& status) {
+    return value_of(text, "gatehouse_requests_total{route=\"" + route + "\",method_class=\"GET\",status_class=\"" +
+                              status + "\"}");
+  };
+  CHECK(requests("before", "2xx") == 1);
+  CHECK(requests("after", "2xx") == 2);
+  CHECK(requests("_none", "4xx") == 1);
+  CHECK(value_of(text, "gatehouse_downstream_connections_total{listener=\"public\"}") == 3);
+  CHECK(value_of(text, "gatehouse_downstream_connections_total{listener=\"second\"}") == 1);
+  CHECK(value_of(text, "gatehouse_downstream_connections_active{listener=\"public\"}") == 0);
+  CHECK(value_of(text, "gatehouse_downstream_connections_active{listener=\"second\"}") == 0);
+  check_with_promtool(text);
+}

@@ -82,8 +82,9 @@ class Authenticate final : public Middleware {
  private:
   asio::awaitable<Flow> verify_later(Exchange& ex, std::string token, std::size_t first,
                                      std::optional<auth::VerifyResult> best, std::size_t best_index) const;
-  /// `verifier`: the index of the verifier whose result this is.
-  Flow finish(Exchange& ex, auth::VerifyResult result, std::size_t verifier) const;
+  /// `verifier`: the index of the verifier whose result this is; `token`: the credential, for
+  /// security events.
+  Flow finish(Exchange& ex, auth::VerifyResult result, std::size_t verifier, std::string_view token) const;
   void set_identity(Exchange& ex, const auth::Claims& claims) const;
   void remove_credential(Exchange& ex) const;
 

@@ -1,0 +1,28 @@
+// The security events the HTTP/1 session reports itself: requests it refuses before any
+// middleware (malformed, ambiguous framing, over a limit, too slow) and failed TLS handshakes.
+// Called only when a SecurityEvents is configured; the session tests the pointer first.
+#pragma once
+#include <string_view>
+#include <system_error>
+
+#include <asio/ip/tcp.hpp>
+
+#include "gatehouse/exchange.hpp"
+
+struct ssl_st;
+
+namespace gatehouse::detail {
+
+/// A protocol_violation for a request the session answered with `status` (400, 405, 408, 413,
+/// 414, 417, 431, 501, 505) because of `why`. Framing ambiguities (Content-Length with
+/// Transfer-Encoding, duplicate or invalid lengths, bad chunks, whitespace before a colon, line
+/// folding) get the action "http-request-smuggling-suspected".
+void report_refused_request(Exchange& ex, unsigned status, std::string_view why);
+
+/// A server-side TLS handshake that failed with `ec` (or timed out): client_certificate_rejected
+/// when the client's certificate failed verification or was missing on an mTLS listener,
+/// tls_handshake_failure otherwise. A peer that closed before saying anything is not reported.
+void report_tls_failure(SecurityEvents& events, const asio::ip::tcp::endpoint& peer, ssl_st* ssl,
+                        const std::error_code& ec, bool timed_out, bool client_cert_required);
+
+}  // namespace gatehouse::detail
