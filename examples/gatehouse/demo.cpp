@@ -88,8 +88,11 @@ int run_demo(const std::function<int(gh::Gateway&)>& run) {
                                .rule = gh::Rule::require_scopes({"orders:read"})})},
             .origin = gh::Upstream::create({.name = "orders", .endpoints = {"127.0.0.1:" + std::to_string(orders.port)}})});
 
-  // The admin API, on loopback only; POST /drain stops the demo as Ctrl-C does.
-  gw.admin({.address = "127.0.0.1", .port = 9901, .drain = [] { std::raise(SIGTERM); }});
+  // The admin API, on loopback only: GET /metrics scrapes the gateway's registry; POST /drain
+  // stops the demo as Ctrl-C does.
+  gw.admin({.address = "127.0.0.1", .port = 9901,
+            .metrics = [registry = gw.metrics()] { return registry->render_prometheus(); },
+            .drain = [] { std::raise(SIGTERM); }});
 
   std::cerr << "gatehouse demo: services users on 127.0.0.1:" << users.port << ", orders on 127.0.0.1:" << orders.port
             << "\n\nTry, in another terminal:\n"
@@ -105,6 +108,7 @@ int run_demo(const std::function<int(gh::Gateway&)>& run) {
             << "  curl -i -H 'X-Forwarded-For: 6.6.6.6' http://127.0.0.1:8080/users   # untrusted: replaced\n"
             << "  curl -i http://127.0.0.1:9901/readyz                # admin API (loopback): readiness\n"
             << "  curl -i http://127.0.0.1:9901/upstreams             # admin API: the upstreams\n"
+            << "  curl -i http://127.0.0.1:9901/metrics               # admin API: Prometheus metrics\n"
             << "Access log lines appear below. Ctrl-C stops the gateway gracefully.\n\n";
   return run(gw);
 }

@@ -138,6 +138,15 @@ void enable_admin(gh::AdminOptions& admin, const std::string& file,
   };
 }
 
+// GET /metrics on the admin API: a scrape of the registry the gateway counts into (a reload keeps
+// it). Without metrics the endpoint answers 404.
+void serve_metrics(gh::GatewayConfig& config) {
+  gh::MetricsOptions& metrics = config.options.metrics;
+  if (!metrics.enabled) return;
+  if (!metrics.registry) metrics.registry = std::make_shared<gh::MetricsRegistry>();
+  config.admin->metrics = [registry = metrics.registry] { return registry->render_prometheus(); };
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -152,7 +161,10 @@ int main(int argc, char** argv) {
         return 0;
       }
       auto reloader_slot = std::make_shared<gh::ConfigReloader*>(nullptr);
-      if (config.admin) enable_admin(*config.admin, argv[2], reloader_slot);
+      if (config.admin) {
+        enable_admin(*config.admin, argv[2], reloader_slot);
+        serve_metrics(config);
+      }
       if (config.options.workers == 1) {
         // One worker: it runs on this thread. A single-threaded process also makes every
         // syscall a little cheaper (the kernel skips reference counting on its descriptors).

@@ -17,8 +17,10 @@
 
 namespace gatehouse {
 
+class MetricsShard;
 namespace detail {
 struct ExchangeAccess;
+struct WorkerMetrics;
 }
 struct SecurityEvent;
 class SecurityEvents;
@@ -74,6 +76,11 @@ class Exchange {
   std::uint64_t bytes_received() const noexcept { return bytes_in_; }
   std::uint64_t bytes_sent() const noexcept { return bytes_out_; }
 
+  /// This worker's shard of the gateway's metrics registry (Gateway::metrics()), for middleware
+  /// that counts a metric of its own: `if (auto* s = ex.metrics()) my_counter.inc(*s, {...});`.
+  /// Null when the gateway's metrics are off, or outside a gateway (tests).
+  MetricsShard* metrics() const noexcept { return metrics_shard_; }
+
   /// Stores a T for the rest of this exchange (replacing an earlier one) and returns it.
   /// Memory comes from a small arena inside the exchange: no heap allocation for small T.
   template <class T, class... Args>
@@ -127,6 +134,8 @@ class Exchange {
   clock::time_point start_;
   std::uint64_t bytes_in_ = 0;
   std::uint64_t bytes_out_ = 0;
+  MetricsShard* metrics_shard_ = nullptr;
+  detail::WorkerMetrics* worker_metrics_ = nullptr;
   bool peer_trusted_ = false;
   bool secure_ = false;
 

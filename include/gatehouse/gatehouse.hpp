@@ -14,6 +14,7 @@
 #include "gatehouse/gateway.hpp"
 #include "gatehouse/headers.hpp"
 #include "gatehouse/logger.hpp"
+#include "gatehouse/metrics.hpp"
 #include "gatehouse/middleware.hpp"
 #include "gatehouse/middleware/access_log.hpp"
 #include "gatehouse/middleware/authenticate.hpp"

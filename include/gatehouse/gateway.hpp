@@ -13,6 +13,7 @@
 #include <asio/ip/tcp.hpp>
 
 #include "gatehouse/admin.hpp"
+#include "gatehouse/metrics.hpp"
 #include "gatehouse/middleware.hpp"
 #include "gatehouse/route.hpp"
 #include "gatehouse/tls_options.hpp"
@@ -45,6 +46,16 @@ struct Limits {
   std::chrono::milliseconds send_timeout{60'000};
 };
 
+/// The gateway's Prometheus metrics (docs/observability.md lists them).
+struct MetricsOptions {
+  /// false: nothing is counted (the cost per request is one pointer test) and Gateway::metrics()
+  /// is null.
+  bool enabled = true;
+  /// The registry the gateway declares its metrics in and counts into; null: one of its own. Give
+  /// the application's registry to scrape its metrics and the gateway's together.
+  std::shared_ptr<MetricsRegistry> registry{};
+};
+
 struct GatewayOptions {
   unsigned workers = 0;  ///< worker threads; 0: hardware concurrency
   Limits limits{};
@@ -54,6 +65,8 @@ struct GatewayOptions {
   std::chrono::milliseconds drain_timeout{10'000};
   /// Name of the request id header, generated when absent or untrusted and echoed in responses.
   std::string request_id_header = "x-request-id";
+  /// Fixed at construction: a reload keeps the gateway's registry (Gateway::metrics()).
+  MetricsOptions metrics{};
   /// Receives the security events of this gateway (refused credentials, denied requests, protocol
   /// violations, TLS handshake failures; gatehouse/security_events.hpp, docs/observability.md).
   /// Null: no events are built at all (one pointer test per decision); the library logger keeps
@@ -64,7 +77,7 @@ struct GatewayOptions {
 /// Everything listen(), use() and route() register, with the options: what Gateway::reload
 /// replaces as a whole.
 struct GatewayDefinition {
-  /// `workers` is fixed by start(); a reload keeps the running number.
+  /// `workers` is fixed by start(), `metrics` by the constructor; a reload keeps them.
   GatewayOptions options{};
   std::vector<ListenerOptions> listeners{};
   std::vector<std::shared_ptr<const Middleware>> middleware{};  ///< the global chain, as use()
@@ -134,6 +147,9 @@ class Gateway {
   /// The admin listener's address once started, if admin() was called.
   std::optional<asio::ip::tcp::endpoint> admin_endpoint() const;
   const GatewayOptions& options() const noexcept;
+  /// The registry holding the gateway's metrics (and any the application declares in it), ready
+  /// before start(); render_prometheus() on it is a scrape. Null when metrics are disabled.
+  const std::shared_ptr<MetricsRegistry>& metrics() const noexcept;
 
  private:
   struct Impl;

@@ -15,6 +15,7 @@
 //   drain_timeout_ms   duration, default 10000
 //   trusted_proxies    array of CIDR blocks ("10.0.0.0/8", "::1/128", "192.0.2.7"), default []
 //   request_id_header  HTTP token, default "x-request-id"
+//   metrics            object: {"enabled": true} (metrics.cpp); default: enabled
 //   limits             object, every key optional:
 //     max_uri_bytes, max_header_bytes, max_header_count   integer >= 1
 //     max_body_bytes                                      integer >= 0 (0: no limit)
@@ -153,7 +154,7 @@ GatewayConfig detail::load_config_reusing(std::string_view json_text, const Conf
   if (!root.is_object()) throw ConfigError("", "expected an object at the top level, got " + describe(root));
   Object top(root, "",
              {"workers", "drain_timeout_ms", "trusted_proxies", "request_id_header", "limits", "listeners",
-              "upstreams", "verifiers", "token_minters", "middleware", "routes", "admin",
+              "upstreams", "verifiers", "token_minters", "middleware", "routes", "metrics", "admin",
               "security_events"});
 
   GatewayConfig config;
@@ -179,6 +180,7 @@ GatewayConfig detail::load_config_reusing(std::string_view json_text, const Conf
     opts.request_id_header = s;
   }
   if (const json* l = top.find("limits")) opts.limits = parse_limits(*l, top.at("limits"));
+  opts.metrics = detail::parse_metrics(top);
   if (const json* se = top.find("security_events"))
     opts.security_events = std::make_shared<SecurityEvents>(detail::parse_security_events(*se, top.at("security_events")));
 

@@ -21,6 +21,9 @@ class ConfigReuse;  // config/reload_reuse.hpp: with it, entries unchanged since
 /// "listeners" (listeners.cpp), TLS files loaded once to be checked.
 std::vector<ListenerOptions> parse_listeners(const config_json::Object& top);
 
+/// "metrics" (metrics.cpp): absent, metrics are on.
+MetricsOptions parse_metrics(const config_json::Object& top);
+
 /// A listener's "tls" object (listeners.cpp); the admin listener's too. TLS files are loaded once.
 ServerTls parse_server_tls(const nlohmann::json& j, const std::string& path);
 

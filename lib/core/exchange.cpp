@@ -73,6 +73,8 @@ void ExchangeAccess::reset(Exchange& ex) noexcept {
   ex.upstream_endpoint_.clear();
   ex.start_ = Exchange::clock::now();
   ex.bytes_in_ = ex.bytes_out_ = 0;
+  ex.metrics_shard_ = nullptr;
+  ex.worker_metrics_ = nullptr;
   ex.peer_trusted_ = ex.secure_ = false;
 }
 

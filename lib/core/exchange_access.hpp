@@ -40,6 +40,12 @@ struct ExchangeAccess {
   static void add_bytes_received(Exchange& ex, std::uint64_t n) noexcept { ex.bytes_in_ += n; }
   static void add_bytes_sent(Exchange& ex, std::uint64_t n) noexcept { ex.bytes_out_ += n; }
   static void set_start_time(Exchange& ex, Exchange::clock::time_point t) noexcept { ex.start_ = t; }
+  /// The worker's metrics (null: off); `shard` is the worker's shard, which ex.metrics() returns.
+  static void set_metrics(Exchange& ex, WorkerMetrics* m, MetricsShard* shard) noexcept {
+    ex.worker_metrics_ = m;
+    ex.metrics_shard_ = shard;
+  }
+  static WorkerMetrics* metrics(const Exchange& ex) noexcept { return ex.worker_metrics_; }
   /// Scratch for the serialized response head; recycled with the exchange.
   static std::string& wire_head(Exchange& ex) noexcept { return ex.wire_head_; }
   /// Returns a used exchange to the state of a new one, keeping the memory of its strings and

@@ -57,10 +57,13 @@ class Http1Session final : public ClientSession,
     const auto& trusted = shared().trusted_proxies;
     peer_trusted_ = !trusted.empty() && trusted.contains(peer_.address());
     worker_.attach(this);
+    connection_metrics_ = listener_->metrics;
+    if (WorkerMetrics* m = worker_.metrics(); m && connection_metrics_) m->connection_opened(*connection_metrics_);
   }
   ~Http1Session() override {
     watchdog_.stop();
     worker_.detach(this);
+    if (WorkerMetrics* m = worker_.metrics(); m && connection_metrics_) m->connection_closed(*connection_metrics_);
   }
 
   asio::awaitable<void> run();
@@ -126,6 +129,8 @@ class Http1Session final : public ClientSession,
   Worker& worker_;
   WorkerSnapshotPtr snapshot_;         // what the current (or next) request runs on
   const ListenerRuntime* listener_;    // in snapshot_
+  // The series this connection was counted open in; a reload may relabel its listener.
+  const ListenerMetrics* connection_metrics_ = nullptr;
   std::shared_ptr<asio::ssl::context> tls_context_;  // the stream's, whatever the snapshot
   Stream stream_;
   Watchdog watchdog_;
@@ -158,6 +163,8 @@ asio::awaitable<void> Http1Session::run() {
     if (phase_ == Phase::handshake && stream_.is_tls()) {
       watchdog_.set_in(listener_->options.tls->handshake_timeout);
       auto [ec] = co_await stream_.tls().async_handshake(asio::ssl::stream_base::server, use_tuple);
+      if (WorkerMetrics* m = worker_.metrics(); m && listener_->metrics)
+        m->tls_handshake(*listener_->metrics, !ec && !watchdog_.timed_out());
       if (ec || watchdog_.timed_out()) {
         if (SecurityEvents* events = shared().options.security_events.get())
           report_tls_failure(*events, peer_, stream_.tls().native_handle(), ec, watchdog_.timed_out(),
@@ -248,6 +255,8 @@ asio::awaitable<bool> Http1Session::refuse(Exchange& ex, unsigned status, std::s
   closing_ = true;
   const ChainView global = listener_->router->global_chain();
   co_await refuse_exchange(ex, global, *this, status, why);
+  if (WorkerMetrics* m = worker_.metrics())
+    m->exchange_done(ex, nullptr, phase_ == Phase::response ? ex.response().status() : kNoResponseStatus);
   if (ex.security_events()) report_refused_request(ex, status, why);
   co_return false;
 }
@@ -286,6 +295,7 @@ asio::awaitable<bool> Http1Session::serve_one() {
   ExchangeAccess::set_secure(ex, stream_.is_tls(), sni_);
   ExchangeAccess::set_security_events(ex, shared().options.security_events.get());
   ExchangeAccess::add_bytes_received(ex, std::exchange(early_bytes_, 0));
+  if (WorkerMetrics* m = worker_.metrics()) ExchangeAccess::set_metrics(ex, m, &m->shard);
   parser_.start_request(&ex.request(), shared().parse_limits);
   ex.request().headers().reserve(1024, 16);
   close_after_ = false;
@@ -371,6 +381,12 @@ asio::awaitable<bool> Http1Session::serve_one() {
     plan.origin = route->origin;
   }
   const std::error_code ec = co_await run_exchange(plan);
+  if (WorkerMetrics* m = worker_.metrics()) {
+    const auto& by_route = shared.route_metrics;
+    const RouteMetrics* rm = route && route->index < by_route.size() ? by_route[route->index] : nullptr;
+    // No response head left: the client went away first.
+    m->exchange_done(ex, rm, phase_ == Phase::response ? ex.response().status() : kNoResponseStatus);
+  }
   co_return !ec && writer_.finished() && !close_after_ && !closing_;
 }
 

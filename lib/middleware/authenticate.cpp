@@ -9,6 +9,7 @@
 
 #include "gatehouse/auth/token_error.hpp"
 #include "http1/token.hpp"
+#include "observe/gateway_metrics.hpp"
 #include "observe/security_events_auth.hpp"
 #include "util/log.hpp"
 #include "util/text.hpp"
@@ -137,9 +138,15 @@ int specificity(std::error_code e) noexcept {
   return 3;
 }
 
-void keep_most_specific(std::optional<VerifyResult>& best, VerifyResult r) {
-  if (!best || specificity(r.error()) > specificity(best->error())) best = std::move(r);
+void keep_most_specific(std::optional<VerifyResult>& best, std::size_t& best_index, VerifyResult r, std::size_t index) {
+  if (!best || specificity(r.error()) > specificity(best->error())) {
+    best = std::move(r);
+    best_index = index;
+  }
 }
+
+// The verifier label of outcomes decided before any verifier ran (no credential, several).
+constexpr std::string_view kNoVerifier = "none";
 
 bool undecided(std::error_code e) noexcept { return auth::is_unavailable(e); }
 
@@ -186,6 +193,10 @@ Authenticate::Authenticate(AuthenticateOptions options) : options_(std::move(opt
     if (claim.empty()) throw std::invalid_argument("Authenticate: empty claim name in identity headers");
     check_name(header, "identity header name");
   }
+  for (std::size_t i = 0; i < options_.verifiers.size(); ++i) {
+    const bool named = i < options_.verifier_names.size() && !options_.verifier_names[i].empty();
+    verifier_labels_.push_back(named ? options_.verifier_names[i] : "verifier" + std::to_string(i));
+  }
   challenge_ = "Bearer realm=\"" + options_.realm + "\"";
   invalid_challenge_ = challenge_ + ", error=\"invalid_token\"";
 }
@@ -199,6 +210,7 @@ Flow Authenticate::on_request(Exchange& ex) const {
 
   Credential c = extract(ex.request(), options_.source);
   if (c.found == Credential::Found::none) {
+    detail::count_auth(ex, kNoVerifier, "missing");
     if (options_.optional) return Flow::next();
     if (ex.security_events())
       detail::report_authentication_failure(ex, options_.verifiers, {}, {}, "no credential in the request", 401);
@@ -209,6 +221,7 @@ Flow Authenticate::on_request(Exchange& ex) const {
   if (c.found == Credential::Found::several) {
     // Which one would the upstream believe? Refuse rather than guess (RFC 6750 section 2).
     log_failure(options_.logger, ex, make_error_code(TokenError::malformed), "more than one credential in the request");
+    detail::count_auth(ex, kNoVerifier, "ambiguous");
     ex.emplace<AuthFailure>(AuthFailure{make_error_code(TokenError::malformed), "more than one credential"});
     if (ex.security_events())
       detail::report_authentication_failure(ex, options_.verifiers, {}, make_error_code(TokenError::malformed),
@@ -219,26 +232,29 @@ Flow Authenticate::on_request(Exchange& ex) const {
   }
 
   std::optional<VerifyResult> best;
+  std::size_t best_index = 0;
   for (std::size_t i = 0; i < options_.verifiers.size(); ++i) {
     std::optional<VerifyResult> r = options_.verifiers[i]->try_verify_now(c.token);
-    if (!r) return Flow::later(verify_later(ex, std::move(c.token), i, std::move(best)));
-    if (r->ok()) return finish(ex, std::move(*r), c.token);
-    keep_most_specific(best, std::move(*r));
+    if (!r) return Flow::later(verify_later(ex, std::move(c.token), i, std::move(best), best_index));
+    if (r->ok()) return finish(ex, std::move(*r), i, c.token);
+    keep_most_specific(best, best_index, std::move(*r), i);
   }
-  return finish(ex, std::move(*best), c.token);
+  return finish(ex, std::move(*best), best_index, c.token);
 }
 
 asio::awaitable<Flow> Authenticate::verify_later(Exchange& ex, std::string token, std::size_t first,
-                                                 std::optional<VerifyResult> best) const {
+                                                 std::optional<VerifyResult> best, std::size_t best_index) const {
   for (std::size_t i = first; i < options_.verifiers.size(); ++i) {
     VerifyResult r = co_await options_.verifiers[i]->verify(token);
-    if (r.ok()) co_return finish(ex, std::move(r), token);
-    keep_most_specific(best, std::move(r));
+    if (r.ok()) co_return finish(ex, std::move(r), i, token);
+    keep_most_specific(best, best_index, std::move(r), i);
   }
-  co_return finish(ex, std::move(*best), token);
+  co_return finish(ex, std::move(*best), best_index, token);
 }
 
-Flow Authenticate::finish(Exchange& ex, VerifyResult result, std::string_view token) const {
+Flow Authenticate::finish(Exchange& ex, VerifyResult result, std::size_t verifier, std::string_view token) const {
+  detail::count_auth(ex, verifier_labels_[verifier],
+                     result.ok() ? std::string_view("success") : detail::auth_result_label(result.error()));
   if (result.ok()) {
     set_identity(ex, result.value());
     ex.emplace<auth::Claims>(std::move(result).value());

@@ -69,6 +69,7 @@ std::shared_ptr<const Middleware> make_authenticate(const json& options, const s
                  "forward_token"},
                 jwt_verifier_keys()));
   std::vector<std::shared_ptr<const auth::TokenVerifier>> verifiers;
+  std::vector<std::string> verifier_names;  // the metrics label of each
   if (const json* names = o.find("verifiers")) {
     for (const auto& key : jwt_verifier_keys()) {
       if (o.find(key)) {
@@ -88,6 +89,7 @@ std::shared_ptr<const Middleware> make_authenticate(const json& options, const s
                                             (known.empty() ? std::string("none") : join(known)));
       }
       verifiers.push_back(it->second);
+      verifier_names.push_back(list[k]);
     }
   } else {
     if (!o.find("issuers") && !o.find("algorithms")) {
@@ -96,6 +98,7 @@ std::shared_ptr<const Middleware> make_authenticate(const json& options, const s
                         "(\"issuers\" and \"algorithms\")");
     }
     verifiers.push_back(make_jwt_verifier_from(o, path));
+    verifier_names.emplace_back("jwt");
   }
 
   AuthenticateOptions opts;
@@ -126,6 +129,7 @@ std::shared_ptr<const Middleware> make_authenticate(const json& options, const s
   }
 
   opts.verifiers = std::move(verifiers);
+  opts.verifier_names = std::move(verifier_names);
   try {
     return std::make_shared<const Authenticate>(std::move(opts));
   } catch (const std::invalid_argument& e) {

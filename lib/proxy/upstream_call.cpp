@@ -243,6 +243,17 @@ class UpstreamBody final : public BodySource {
   Call& c_;
 };
 
+// How an attempt ended, in the gateway's metrics.
+void count_attempt(WorkerMetrics& m, const UpstreamMetrics& u, const Attempt& a, clock::time_point start) noexcept {
+  if (a.kind == Attempt::Kind::head) {
+    m.upstream_answered(u, std::chrono::duration<double>(clock::now() - start).count());
+  } else if (a.kind == Attempt::Kind::failed) {
+    m.upstream_failed(u, a.failure);
+  } else if (a.result.kind == OriginResult::Kind::failed && a.result.status == 504) {
+    m.upstream_timed_out(u);  // the upstream did not take the request in time
+  }
+}
+
 }  // namespace
 
 UpstreamOrigin::UpstreamOrigin(std::shared_ptr<Upstream> upstream, std::string route_path,
@@ -271,6 +282,8 @@ asio::awaitable<OriginResult> UpstreamOrigin::serve(ServeContext& ctx) const {
     req.set_path(path);
   }
 
+  WorkerMetrics* metrics = ctx.worker->metrics();
+  const UpstreamMetrics* upstream_metrics = metrics ? c.pool.metrics() : nullptr;
   const RetryPolicy& retry = *UpstreamAccess::impl(*upstream_).retry_policy;
   LoadBalancer& balancer = c.pool.balancer();
   std::array<std::size_t, 16> tried{};
@@ -284,8 +297,11 @@ asio::awaitable<OriginResult> UpstreamOrigin::serve(ServeContext& ctx) const {
     if (index >= endpoints->size()) co_return fail(503, "no upstream endpoint available");
     const UpstreamEndpoint& ep = (*endpoints)[index];
     balancer.on_attempt_start(ep);
+    clock::time_point attempt_start{};
+    if (upstream_metrics) attempt_start = clock::now();
     Attempt a = co_await try_endpoint(c, ep, pooled_ok);
     balancer.on_attempt_end(ep, a.kind == Attempt::Kind::head);
+    if (upstream_metrics) count_attempt(*metrics, *upstream_metrics, a, attempt_start);
     if (a.kind == Attempt::Kind::head) break;
     ctx.watchdog->watch_upstream(nullptr);
     const bool stale = a.kind == Attempt::Kind::failed && c.conn && c.conn->reused && !a.got_bytes &&
@@ -303,7 +319,10 @@ asio::awaitable<OriginResult> UpstreamOrigin::serve(ServeContext& ctx) const {
     if (tried_count < tried.size()) tried[tried_count++] = index;
     const std::size_t untried = endpoints->size() > tried_count ? endpoints->size() - tried_count : 0;
     const RetryRequest rr{ex, attempt, a.failure, a.sent, ctx.body.started(), untried};
-    if (!ctx.body.started() && clock::now() < c.total_deadline && retry.should_retry(rr)) continue;
+    if (!ctx.body.started() && clock::now() < c.total_deadline && retry.should_retry(rr)) {
+      if (upstream_metrics) metrics->upstream_retry(*upstream_metrics);
+      continue;
+    }
     switch (a.failure) {
       case AttemptFailure::connect_failed: co_return fail(502, "upstream connection failed");
       case AttemptFailure::connect_timeout: co_return fail(504, "upstream connect timeout");

@@ -43,8 +43,10 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::take(const tcp::endpoint& endp
     // Always probed (one syscall): bytes that arrived after the last response must never be read
     // as the next one's, and a closed connection is cheaper to skip than to retry.
     if (!idle_connection_alive(c->stream.socket())) continue;
+    publish_idle();
     return c;
   }
+  publish_idle();
   return nullptr;
 }
 
@@ -55,6 +57,7 @@ void UpstreamPool::put(std::unique_ptr<UpstreamConnection> c) {
   c->idle_since = std::chrono::steady_clock::now();
   c->reused = true;
   idle_.push_back(std::move(c));
+  publish_idle();
 }
 
 }  // namespace gatehouse::detail

@@ -1,6 +1,7 @@
 // A worker's share of one upstream: its idle keep-alive connections, its load balancer and its
 // cached view of the endpoint snapshot. Used from the worker's thread only: no locks.
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -13,6 +14,8 @@
 #include "net/stream.hpp"
 
 namespace gatehouse::detail {
+
+struct UpstreamMetrics;
 
 /// A connection to an upstream endpoint, kept alive between requests.
 struct UpstreamConnection {
@@ -43,8 +46,16 @@ class UpstreamPool {
   /// age or idle time, or with unexpected bytes or EOF waiting, are closed.
   std::unique_ptr<UpstreamConnection> take(const tcp::endpoint& endpoint);
   void put(std::unique_ptr<UpstreamConnection> c);
-  void clear() noexcept { idle_.clear(); }
+  void clear() noexcept {
+    idle_.clear();
+    publish_idle();
+  }
   std::size_t idle_count() const noexcept { return idle_.size(); }
+  /// idle_count() as other threads may read it (the metrics scrape).
+  const std::atomic<std::size_t>& idle_published() const noexcept { return idle_published_; }
+  /// This upstream's series in the gateway's metrics; null when metrics are off.
+  const UpstreamMetrics* metrics() const noexcept { return metrics_; }
+  void set_metrics(const UpstreamMetrics* m) noexcept { metrics_ = m; }
 
  private:
   const Upstream& upstream_;
@@ -52,6 +63,9 @@ class UpstreamPool {
   std::shared_ptr<const std::vector<UpstreamEndpoint>> snapshot_;
   std::uint64_t generation_ = 0;
   std::vector<std::unique_ptr<UpstreamConnection>> idle_;  // most recently used last
+  std::atomic<std::size_t> idle_published_{0};
+  const UpstreamMetrics* metrics_ = nullptr;
+  void publish_idle() noexcept { idle_published_.store(idle_.size(), std::memory_order_relaxed); }
 };
 
 }  // namespace gatehouse::detail

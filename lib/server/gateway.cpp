@@ -26,6 +26,8 @@ using detail::tcp;
 struct Gateway::Impl {
   GatewayDefinition definition;  // in force (before start(): registered so far)
   std::optional<asio::any_io_executor> host_executor;
+  std::shared_ptr<MetricsRegistry> registry;         // null: metrics off
+  std::shared_ptr<detail::GatewayMetrics> metrics;  // the gateway's families in `registry`
 
   std::shared_ptr<const detail::GatewayShared> shared;
   std::vector<std::unique_ptr<asio::io_context>> contexts;
@@ -39,15 +41,27 @@ struct Gateway::Impl {
   std::optional<AdminOptions> admin;
   // Declared last, destroyed first: its drain check (host executor) reads the workers.
   std::unique_ptr<detail::AdminServer> admin_server;
+
+  void init_metrics();
 };
+
+// Once, at construction: every snapshot (start(), each reload) counts into the same families.
+void Gateway::Impl::init_metrics() {
+  const MetricsOptions& m = definition.options.metrics;
+  if (!m.enabled) return;
+  registry = m.registry ? m.registry : std::make_shared<MetricsRegistry>();
+  metrics = std::make_shared<detail::GatewayMetrics>(registry);
+}
 
 Gateway::Gateway(GatewayOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->definition.options = std::move(options);
+  impl_->init_metrics();
 }
 
 Gateway::Gateway(asio::any_io_executor executor, GatewayOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->definition.options = std::move(options);
   impl_->host_executor = std::move(executor);
+  impl_->init_metrics();
 }
 
 Gateway::~Gateway() {
@@ -78,13 +92,15 @@ Gateway& Gateway::admin(AdminOptions options) {
 
 const GatewayOptions& Gateway::options() const noexcept { return impl_->definition.options; }
 
+const std::shared_ptr<MetricsRegistry>& Gateway::metrics() const noexcept { return impl_->registry; }
+
 void Gateway::start() {
   Impl& g = *impl_;
   std::unique_ptr<detail::AdminServer> failed_admin;  // joined after the lock is released
   std::lock_guard lock(g.mu);
   if (g.started) throw std::logic_error("Gateway::start called twice");
   if (g.definition.listeners.empty()) throw std::invalid_argument("gateway has no listener");
-  std::shared_ptr<detail::GatewayShared> snapshot = detail::build_snapshot(g.definition);
+  std::shared_ptr<detail::GatewayShared> snapshot = detail::build_snapshot(g.definition, g.metrics);
   snapshot->generation = 1;
   const detail::ListenerChanges listeners = detail::match_listeners(nullptr, *snapshot, g.next_listener_id);
   if (g.admin) {
@@ -111,6 +127,7 @@ void Gateway::start() {
   std::vector<std::vector<detail::BoundAcceptor>> bound;
   try {
     bound = detail::bind_listeners(executors.size(), *snapshot, listeners.added);
+    detail::attach_listener_metrics(*snapshot);
   } catch (...) {
     failed_admin = std::move(g.admin_server);
     g.contexts.clear();
@@ -133,6 +150,10 @@ ReloadSummary Gateway::reload(GatewayDefinition next) {
   std::lock_guard serialized(g.reload_mu);
   std::unique_lock lock(g.mu);
   if (g.stopping) throw std::logic_error("Gateway::reload: the gateway is stopping");
+  // The metric families live as long as the gateway: a reload counts into the same registry.
+  if (next.options.metrics.enabled != g.definition.options.metrics.enabled)
+    detail::log(nullptr, LogLevel::warning, "reload: turning metrics on or off takes effect at the next start only");
+  next.options.metrics = g.definition.options.metrics;
   if (!g.started) {
     detail::build_snapshot(next);  // the checks start() makes, so that a problem shows now
     g.definition = std::move(next);
@@ -145,12 +166,13 @@ ReloadSummary Gateway::reload(GatewayDefinition next) {
     next.options.workers = g.definition.options.workers;
   }
   // Everything that can fail happens before the first change.
-  std::shared_ptr<detail::GatewayShared> snapshot = detail::build_snapshot(next);
+  std::shared_ptr<detail::GatewayShared> snapshot = detail::build_snapshot(next, g.metrics);
   snapshot->generation = g.shared->generation + 1;
   std::uint64_t next_id = g.next_listener_id;
   const detail::ListenerChanges listeners = detail::match_listeners(g.shared.get(), *snapshot, next_id);
   std::vector<std::vector<detail::BoundAcceptor>> opened =
       detail::bind_listeners(g.workers.size(), *snapshot, listeners.added);
+  detail::attach_listener_metrics(*snapshot);
 
   g.next_listener_id = next_id;
   detail::switch_upstreams(*g.shared, *snapshot, g.workers[0]->executor());

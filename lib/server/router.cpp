@@ -35,7 +35,7 @@ Router::Router(std::vector<Route> routes, const std::vector<std::shared_ptr<cons
   routes_.reserve(routes.size());
   for (std::size_t i = 0; i < routes.size(); ++i) {
     CompiledRoute c{std::move(routes[i]), global_, i < origins.size() ? origins[i] : nullptr,
-                    i < hidden.size() && hidden[i]};
+                    i < hidden.size() && hidden[i], i};
     for (const auto& m : c.route.middleware) c.chain.push_back(m.get());
     routes_.push_back(std::move(c));
   }

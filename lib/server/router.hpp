@@ -17,6 +17,7 @@ struct CompiledRoute {
   std::vector<const Middleware*> chain;
   const OriginCall* origin = nullptr;  // owned by the gateway, shared by every router
   bool hidden = false;  // bound to other listeners: its requests get 404 here, never another route
+  std::size_t index = 0;  // position in the gateway's route list (its metrics series)
 };
 
 class Router {

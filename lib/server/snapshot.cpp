@@ -14,7 +14,17 @@
 
 namespace gatehouse::detail {
 
-std::shared_ptr<GatewayShared> build_snapshot(const GatewayDefinition& definition) {
+namespace {
+// A listener's metrics label: its name, or where it listens.
+std::string listener_label(const ListenerOptions& lo, const tcp::endpoint& bound) {
+  if (!lo.name.empty()) return lo.name;
+  const auto a = bound.address();
+  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(bound.port());
+}
+}  // namespace
+
+std::shared_ptr<GatewayShared> build_snapshot(const GatewayDefinition& definition,
+                                              std::shared_ptr<GatewayMetrics> metrics) {
   const GatewayOptions& options = definition.options;
   const std::vector<ListenerOptions>& listeners = definition.listeners;
   const std::vector<Route>& routes = definition.routes;
@@ -70,7 +80,18 @@ std::shared_ptr<GatewayShared> build_snapshot(const GatewayDefinition& definitio
     s->listeners.push_back(std::move(lr));
   }
   s->global = std::move(chain);
+  if (metrics) {
+    // By CompiledRoute::index; a route keeps its series across reloads as long as its name stays.
+    for (std::size_t i = 0; i < routes.size(); ++i)
+      s->route_metrics.push_back(&metrics->route(routes[i].name.empty() ? "route" + std::to_string(i) : routes[i].name));
+    s->metrics = std::move(metrics);
+  }
   return s;
+}
+
+void attach_listener_metrics(GatewayShared& s) {
+  if (!s.metrics) return;
+  for (auto& l : s.listeners) l.metrics = &s.metrics->listener(listener_label(l.options, l.bound));
 }
 
 }  // namespace gatehouse::detail

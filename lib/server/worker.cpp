@@ -70,15 +70,25 @@ Worker::Worker(std::shared_ptr<const GatewayShared> shared, asio::any_io_executo
     : snapshot_(std::make_shared<const WorkerSnapshot>(WorkerSnapshot{std::move(shared)})),
       executor_(std::move(ex)),
       deadlines_(executor_),
-      sweep_timer_(executor_) {}
+      sweep_timer_(executor_) {
+  // The gateway's metric families are the same in every snapshot: one shard for the worker's life.
+  if (GatewayMetrics* m = this->shared().metrics.get()) metrics_.emplace(*m, m->registry()->add_shard());
+}
 
-Worker::~Worker() = default;
+Worker::~Worker() {
+  if (metrics_)
+    for (auto& [u, entry] : pools_) metrics_->gateway.unwatch_pool(&entry.pool->idle_published());
+}
 
 UpstreamPool& Worker::pool_for(const Upstream& u) {
   auto& slot = pools_[&u];
   if (!slot.pool) {
     slot.upstream = u.shared_from_this();
     slot.pool = std::make_unique<UpstreamPool>(u);
+    if (metrics_) {
+      slot.pool->set_metrics(&metrics_->gateway.upstream(u.name()));
+      metrics_->gateway.watch_pool(u.name(), &slot.pool->idle_published());
+    }
   }
   return *slot.pool;
 }
@@ -215,8 +225,13 @@ void Worker::forget_retired_pools() {
   std::erase_if(retired_, [](const std::weak_ptr<const WorkerSnapshot>& w) { return w.expired(); });
   if (!retired_.empty()) return;
   // A later reload may have brought an upstream back: its pool is in use again.
-  for (const Upstream* u : stale_pools_)
-    if (!named(shared(), u)) pools_.erase(u);
+  for (const Upstream* u : stale_pools_) {
+    if (named(shared(), u)) continue;
+    const auto it = pools_.find(u);
+    if (it == pools_.end()) continue;
+    if (metrics_) metrics_->gateway.unwatch_pool(&it->second.pool->idle_published());
+    pools_.erase(it);
+  }
   stale_pools_.clear();
 }
 

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "net/slab_pool.hpp"
 #include "net/cidr.hpp"
 #include "net/stream.hpp"
+#include "observe/gateway_metrics.hpp"
 #include "proxy/upstream_pool.hpp"
 #include "server/router.hpp"
 
@@ -31,6 +33,7 @@ struct ListenerRuntime {
   std::shared_ptr<asio::ssl::context> tls;  // null for plain TCP
   tcp::endpoint bound;
   const Router* router = nullptr;  // the routes this listener serves (owned by GatewayShared)
+  const ListenerMetrics* metrics = nullptr;  // its series (owned by GatewayMetrics); null: off
   /// Names the listening socket across reloads: a listener a reload keeps has the same id (and the
   /// same sockets) in the next snapshot (server/reload.hpp).
   std::uint64_t id = 0;
@@ -48,6 +51,8 @@ struct GatewayShared {
   std::vector<std::shared_ptr<Upstream>> upstreams;
   std::vector<std::unique_ptr<const OriginCall>> origins;   // one per route; routers point here
   std::vector<std::shared_ptr<const Middleware>> global;  // keeps the router's raw pointers valid
+  std::shared_ptr<GatewayMetrics> metrics;                 // null: metrics off; the same in every snapshot
+  std::vector<const RouteMetrics*> route_metrics;          // by CompiledRoute::index
   std::uint64_t generation = 0;  // 1 for start(), then one more per reload
 
   /// The listener with `id`, or null when this snapshot has none.
@@ -152,6 +157,8 @@ class Worker {
   ExchangePool& exchanges() noexcept { return exchanges_; }
   UpstreamPool& pool_for(const Upstream& u);
   bool draining() const noexcept { return draining_; }
+  /// This worker's metrics (its own shard); null when the gateway's metrics are off.
+  WorkerMetrics* metrics() noexcept { return metrics_ ? &*metrics_ : nullptr; }
   /// Draining and no client connection left.
   bool drained() const noexcept { return draining_ && session_count_ == 0; }
   void attach(ClientSession* s) noexcept;
@@ -190,6 +197,7 @@ class Worker {
   std::unique_ptr<SlabPool> session_blocks_;  // outlives every session (sessions end before workers)
   ExchangePool exchanges_;
   std::unordered_map<const Upstream*, PoolEntry> pools_;
+  std::optional<WorkerMetrics> metrics_;
   ClientSession* sessions_ = nullptr;  // head of the intrusive list
   std::size_t session_count_ = 0;
   std::unique_ptr<asio::steady_timer> drain_timer_;

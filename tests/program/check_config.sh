@@ -48,7 +48,8 @@ for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$pid" 2>/dev/null; then echo "FAIL: still running 5 s after SIGTERM"; kill -KILL "$pid"; fail=1
 else wait "$pid"; rc=$?; if [ "$rc" -ne 0 ]; then echo "FAIL: exit $rc after SIGTERM"; fail=1; else echo "ok: SIGTERM drains and exits 0"; fi; fi
 
-# The admin API from the file: readiness, the configuration with its secrets redacted, and POST
+# The admin API from the file: readiness, the gateway's Prometheus metrics, the configuration with
+# its secrets redacted, and POST
 # /drain, which drains and exits 0 as SIGTERM does (one worker on the main thread, and two).
 for workers in 1 2; do
   cat >"$tmp/admin.json" <<JSON
@@ -67,9 +68,11 @@ JSON
   done
   ready=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$admin/readyz" || true)
   config=$(curl -s --max-time 5 "http://127.0.0.1:$admin/config" || true)
+  metrics=$(curl -s --max-time 5 "http://127.0.0.1:$admin/metrics" || true)
   drain=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$admin/drain" || true)
-  if [ "$ready" != 200 ] || [ "$drain" != 202 ] || ! grep -q '\[redacted\]' <<<"$config" || grep -q 'do-not-show' <<<"$config"; then
-    echo "FAIL: admin API (workers $workers): readyz $ready, drain $drain, config: $config"; fail=1
+  if [ "$ready" != 200 ] || [ "$drain" != 202 ] || ! grep -q '\[redacted\]' <<<"$config" || grep -q 'do-not-show' <<<"$config" \
+     || ! grep -q 'gatehouse_downstream_connections_active' <<<"$metrics"; then
+    echo "FAIL: admin API (workers $workers): readyz $ready, drain $drain, config: $config, metrics: $metrics"; fail=1
   else
     echo "ok: admin API answers (workers $workers)"
   fi

@@ -47,6 +47,10 @@ struct AuthFailure {
 struct AuthenticateOptions {
   /// Tried in order until one accepts; at least one, none null.
   std::vector<std::shared_ptr<const auth::TokenVerifier>> verifiers{};
+  /// Names of the verifiers, in the same order, for the "verifier" label of the gateway's
+  /// gatehouse_auth_total metric (the configuration file uses the names of its "verifiers"
+  /// section). A missing or empty name: "verifier<index>".
+  std::vector<std::string> verifier_names{};
   CredentialSource source{};
   /// Sent in WWW-Authenticate; no '"', '\\' or control characters.
   std::string realm = "gatehouse";
@@ -77,14 +81,17 @@ class Authenticate final : public Middleware {
 
  private:
   asio::awaitable<Flow> verify_later(Exchange& ex, std::string token, std::size_t first,
-                                     std::optional<auth::VerifyResult> best) const;
-  Flow finish(Exchange& ex, auth::VerifyResult result, std::string_view token) const;
+                                     std::optional<auth::VerifyResult> best, std::size_t best_index) const;
+  /// `verifier`: the index of the verifier whose result this is; `token`: the credential, for
+  /// security events.
+  Flow finish(Exchange& ex, auth::VerifyResult result, std::size_t verifier, std::string_view token) const;
   void set_identity(Exchange& ex, const auth::Claims& claims) const;
   void remove_credential(Exchange& ex) const;
 
   AuthenticateOptions options_;
   std::string challenge_;  // WWW-Authenticate without error code
   std::string invalid_challenge_;
+  std::vector<std::string> verifier_labels_;  // metrics label of each verifier
 };
 
 }  // namespace gatehouse

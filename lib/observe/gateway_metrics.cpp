@@ -1,0 +1,271 @@
+#include "observe/gateway_metrics.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include "core/exchange_access.hpp"
+#include "gatehouse/auth/token_error.hpp"
+
+namespace gatehouse::detail {
+namespace {
+
+// Caps on label-value combinations (see MetricOptions::max_series). Route, listener and upstream
+// names come from the configuration; the caps only matter for unusually large ones, whose extra
+// names are then counted as "_overflow".
+constexpr std::size_t kMaxRoutes = 256;
+constexpr std::size_t kMaxListeners = 64;
+constexpr std::size_t kMaxUpstreams = 256;
+constexpr std::size_t kMaxAuthSeries = 1024;
+
+}  // namespace
+
+std::size_t method_class(std::string_view m) noexcept {
+  switch (m.size()) {
+    case 3:
+      if (m == "GET") return 0;
+      if (m == "PUT") return 3;
+      break;
+    case 4:
+      if (m == "HEAD") return 1;
+      if (m == "POST") return 2;
+      break;
+    case 5:
+      if (m == "PATCH") return 5;
+      break;
+    case 6:
+      if (m == "DELETE") return 4;
+      break;
+    case 7:
+      if (m == "OPTIONS") return 6;
+      break;
+    default:
+      break;
+  }
+  return 7;
+}
+
+std::string_view method_class_name(std::size_t c) noexcept {
+  static constexpr std::string_view names[kMethodClasses] = {"GET", "HEAD", "POST", "PUT",
+                                                             "DELETE", "PATCH", "OPTIONS", "other"};
+  return names[std::min(c, kMethodClasses - 1)];
+}
+
+std::size_t status_class(unsigned status) noexcept {
+  if (status < 200) return 0;
+  if (status >= 500) return 4;
+  return status / 100 - 1;
+}
+
+std::string_view status_class_name(std::size_t c) noexcept {
+  static constexpr std::string_view names[kStatusClasses] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+  return names[std::min(c, kStatusClasses - 1)];
+}
+
+struct GatewayMetrics::PoolWatch {
+  std::mutex mu;
+  std::vector<std::pair<std::string, const std::atomic<std::size_t>*>> pools;
+};
+
+GatewayMetrics::GatewayMetrics(std::shared_ptr<MetricsRegistry> registry)
+    : registry_(std::move(registry)), pools_(std::make_shared<PoolWatch>()) {
+  MetricsRegistry& r = *registry_;
+  requests = r.counter({"gatehouse_requests_total",
+                        "Requests answered, by route, method class (GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, "
+                        "other) and status class (1xx..5xx). route=\"_none\": no route matched.",
+                        {"route", "method_class", "status_class"},
+                        kMaxRoutes * kMethodClasses * kStatusClasses});
+  request_duration = r.histogram({"gatehouse_request_duration_seconds",
+                                  "Time from the first byte of a request to the end of its response, by route.",
+                                  {"route"},
+                                  kMaxRoutes});
+  request_bytes = r.counter({"gatehouse_request_bytes_total",
+                             "Bytes received from clients (heads and bodies), by route.", {"route"}, kMaxRoutes});
+  response_bytes = r.counter({"gatehouse_response_bytes_total",
+                              "Bytes sent to clients (heads and bodies), by route.", {"route"}, kMaxRoutes});
+  connections_active = r.gauge({"gatehouse_downstream_connections_active",
+                                "Client connections open, by listener.", {"listener"}, kMaxListeners});
+  connections_total = r.counter({"gatehouse_downstream_connections_total",
+                                 "Client connections accepted, by listener.", {"listener"}, kMaxListeners});
+  tls_handshakes = r.counter({"gatehouse_tls_handshakes_total",
+                              "TLS handshakes with clients, by listener and result (success, failure).",
+                              {"listener", "result"},
+                              kMaxListeners * 2});
+  upstream_duration = r.histogram({"gatehouse_upstream_duration_seconds",
+                                   "Time from the start of an attempt at an upstream (connect included) to its "
+                                   "response head, by upstream.",
+                                   {"upstream"},
+                                   kMaxUpstreams});
+  upstream_connect_failures = r.counter({"gatehouse_upstream_connect_failures_total",
+                                         "Connections to upstream endpoints that failed (refused, reset, TLS).",
+                                         {"upstream"},
+                                         kMaxUpstreams});
+  upstream_timeouts = r.counter({"gatehouse_upstream_timeouts_total",
+                                 "Upstream attempts that timed out (connect, send or response head).",
+                                 {"upstream"},
+                                 kMaxUpstreams});
+  upstream_retries = r.counter({"gatehouse_upstream_retries_total",
+                                "Upstream attempts made again after a failed one, as the retry policy decided.",
+                                {"upstream"},
+                                kMaxUpstreams});
+  auth = r.counter({"gatehouse_auth_total",
+                    "Authentication outcomes by verifier and result (success, missing, ambiguous, or why the "
+                    "credential was refused: expired, bad_signature, ...).",
+                    {"verifier", "result"},
+                    kMaxAuthSeries});
+  // Idle pooled connections: read at scrape time, no cost per request.
+  std::weak_ptr<PoolWatch> watch = pools_;
+  pool_idle_ = r.gauge_callback({"gatehouse_upstream_pool_idle_connections",
+                                 "Idle keep-alive connections to upstreams, by upstream (all workers).",
+                                 {"upstream"},
+                                 kMaxUpstreams},
+                                [watch] {
+                                  std::vector<MetricSample> samples;
+                                  auto w = watch.lock();
+                                  if (!w) return samples;
+                                  std::lock_guard lock(w->mu);
+                                  for (const auto& [name, idle] : w->pools)
+                                    samples.push_back({{name}, static_cast<double>(idle->load(std::memory_order_relaxed))});
+                                  return samples;
+                                });
+  no_route_ = &route(kNoRouteLabel);
+}
+
+GatewayMetrics::~GatewayMetrics() = default;
+
+const RouteMetrics& GatewayMetrics::route(std::string_view name) {
+  std::lock_guard lock(mu_);
+  if (auto it = routes_.find(name); it != routes_.end()) return *it->second;
+  auto m = std::make_unique<RouteMetrics>();
+  for (std::size_t mc = 0; mc < kMethodClasses; ++mc)
+    for (std::size_t sc = 0; sc < kStatusClasses; ++sc)
+      m->requests[mc][sc] = requests.series({name, method_class_name(mc), status_class_name(sc)});
+  m->duration = request_duration.series({name});
+  m->request_bytes = request_bytes.series({name});
+  m->response_bytes = response_bytes.series({name});
+  return *routes_.emplace(std::string(name), std::move(m)).first->second;
+}
+
+const ListenerMetrics& GatewayMetrics::listener(std::string_view name) {
+  std::lock_guard lock(mu_);
+  if (auto it = listeners_.find(name); it != listeners_.end()) return *it->second;
+  auto m = std::make_unique<ListenerMetrics>();
+  m->connections_active = connections_active.series({name});
+  m->connections_total = connections_total.series({name});
+  m->tls_success = tls_handshakes.series({name, "success"});
+  m->tls_failure = tls_handshakes.series({name, "failure"});
+  return *listeners_.emplace(std::string(name), std::move(m)).first->second;
+}
+
+const UpstreamMetrics& GatewayMetrics::upstream(std::string_view name) {
+  std::lock_guard lock(mu_);
+  if (auto it = upstreams_.find(name); it != upstreams_.end()) return *it->second;
+  auto m = std::make_unique<UpstreamMetrics>();
+  m->duration = upstream_duration.series({name});
+  m->connect_failures = upstream_connect_failures.series({name});
+  m->timeouts = upstream_timeouts.series({name});
+  m->retries = upstream_retries.series({name});
+  return *upstreams_.emplace(std::string(name), std::move(m)).first->second;
+}
+
+void GatewayMetrics::watch_pool(std::string upstream, const std::atomic<std::size_t>* idle) {
+  std::lock_guard lock(pools_->mu);
+  pools_->pools.emplace_back(std::move(upstream), idle);
+}
+
+void GatewayMetrics::unwatch_pool(const std::atomic<std::size_t>* idle) {
+  std::lock_guard lock(pools_->mu);
+  std::erase_if(pools_->pools, [idle](const auto& p) { return p.second == idle; });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per worker
+// ---------------------------------------------------------------------------------------------
+
+void WorkerMetrics::exchange_done(const Exchange& ex, const RouteMetrics* route, unsigned status) noexcept {
+  if (!route) route = &gateway.no_route();
+  const std::size_t mc = method_class(ex.request().method());
+  const std::size_t sc = status_class(status);
+  gateway.requests.inc(shard, route->requests[mc][sc]);
+  const std::chrono::duration<double> took = Exchange::clock::now() - ex.start_time();
+  gateway.request_duration.observe(shard, route->duration, took.count());
+  gateway.request_bytes.inc(shard, route->request_bytes, ex.bytes_received());
+  gateway.response_bytes.inc(shard, route->response_bytes, ex.bytes_sent());
+}
+
+void WorkerMetrics::connection_opened(const ListenerMetrics& l) noexcept {
+  gateway.connections_total.inc(shard, l.connections_total);
+  gateway.connections_active.add(shard, l.connections_active, 1);
+}
+
+void WorkerMetrics::connection_closed(const ListenerMetrics& l) noexcept {
+  gateway.connections_active.add(shard, l.connections_active, -1);
+}
+
+void WorkerMetrics::tls_handshake(const ListenerMetrics& l, bool ok) noexcept {
+  gateway.tls_handshakes.inc(shard, ok ? l.tls_success : l.tls_failure);
+}
+
+void WorkerMetrics::upstream_answered(const UpstreamMetrics& u, double seconds) noexcept {
+  gateway.upstream_duration.observe(shard, u.duration, seconds);
+}
+
+void WorkerMetrics::upstream_failed(const UpstreamMetrics& u, AttemptFailure f) noexcept {
+  switch (f) {
+    case AttemptFailure::connect_failed:
+      gateway.upstream_connect_failures.inc(shard, u.connect_failures);
+      break;
+    case AttemptFailure::connect_timeout:
+    case AttemptFailure::timeout:
+      gateway.upstream_timeouts.inc(shard, u.timeouts);
+      break;
+    case AttemptFailure::send_failed:
+    case AttemptFailure::reset:
+      break;
+  }
+}
+
+void WorkerMetrics::upstream_timed_out(const UpstreamMetrics& u) noexcept {
+  gateway.upstream_timeouts.inc(shard, u.timeouts);
+}
+
+void WorkerMetrics::upstream_retry(const UpstreamMetrics& u) noexcept {
+  gateway.upstream_retries.inc(shard, u.retries);
+}
+
+std::string_view auth_result_label(std::error_code e) noexcept {
+  using auth::TokenError;
+  if (!e) return "success";
+  if (e.category() != auth::token_category()) return "other";
+  switch (static_cast<TokenError>(e.value())) {
+    case TokenError::malformed: return "malformed";
+    case TokenError::unsupported_algorithm: return "unsupported_algorithm";
+    case TokenError::bad_signature: return "bad_signature";
+    case TokenError::expired: return "expired";
+    case TokenError::not_yet_valid: return "not_yet_valid";
+    case TokenError::wrong_issuer: return "wrong_issuer";
+    case TokenError::wrong_audience: return "wrong_audience";
+    case TokenError::missing_claim: return "missing_claim";
+    case TokenError::wrong_type: return "wrong_type";
+    case TokenError::unknown_key: return "unknown_key";
+    case TokenError::key_source_unavailable: return "key_source_unavailable";
+    case TokenError::token_too_large: return "token_too_large";
+    case TokenError::inactive: return "inactive";
+    case TokenError::forbidden_header: return "forbidden_header";
+    case TokenError::internal: return "internal";
+    case TokenError::introspection_unavailable: return "introspection_unavailable";
+  }
+  return "other";
+}
+
+void count_auth(const Exchange& ex, std::string_view verifier, std::string_view result) noexcept {
+  WorkerMetrics* m = ExchangeAccess::metrics(ex);
+  if (!m) return;
+  try {
+    m->gateway.auth.inc(m->shard, {verifier, result});
+  } catch (...) {
+    // Out of memory for the shard's cache: this count is lost, the request is not.
+  }
+}
+
+}  // namespace gatehouse::detail

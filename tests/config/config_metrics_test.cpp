@@ -1,0 +1,44 @@
+// The "metrics" section of the configuration file.
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "gatehouse/config.hpp"
+
+using gatehouse::ConfigError;
+using gatehouse::load_config;
+using nlohmann::json;
+
+namespace {
+
+json with_metrics(const json& metrics) {
+  json doc = json::parse(R"({"listeners": [{"port": 8080}], "routes": [{"path": "/", "respond": {"status": 200}}]})");
+  if (!metrics.is_null()) doc["metrics"] = metrics;
+  return doc;
+}
+
+ConfigError error_of(const json& doc) {
+  try {
+    load_config(doc.dump());
+  } catch (const ConfigError& e) {
+    return e;
+  }
+  FAIL("expected a ConfigError for: " << doc.dump());
+  return ConfigError("", "");
+}
+
+}  // namespace
+
+TEST_CASE("config metrics: on by default, {\"enabled\": false} turns them off") {
+  CHECK(load_config(with_metrics(nullptr).dump()).options.metrics.enabled);
+  CHECK(load_config(with_metrics(json::object()).dump()).options.metrics.enabled);
+  CHECK(load_config(with_metrics({{"enabled", true}}).dump()).options.metrics.enabled);
+  CHECK_FALSE(load_config(with_metrics({{"enabled", false}}).dump()).options.metrics.enabled);
+  CHECK_FALSE(load_config(with_metrics({{"enabled", false}}).dump()).options.metrics.registry);
+}
+
+TEST_CASE("config metrics: errors at the offending key") {
+  CHECK(error_of(with_metrics({{"enabled", "yes"}})).path() == "/metrics/enabled");
+  CHECK(error_of(with_metrics({{"path", "/metrics"}})).path() == "/metrics/path");
+  CHECK(error_of(with_metrics(true)).path() == "/metrics");
+}
