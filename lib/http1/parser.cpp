@@ -18,6 +18,7 @@ const llhttp_settings_t* Http1Parser::settings() noexcept {
     s.on_url = &Http1Parser::on_url;
     s.on_status = &Http1Parser::on_status;
     s.on_header_field = &Http1Parser::on_header_field;
+    s.on_header_field_complete = &Http1Parser::on_header_field_complete;
     s.on_header_value = &Http1Parser::on_header_value;
     s.on_header_value_complete = &Http1Parser::on_header_value_complete;
     s.on_headers_complete = &Http1Parser::on_headers_complete;
@@ -43,6 +44,7 @@ void Http1Parser::reset_message_state() noexcept {
   started_ = head_done_ = message_done_ = false;
   keep_alive_ = chunked_ = needs_eof_ = expect_continue_ = upgrade_ = false;
   last_was_value_ = false;
+  name_bytes_ = 0;
   value_open_ = false;
 }
 
@@ -88,6 +90,11 @@ int Http1Parser::on_url(llhttp_t* p, const char* at, std::size_t len) {
   std::string& t = RequestAccess::target(*s->req_);
   if (t.size() + len > s->limits_.max_uri_bytes) return s->fail(414, "request target too long");
   t.append(at, len);
+  // The target ends at the byte after it: a space before the version, or for an HTTP/0.9 request
+  // line ("GET /" and CRLF) the line end. llhttp would then wait for a header block that an
+  // HTTP/0.9 client never sends, so the request is refused here.
+  if (at + len < s->feed_end_ && (at[len] == '\r' || at[len] == '\n'))
+    return s->fail(400, "HTTP/0.9 request line");
   return 0;
 }
 
@@ -98,6 +105,7 @@ int Http1Parser::on_status(llhttp_t* p, const char*, std::size_t len) {
 
 int Http1Parser::on_header_field(llhttp_t* p, const char* at, std::size_t len) {
   Http1Parser* s = self(p);
+  s->name_bytes_ += len;
   if (s->head_done_) return s->check_head_bytes(len);  // trailer fields: counted, then dropped
   if (s->last_was_value_ || s->header_count_ == 0) {
     if (++s->header_count_ > s->limits_.max_header_count) return s->fail(431, "too many header fields");
@@ -110,6 +118,14 @@ int Http1Parser::on_header_field(llhttp_t* p, const char* at, std::size_t len) {
   s->value_open_ = false;
   Headers& h = s->req_ ? s->req_->headers() : s->resp_->headers();
   h.append_name_piece({at, len});
+  return 0;
+}
+
+int Http1Parser::on_header_field_complete(llhttp_t* p) {
+  Http1Parser* s = self(p);
+  // llhttp takes ": value" as a field with an empty name; RFC 9110 5.1 names are 1*tchar.
+  if (s->name_bytes_ == 0) return s->fail(400, "empty header name");
+  s->name_bytes_ = 0;
   return 0;
 }
 

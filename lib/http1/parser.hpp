@@ -1,5 +1,8 @@
-// HTTP/1.x message parsing with llhttp in strict mode (no lenient flags), for requests from clients
-// and responses from upstreams. Limits are enforced inside the callbacks, while bytes arrive.
+// HTTP/1.x message parsing with llhttp in strict mode (LLHTTP_STRICT_MODE, no lenient flags), for
+// requests from clients and responses from upstreams. Limits are enforced inside the callbacks,
+// while bytes arrive, and so are the checks llhttp leaves to its user: whitespace before a colon,
+// an empty field name, obs-fold, CR/LF/NUL in values, HTTP/0.9 request lines, HTTP versions other
+// than 1.x, and Expect values other than 100-continue.
 #pragma once
 #include <llhttp.h>
 
@@ -79,6 +82,7 @@ class Http1Parser {
   static int on_url(llhttp_t*, const char*, std::size_t);
   static int on_status(llhttp_t*, const char*, std::size_t);
   static int on_header_field(llhttp_t*, const char*, std::size_t);
+  static int on_header_field_complete(llhttp_t*);
   static int on_header_value(llhttp_t*, const char*, std::size_t);
   static int on_headers_complete(llhttp_t*);
   static int on_header_value_complete(llhttp_t*);
@@ -112,6 +116,7 @@ class Http1Parser {
   bool expect_continue_ = false;
   bool upgrade_ = false;
   bool last_was_value_ = false;
+  std::size_t name_bytes_ = 0;  // of the field name being parsed (an empty name is refused)
   // Obs-fold detection: llhttp hands a folded value over as pieces with the CRLF between them
   // skipped, so a continuation piece that does not start where the previous one ended is a fold.
   std::uint64_t feed_id_ = 0, value_feed_id_ = 0;
