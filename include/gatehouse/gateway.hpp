@@ -16,6 +16,7 @@
 #include "gatehouse/metrics.hpp"
 #include "gatehouse/middleware.hpp"
 #include "gatehouse/route.hpp"
+#include "gatehouse/path_policy.hpp"
 #include "gatehouse/tls_options.hpp"
 
 namespace gatehouse {
@@ -30,6 +31,8 @@ struct ListenerOptions {
   /// Names the listener for Route::listeners (an admin listener kept apart from the public one,
   /// say). Listeners may share a name: a route bound to it is served on each of them.
   std::string name{};
+  /// How request paths are made canonical on this listener (gatehouse/path_policy.hpp).
+  PathPolicy path_policy{};
 };
 
 /// Protocol limits, each enforced while parsing with the status a client should see.

@@ -10,6 +10,7 @@
 
 #include "core/pipeline.hpp"
 #include "http1/body_writer.hpp"
+#include "http1/request_checks.hpp"
 #include "http1/serializer.hpp"
 #include "net/watchdog.hpp"
 #include "observe/security_events_http.hpp"
@@ -20,22 +21,6 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-// Converts an absolute-form target ("http://host/path") to origin form and returns the authority.
-bool to_origin_form(Request& req, std::string& authority) {
-  std::string_view t = req.target();
-  std::size_t skip = 0;
-  if (t.size() >= 7 && iequals(t.substr(0, 7), "http://")) skip = 7;
-  else if (t.size() >= 8 && iequals(t.substr(0, 8), "https://")) skip = 8;
-  else return false;
-  t.remove_prefix(skip);
-  const auto slash = t.find_first_of("/?");
-  authority.assign(t.substr(0, slash));
-  std::string rest(slash == std::string_view::npos ? "/" : t.substr(slash));
-  if (rest.front() == '?') rest.insert(rest.begin(), '/');
-  req.set_target(rest);
-  return true;
-}
 
 class Http1Session final : public ClientSession,
                            public std::enable_shared_from_this<Http1Session>,
@@ -257,7 +242,7 @@ asio::awaitable<bool> Http1Session::refuse(Exchange& ex, unsigned status, std::s
   co_await refuse_exchange(ex, global, *this, status, why);
   if (WorkerMetrics* m = worker_.metrics())
     m->exchange_done(ex, nullptr, phase_ == Phase::response ? ex.response().status() : kNoResponseStatus);
-  if (ex.security_events()) report_refused_request(ex, status, why);
+  note_refused_request(ex, status, why);
   co_return false;
 }
 
@@ -344,18 +329,10 @@ asio::awaitable<bool> Http1Session::serve_one() {
   const GatewayShared& shared = this->shared();
   limits = &shared.options.limits;
   Request& req = ex.request();
-  // Request hygiene the parser leaves to us (RFC 9112 3.2 and 3.2.2).
-  std::string authority;
-  const bool absolute = to_origin_form(req, authority);
-  unsigned reject = 0;
-  std::string_view why;
-  if (req.method() == "CONNECT") reject = 405, why = "CONNECT is not supported";
-  else if (!absolute && (req.target().empty() || req.target().front() != '/')) reject = 400, why = "invalid request target";
-  else if (req.headers().count("host") > 1) reject = 400, why = "duplicate Host header";
-  else if (req.version_minor() == 1 && !req.headers().contains("host") && !absolute) reject = 400, why = "missing Host header";
-  else if (absolute && authority.empty()) reject = 400, why = "absolute target without authority";
-  if (reject) co_return co_await refuse(ex, reject, why);
-  if (absolute) req.headers().set("host", authority);
+  // Request hygiene the parser leaves to us: target form, Host, and the one canonical path that
+  // routing, every middleware and the upstream see.
+  if (const HeadVerdict v = check_request_head(req, listener_->options.path_policy); v.status)
+    co_return co_await refuse(ex, v.status, v.reason);
   // Upgrades (WebSocket, h2c) are not supported: the request is forwarded without its Upgrade
   // fields, and the connection ends after the answer, since llhttp treats what follows an upgrade
   // as another protocol.
@@ -416,8 +393,7 @@ asio::awaitable<BodyRead> Http1Session::read_more() {
     if (!co_await fill_buffer()) {
       if (watchdog_.timed_out()) {
         watchdog_.clear();
-        if (current_ && current_->security_events())
-          report_refused_request(*current_, 408, "request body not received in time");
+        if (current_) note_refused_request(*current_, 408, "request body not received in time");
         co_return BodyRead{BodyRead::Kind::timed_out};
       }
       co_return BodyRead{BodyRead::Kind::closed};
@@ -426,8 +402,7 @@ asio::awaitable<BodyRead> Http1Session::read_more() {
   auto r = parser_.feed(buf_.data() + beg_, end_ - beg_);
   beg_ += r.consumed;
   if (r.error) {
-    if (current_ && current_->security_events())
-      report_refused_request(*current_, parser_.error_status(), parser_.error_reason());
+    if (current_) note_refused_request(*current_, parser_.error_status(), parser_.error_reason());
     co_return BodyRead{BodyRead::Kind::malformed, parser_.error_status(), parser_.error_reason()};
   }
   co_return BodyRead{};
