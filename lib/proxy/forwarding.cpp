@@ -135,6 +135,14 @@ void set_forwarded_headers(Exchange& ex, std::string_view peer) {
   value += peer;
   h.set("x-forwarded-for", value);
 
+  // X-Real-IP (nginx's convention) names the client, like the last X-Forwarded-For entry: a value
+  // the client sent is kept only from a trusted proxy, else it is replaced by the address we saw.
+  if (!trusted) {
+    h.set("x-real-ip", peer);
+  } else if (!h.contains("x-real-ip")) {
+    if (ex.client_address() == ex.peer().address()) h.set("x-real-ip", peer);
+    else h.set("x-real-ip", address_text(ex.client_address()));
+  }
   if (!trusted || !h.contains("x-forwarded-proto")) h.set("x-forwarded-proto", proto);
   if (!trusted || !h.contains("x-forwarded-host")) {
     if (host.empty()) h.remove("x-forwarded-host");

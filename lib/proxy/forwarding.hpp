@@ -17,7 +17,7 @@ void strip_hop_by_hop(Headers& headers);
 asio::ip::address client_address_from(const Headers& headers, const asio::ip::address& peer,
                                       const CidrSet& trusted);
 
-/// Sets X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host and Forwarded (RFC 7239) on the
+/// Sets X-Forwarded-For, X-Real-IP, X-Forwarded-Proto, X-Forwarded-Host and Forwarded (RFC 7239) on the
 /// request to the upstream. Values a client sent are kept (and appended to) only when the peer is
 /// trusted; otherwise they are replaced.
 /// `peer_text` is the peer address as text (formatted once per connection: inet_ntop is costly).
