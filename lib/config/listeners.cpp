@@ -9,6 +9,11 @@
 //       certificates          required, non-empty array of {"cert": file, "key": file}
 //       handshake_timeout_ms  duration, default 10000
 //       client_ca             file; when set, client certificates are required (mTLS)
+//     path_policy  optional object (gatehouse/path_policy.hpp, docs/threat_protection.md):
+//       merge_slashes   boolean, default true
+//       encoded_slash   "reject" (default) | "keep_encoded" | "as_slash"       (%2F)
+//       backslash       "reject" (default) | "keep_encoded" | "as_slash"       ('\' and %5C)
+//       encoded_nul     "reject" (default) | "keep_encoded"                    (%00)
 
 #include <cstdint>
 #include <string>
@@ -68,6 +73,32 @@ ServerTls parse_server_tls(const json& j, const std::string& path) {
   return tls;
 }
 
+namespace {
+
+PathEscapeAction escape_action(const Object& o, const std::string& key, bool slash_allowed) {
+  const json* v = o.find(key);
+  if (!v) return PathEscapeAction::reject;
+  const std::string s = as_string(*v, o.at(key));
+  if (s == "reject") return PathEscapeAction::reject;
+  if (s == "keep_encoded") return PathEscapeAction::keep_encoded;
+  if (s == "as_slash" && slash_allowed) return PathEscapeAction::as_slash;
+  throw ConfigError(o.at(key), "expected " + std::string(slash_allowed ? "\"reject\", \"keep_encoded\" or \"as_slash\""
+                                                                       : "\"reject\" or \"keep_encoded\"") +
+                                   ", got " + quote(s));
+}
+
+PathPolicy parse_path_policy(const json& j, const std::string& path) {
+  Object o(j, path, {"merge_slashes", "encoded_slash", "backslash", "encoded_nul"});
+  PathPolicy p;
+  p.merge_slashes = o.boolean("merge_slashes", p.merge_slashes);
+  p.encoded_slash = escape_action(o, "encoded_slash", true);
+  p.backslash = escape_action(o, "backslash", true);
+  p.encoded_nul = escape_action(o, "encoded_nul", false);
+  return p;
+}
+
+}  // namespace
+
 std::vector<ListenerOptions> parse_listeners(const Object& top) {
   const std::string lp = top.at("listeners");
   const json& arr = as_array(top.require("listeners", "at least one listener is needed"), lp);
@@ -76,7 +107,7 @@ std::vector<ListenerOptions> parse_listeners(const Object& top) {
   std::vector<std::pair<asio::ip::address, std::string>> bound;  // for duplicate detection
   std::size_t i = 0;
   for (const json& l : arr) {
-    Object o(l, child(lp, i++), {"name", "address", "port", "backlog", "tls"});
+    Object o(l, child(lp, i++), {"name", "address", "port", "backlog", "tls", "path_policy"});
     ListenerOptions opts;
     if (const json* n = o.find("name")) {
       opts.name = name_string(*n, o.at("name"), "listener name");
@@ -97,6 +128,7 @@ std::vector<ListenerOptions> parse_listeners(const Object& top) {
     opts.port = static_cast<std::uint16_t>(as_integer(o.require("port"), o.at("port"), 0, 65535));
     opts.backlog = static_cast<int>(o.integer("backlog", 1, 65535, opts.backlog));
     if (const json* t = o.find("tls")) opts.tls = parse_server_tls(*t, o.at("tls"));
+    if (const json* p = o.find("path_policy")) opts.path_policy = parse_path_policy(*p, o.at("path_policy"));
     if (opts.port != 0) {
       for (std::size_t k = 0; k < out.size(); ++k) {
         if (out[k].port == opts.port && bound[k].first == addr) {

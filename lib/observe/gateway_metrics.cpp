@@ -113,6 +113,11 @@ GatewayMetrics::GatewayMetrics(std::shared_ptr<MetricsRegistry> registry)
                     "credential was refused: expired, bad_signature, ...).",
                     {"verifier", "result"},
                     kMaxAuthSeries});
+  protocol_violations = r.counter({"gatehouse_protocol_violations_total",
+                                   "Requests refused by the HTTP front (malformed, ambiguous framing, bad path or "
+                                   "Host, over a limit, too slow), by class.",
+                                   {"reason"},
+                                   16});
   // Idle pooled connections: read at scrape time, no cost per request.
   std::weak_ptr<PoolWatch> watch = pools_;
   pool_idle_ = r.gauge_callback({"gatehouse_upstream_pool_idle_connections",
@@ -265,6 +270,16 @@ void count_auth(const Exchange& ex, std::string_view verifier, std::string_view 
     m->gateway.auth.inc(m->shard, {verifier, result});
   } catch (...) {
     // Out of memory for the shard's cache: this count is lost, the request is not.
+  }
+}
+
+void count_protocol_violation(const Exchange& ex, std::string_view reason) noexcept {
+  WorkerMetrics* m = ExchangeAccess::metrics(ex);
+  if (!m) return;
+  try {
+    m->gateway.protocol_violations.inc(m->shard, {reason});
+  } catch (...) {
+    // As count_auth: the count is lost, the request is not.
   }
 }
 

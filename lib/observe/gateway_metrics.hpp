@@ -86,6 +86,7 @@ class GatewayMetrics {
   Counter upstream_timeouts;          // {upstream}
   Counter upstream_retries;           // {upstream}
   Counter auth;                       // {verifier, result}
+  Counter protocol_violations;        // {reason}: requests refused by the HTTP front
 
  private:
   struct PoolWatch;
@@ -123,5 +124,8 @@ struct WorkerMetrics {
 std::string_view auth_result_label(std::error_code e) noexcept;
 /// Counts an authentication outcome, when the exchange runs in a gateway with metrics on.
 void count_auth(const Exchange& ex, std::string_view verifier, std::string_view result) noexcept;
+/// Counts a request the HTTP front refused; `reason` is one of a fixed set of words
+/// (observe/security_events_http.hpp: violation_class).
+void count_protocol_violation(const Exchange& ex, std::string_view reason) noexcept;
 
 }  // namespace gatehouse::detail

@@ -10,6 +10,7 @@
 #include <asio/ssl/error.hpp>
 
 #include "gatehouse/security_events.hpp"
+#include "observe/gateway_metrics.hpp"
 
 namespace gatehouse::detail {
 namespace {
@@ -17,16 +18,20 @@ namespace {
 // Reasons (ours and llhttp's) that mean the message framing was ambiguous or tampered with: the
 // raw material of request smuggling and header injection.
 bool smuggling_signal(std::string_view why) noexcept {
-  constexpr std::array<std::string_view, 8> kSignals{
-      "Content-Length", "Transfer-Encoding", "chunk",          "whitespace in header name",
-      "line folding",   "invalid character in header value", "Invalid header value char", "duplicate Host"};
+  constexpr std::array<std::string_view, 12> kSignals{
+      "Content-Length",   "Transfer-Encoding", "chunk",          "whitespace in header name",
+      "line folding",     "invalid character in header value", "Invalid header value char", "duplicate Host",
+      "empty header name", "expected LF",      "Expected LF",    "expected CR"};
   for (std::string_view s : kSignals)
     if (why.find(s) != std::string_view::npos) return true;
   return false;
 }
 
+bool mentions(std::string_view why, std::string_view word) noexcept { return why.find(word) != std::string_view::npos; }
+
 std::string_view action_for(unsigned status, std::string_view why) noexcept {
   if (smuggling_signal(why)) return "http-request-smuggling-suspected";
+  if (mentions(why, "dot-segment")) return "http-path-traversal-suspected";
   switch (status) {
     case 408: return "http-request-timeout";
     case 413:
@@ -48,6 +53,27 @@ void report_refused_request(Exchange& ex, unsigned status, std::string_view why)
   e.reason = why.empty() ? (status == 408 ? "request not received in time" : "refused") : std::string(why);
   e.http_status = status;
   ex.report(std::move(e));
+}
+
+std::string_view violation_class(unsigned status, std::string_view why) noexcept {
+  if (smuggling_signal(why)) return "smuggling";
+  if (mentions(why, "path") || mentions(why, "fragment")) return "path";
+  if (mentions(why, "Host") || mentions(why, "authority")) return "host";
+  if (mentions(why, "target") || mentions(why, "asterisk") || mentions(why, "CONNECT")) return "target";
+  if (mentions(why, "HTTP/0.9") || mentions(why, "version") || status == 505) return "version";
+  switch (status) {
+    case 408: return "timeout";
+    case 413:
+    case 414:
+    case 431: return "limit";
+    case 400: return "malformed";
+    default: return "unsupported";
+  }
+}
+
+void note_refused_request(Exchange& ex, unsigned status, std::string_view why) {
+  count_protocol_violation(ex, violation_class(status, why));
+  if (ex.security_events()) report_refused_request(ex, status, why);
 }
 
 void report_tls_failure(SecurityEvents& events, const asio::ip::tcp::endpoint& peer, ssl_st* ssl,

@@ -1,6 +1,6 @@
 // The security events the HTTP/1 session reports itself: requests it refuses before any
-// middleware (malformed, ambiguous framing, over a limit, too slow) and failed TLS handshakes.
-// Called only when a SecurityEvents is configured; the session tests the pointer first.
+// middleware (malformed, ambiguous framing, bad path or Host, over a limit, too slow) and failed
+// TLS handshakes. report_* are called only when a SecurityEvents is configured.
 #pragma once
 #include <string_view>
 #include <system_error>
@@ -18,6 +18,14 @@ namespace gatehouse::detail {
 /// Transfer-Encoding, duplicate or invalid lengths, bad chunks, whitespace before a colon, line
 /// folding) get the action "http-request-smuggling-suspected".
 void report_refused_request(Exchange& ex, unsigned status, std::string_view why);
+
+/// The class of a refusal, a bounded label for gatehouse_protocol_violations_total: "smuggling",
+/// "path", "host", "target", "version", "limit", "timeout", "malformed" or "unsupported".
+std::string_view violation_class(unsigned status, std::string_view why) noexcept;
+
+/// A refused request: counted in gatehouse_protocol_violations_total and, when events are
+/// configured, reported as a protocol_violation.
+void note_refused_request(Exchange& ex, unsigned status, std::string_view why);
 
 /// A server-side TLS handshake that failed with `ec` (or timed out): client_certificate_rejected
 /// when the client's certificate failed verification or was missing on an mTLS listener,
