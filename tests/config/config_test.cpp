@@ -425,6 +425,35 @@ TEST_CASE("listeners") {
   CHECK(error_of(j).path() == "/listeners/0/backlog");
 }
 
+TEST_CASE("a listener's path_policy") {
+  json j = minimal();
+  auto c = load_config(j.dump());
+  REQUIRE(c.listeners.size() == 1);
+  CHECK(c.listeners[0].path_policy.merge_slashes);
+  CHECK(c.listeners[0].path_policy.encoded_slash == PathEscapeAction::reject);
+  CHECK(c.listeners[0].path_policy.backslash == PathEscapeAction::reject);
+  CHECK(c.listeners[0].path_policy.encoded_nul == PathEscapeAction::reject);
+
+  j["listeners"][0]["path_policy"] = {{"merge_slashes", false}, {"encoded_slash", "keep_encoded"},
+                                      {"backslash", "as_slash"}, {"encoded_nul", "keep_encoded"}};
+  c = load_config(j.dump());
+  CHECK_FALSE(c.listeners[0].path_policy.merge_slashes);
+  CHECK(c.listeners[0].path_policy.encoded_slash == PathEscapeAction::keep_encoded);
+  CHECK(c.listeners[0].path_policy.backslash == PathEscapeAction::as_slash);
+  CHECK(c.listeners[0].path_policy.encoded_nul == PathEscapeAction::keep_encoded);
+
+  j["listeners"][0]["path_policy"] = {{"encoded_nul", "as_slash"}};
+  auto e = error_of(j);
+  CHECK(e.path() == "/listeners/0/path_policy/encoded_nul");
+  CHECK(has(e, "expected \"reject\" or \"keep_encoded\", got \"as_slash\""));
+  j["listeners"][0]["path_policy"] = {{"encoded_slash", "decode"}};
+  CHECK(error_of(j).path() == "/listeners/0/path_policy/encoded_slash");
+  j["listeners"][0]["path_policy"] = {{"merge_slash", true}};
+  e = error_of(j);
+  CHECK(e.path() == "/listeners/0/path_policy/merge_slash");
+  CHECK(has(e, "did you mean \"merge_slashes\""));
+}
+
 TEST_CASE("TLS files must exist and be readable") {
   TempDir tmp;
   const auto crt = tmp.file("s.crt"), key = tmp.file("s.key");

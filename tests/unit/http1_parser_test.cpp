@@ -199,3 +199,80 @@ TEST_CASE("obs-fold is refused even when the fold falls on a read boundary") {
     CHECK(req.headers().get("x-a") == "one two");
   }
 }
+
+TEST_CASE("RFC 9112 review: smuggling and malformed request cases the parser refuses") {
+  struct Case {
+    const char* what;
+    std::string bytes;
+  };
+  const Case cases[] = {
+      {"chunk data not followed by CRLF", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n"},
+      {"chunk data followed by LF only", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\n0\r\n\r\n"},
+      {"chunk size with a space", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3 \r\nabc\r\n0\r\n\r\n"},
+      {"chunk size with 0x", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n"},
+      {"empty field name", "GET / HTTP/1.1\r\nHost: a\r\n: v\r\n\r\n"},
+      {"empty field name and value", "GET / HTTP/1.1\r\nHost: a\r\n:\r\n\r\n"},
+      {"HTTP/0.9 request line", "GET /\r\n\r\n"},
+      {"HTTP/1.2", "GET / HTTP/1.2\r\nHost: a\r\n\r\n"},
+      {"HTTP/2.0 in an HTTP/1 request line", "GET / HTTP/2.0\r\nHost: a\r\n\r\n"},
+      {"HTTP/0.9 version", "GET / HTTP/0.9\r\nHost: a\r\n\r\n"},
+      {"lowercase version", "GET / http/1.1\r\nHost: a\r\n\r\n"},
+      {"space after the version", "GET / HTTP/1.1 \r\nHost: a\r\n\r\n"},
+      {"unknown method", "FOO / HTTP/1.1\r\nHost: a\r\n\r\n"},
+      {"lowercase method", "get / HTTP/1.1\r\nHost: a\r\n\r\n"},
+      {"tab after the method", "GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n"},
+      {"bare LF line ends", "GET / HTTP/1.1\r\nHost: a\nX: b\n\n"},
+      {"bare CR inside the head", "GET / HTTP/1.1\r\nHost: a\r\n\rX: b\r\n\r\n"},
+      {"whitespace before the first field", "GET / HTTP/1.1\r\n Host: a\r\n\r\n"},
+      {"tab before the colon", "GET / HTTP/1.1\r\nHost\t: a\r\n\r\n"},
+      {"control byte in a field name", "GET / HTTP/1.1\r\nHost: a\r\nX\x01: b\r\n\r\n"},
+      {"control byte in a field value", "GET / HTTP/1.1\r\nHost: a\x01b\r\n\r\n"},
+      {"NUL in a field value", std::string("GET / HTTP/1.1\r\nHost: a") + '\0' + "b\r\n\r\n"},
+      {"Transfer-Encoding not ending in chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"},
+      {"Transfer-Encoding chunked twice", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+      {"Transfer-Encoding lookalike", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n"},
+      {"Content-Length and Transfer-Encoding", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n"},
+      {"duplicate equal Content-Length", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc"},
+      {"Content-Length list", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3,3\r\n\r\nabc"},
+      {"Content-Length with a sign", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\nabc"},
+      {"raw non-ASCII in the target", "GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n"},
+      {"an expectation other than 100-continue", "POST / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\nx"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.what);
+    Http1Parser p(Http1Parser::Kind::request);
+    Request req;
+    auto r = parse_request(p, req, c.bytes);
+    CHECK(r.result.error);
+    CHECK(p.error_status() >= 400);
+    CHECK_FALSE(r.result.message_complete);
+  }
+}
+
+TEST_CASE("an HTTP/0.9 request line is refused as soon as its line ends, without waiting for more") {
+  Http1Parser p(Http1Parser::Kind::request);
+  Request req;
+  auto r = parse_request(p, req, "GET /index.html\r\n");
+  CHECK(r.result.error);
+  CHECK(p.error_status() == 400);
+  CHECK(p.error_reason() == "HTTP/0.9 request line");
+  // Split right after the target: the line end arrives in the next piece.
+  Http1Parser q(Http1Parser::Kind::request);
+  Request req2;
+  q.start_request(&req2, {});
+  CHECK_FALSE(q.feed("GET /x", 6).error);
+  CHECK(q.feed("\n", 1).error);
+}
+
+TEST_CASE("trailer fields with an empty name are refused too; good trailers are dropped") {
+  Http1Parser p(Http1Parser::Kind::request);
+  Request req;
+  auto bad = parse_request(p, req, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n: t\r\n\r\n");
+  CHECK(bad.result.error);
+  Http1Parser q(Http1Parser::Kind::request);
+  Request req2;
+  auto good = parse_request(q, req2, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nT: t\r\n\r\n");
+  CHECK(good.result.message_complete);
+  CHECK(good.body == "x");
+  CHECK_FALSE(req2.headers().contains("t"));
+}
