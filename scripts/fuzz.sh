@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Fuzzes the token parsers (tests/fuzz: jwt_fuzz, jwk_fuzz, b64_json_fuzz) with libFuzzer.
+# Fuzzes with libFuzzer (tests/fuzz): the token parsers (jwt_fuzz, jwk_fuzz, b64_json_fuzz), the
+# HTTP/1 front (http1_request_fuzz, canonical_path_fuzz, host_fuzz, forward_fuzz) and the
+# configuration loader (config_fuzz).
 #
-#   scripts/fuzz.sh                        every target, FUZZ_SECONDS (default 60) seconds each
-#   FUZZ_SECONDS=600 scripts/fuzz.sh jwt_fuzz
+#   scripts/fuzz.sh                        every target: FUZZ_SECONDS (default 60) seconds for each
+#                                          token parser, FUZZ_FRONT_SECONDS (default half of
+#                                          FUZZ_SECONDS) for each of the others
+#   FUZZ_SECONDS=600 scripts/fuzz.sh jwt_fuzz   a target named on the command line gets FUZZ_SECONDS
 #
 # Needs clang (scripts/install-deps.sh installs it). Configures build-fuzz (FUZZ_BUILD_DIR) with
 # clang++, ASan + UBSan and -Dfuzz=true when it is missing, and builds only the fuzz targets. Each
@@ -14,13 +18,28 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-ALL_TARGETS=(jwt_fuzz jwk_fuzz b64_json_fuzz)
-if [ $# -gt 0 ]; then targets=("$@"); else targets=("${ALL_TARGETS[@]}"); fi
+FUZZ_FRONT_SECONDS=${FUZZ_FRONT_SECONDS:-$((FUZZ_SECONDS / 2))}
+TOKEN_TARGETS=(jwt_fuzz jwk_fuzz b64_json_fuzz)
+FRONT_TARGETS=(http1_request_fuzz canonical_path_fuzz host_fuzz forward_fuzz config_fuzz)
+if [ $# -gt 0 ]; then
+  targets=("$@")
+  FUZZ_FRONT_SECONDS=$FUZZ_SECONDS
+else
+  targets=("${TOKEN_TARGETS[@]}" "${FRONT_TARGETS[@]}")
+fi
+
+seconds_for() {
+  case " ${FRONT_TARGETS[*]} " in
+    *" $1 "*) echo "$FUZZ_FRONT_SECONDS" ;;
+    *) echo "$FUZZ_SECONDS" ;;
+  esac
+}
 
 max_len() {
   case "$1" in
     jwt_fuzz) echo 16384 ;;  # twice the verifier's default max_token_bytes
     jwk_fuzz) echo 8192 ;;   # room for a 16384-bit RSA key
+    config_fuzz) echo 8192 ;;
     *) echo 4096 ;;
   esac
 }
@@ -41,8 +60,9 @@ for t in "${targets[@]}"; do
   dir="$work/$t"
   mkdir -p "$dir/corpus"
   cp tests/fuzz/corpus/"$t"/* "$dir/corpus/"
-  echo "== $t: ${FUZZ_SECONDS}s from $(find "$dir/corpus" -type f | wc -l) seeds"
-  if "$BUILD_DIR/tests/fuzz/$t" -max_total_time="$FUZZ_SECONDS" -max_len="$(max_len "$t")" \
+  secs=$(seconds_for "$t")
+  echo "== $t: ${secs}s from $(find "$dir/corpus" -type f | wc -l) seeds"
+  if "$BUILD_DIR/tests/fuzz/$t" -max_total_time="$secs" -max_len="$(max_len "$t")" \
       -rss_limit_mb=2048 -timeout=5 -print_final_stats=1 -artifact_prefix="$dir/" \
       "$dir/corpus" >"$dir/fuzz.log" 2>&1; then
     grep -E '^#[0-9]+[[:space:]]+DONE' "$dir/fuzz.log" | tail -n 1 || true
