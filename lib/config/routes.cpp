@@ -30,6 +30,7 @@
 #include "config/builtins.hpp"
 #include "config/reload_reuse.hpp"
 #include "config/sections.hpp"
+#include "core/canonical_path.hpp"
 #include "gatehouse/exchange.hpp"
 #include "gatehouse/flow.hpp"
 #include "gatehouse/response.hpp"
@@ -124,6 +125,21 @@ std::vector<Route> parse_routes(const Object& top, const std::vector<ListenerOpt
     if (!route.path.starts_with('/')) throw ConfigError(o.at("path"), "must start with \"/\", got " + quote(route.path));
     if (route.path.find_first_of(std::string_view(" ?#\0", 4)) != std::string::npos || has_control(route.path)) {
       throw ConfigError(o.at("path"), "must not contain spaces, control characters, \"?\" or \"#\", got " + quote(route.path));
+    }
+    // Requests are matched in canonical form (core/canonical_path.hpp): a path written otherwise
+    // would match nothing. Escapes the listener may keep are allowed; "//" too (merge_slashes off).
+    {
+      const PathPolicy lenient{.merge_slashes = false,
+                               .encoded_slash = PathEscapeAction::keep_encoded,
+                               .backslash = PathEscapeAction::keep_encoded,
+                               .encoded_nul = PathEscapeAction::keep_encoded};
+      std::string canonical;
+      const PathVerdict v = canonicalize_path(route.path, lenient, canonical);
+      if (v != PathVerdict::ok || canonical != route.path) {
+        throw ConfigError(o.at("path"), "requests are matched on their canonical path, which " + quote(route.path) +
+                                            (v == PathVerdict::ok ? " never is; write " + quote(canonical)
+                                                                  : " cannot be: " + std::string(path_verdict_reason(v))));
+      }
     }
     route.prefix = o.boolean("prefix", true);
 

@@ -57,18 +57,18 @@ void report_refused_request(Exchange& ex, unsigned status, std::string_view why)
 
 std::string_view violation_class(unsigned status, std::string_view why) noexcept {
   if (smuggling_signal(why)) return "smuggling";
-  if (mentions(why, "path") || mentions(why, "fragment")) return "path";
-  if (mentions(why, "Host") || mentions(why, "authority")) return "host";
-  if (mentions(why, "target") || mentions(why, "asterisk") || mentions(why, "CONNECT")) return "target";
-  if (mentions(why, "HTTP/0.9") || mentions(why, "version") || status == 505) return "version";
   switch (status) {
     case 408: return "timeout";
     case 413:
     case 414:
     case 431: return "limit";
-    case 400: return "malformed";
-    default: return "unsupported";
+    default: break;
   }
+  if (mentions(why, "path") || mentions(why, "fragment")) return "path";
+  if (mentions(why, "Host") || mentions(why, "authority")) return "host";
+  if (mentions(why, "target") || mentions(why, "asterisk") || mentions(why, "CONNECT")) return "target";
+  if (mentions(why, "HTTP/0.9") || mentions(why, "version") || status == 505) return "version";
+  return status == 400 ? "malformed" : "unsupported";
 }
 
 void note_refused_request(Exchange& ex, unsigned status, std::string_view why) {

@@ -454,6 +454,23 @@ TEST_CASE("a listener's path_policy") {
   CHECK(has(e, "did you mean \"merge_slashes\""));
 }
 
+TEST_CASE("route paths must be in the canonical form requests are matched in") {
+  json j = minimal();
+  j["routes"][0]["path"] = "/a/../admin";
+  auto e = error_of(j);
+  CHECK(e.path() == "/routes/0/path");
+  CHECK(has(e, "write \"/admin\""));
+  j["routes"][0]["path"] = "/%7euser";
+  CHECK(has(error_of(j), "write \"/~user\""));
+  j["routes"][0]["path"] = "/a%zz";
+  CHECK(has(error_of(j), "invalid percent-escape"));
+  for (const char* ok : {"/.well-known/jwks.json", "/files%2Fx", "/a//b", "/a;v=1"}) {
+    CAPTURE(ok);
+    j["routes"][0]["path"] = ok;
+    CHECK_NOTHROW(load_config(j.dump()));
+  }
+}
+
 TEST_CASE("TLS files must exist and be readable") {
   TempDir tmp;
   const auto crt = tmp.file("s.crt"), key = tmp.file("s.key");
