@@ -72,7 +72,8 @@ Worker::Worker(std::shared_ptr<const GatewayShared> shared, asio::any_io_executo
       deadlines_(executor_),
       sweep_timer_(executor_) {
   // The gateway's metric families are the same in every snapshot: one shard for the worker's life.
-  if (GatewayMetrics* m = this->shared().metrics.get()) metrics_.emplace(*m, m->registry()->add_shard());
+  // (Braces: clang 14, which builds the fuzz targets, has no parenthesized aggregate init.)
+  if (GatewayMetrics* m = this->shared().metrics.get()) metrics_.emplace(WorkerMetrics{*m, m->registry()->add_shard()});
 }
 
 Worker::~Worker() {
