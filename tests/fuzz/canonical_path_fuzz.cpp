@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "core/canonical_path.hpp"
+#include "fuzz/path_policy_selector.hpp"
 
 namespace {
 
@@ -29,13 +30,6 @@ namespace d = gatehouse::detail;
   std::abort();
 }
 
-PathEscapeAction action(unsigned bits) {
-  switch (bits & 3) {
-    case 1: return PathEscapeAction::keep_encoded;
-    case 2: return PathEscapeAction::as_slash;
-    default: return PathEscapeAction::reject;
-  }
-}
 
 bool unreserved(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
@@ -92,10 +86,7 @@ void check_canonical(std::string_view out, const PathPolicy& p, std::string_view
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
   const unsigned sel = data[0];
-  const PathPolicy policy{.merge_slashes = (sel & 1) != 0,
-                          .encoded_slash = action(sel >> 1),
-                          .backslash = action(sel >> 3),
-                          .encoded_nul = (sel & 32) ? PathEscapeAction::keep_encoded : PathEscapeAction::reject};
+  const PathPolicy policy = gatehouse::fuzz::path_policy_from(sel);
   std::string path(reinterpret_cast<const char*>(data + 1), size - 1);
   if (path.empty() || path.front() != '/') path.insert(path.begin(), '/');
 

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz/path_policy_selector.hpp"
 #include "http1/parser.hpp"
 #include "http1/request_checks.hpp"
 #include "http1/serializer.hpp"
@@ -23,7 +24,6 @@
 
 namespace {
 
-using gatehouse::PathEscapeAction;
 using gatehouse::PathPolicy;
 using gatehouse::Request;
 namespace d = gatehouse::detail;
@@ -33,13 +33,6 @@ namespace d = gatehouse::detail;
   std::abort();
 }
 
-PathEscapeAction action(unsigned bits) {
-  switch (bits & 3) {
-    case 1: return PathEscapeAction::keep_encoded;
-    case 2: return PathEscapeAction::as_slash;
-    default: return PathEscapeAction::reject;
-  }
-}
 
 struct Parsed {
   bool ok = false;
@@ -75,10 +68,7 @@ std::string fields(const Request& req) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 1) return 0;
   const unsigned sel = data[0];
-  const PathPolicy policy{.merge_slashes = (sel & 1) != 0,
-                          .encoded_slash = action(sel >> 1),
-                          .backslash = action(sel >> 3),
-                          .encoded_nul = (sel & 32) ? PathEscapeAction::keep_encoded : PathEscapeAction::reject};
+  const PathPolicy policy = gatehouse::fuzz::path_policy_from(sel);
   const std::string_view input(reinterpret_cast<const char*>(data + 1), size - 1);
 
   Request req;

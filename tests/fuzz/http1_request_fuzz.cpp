@@ -16,13 +16,13 @@
 #include <vector>
 
 #include "core/canonical_path.hpp"
+#include "fuzz/path_policy_selector.hpp"
 #include "http1/authority.hpp"
 #include "http1/parser.hpp"
 #include "http1/request_checks.hpp"
 
 namespace {
 
-using gatehouse::PathEscapeAction;
 using gatehouse::PathPolicy;
 using gatehouse::Request;
 namespace d = gatehouse::detail;
@@ -32,13 +32,6 @@ namespace d = gatehouse::detail;
   std::abort();
 }
 
-PathEscapeAction action(unsigned bits) {
-  switch (bits & 3) {
-    case 1: return PathEscapeAction::keep_encoded;
-    case 2: return PathEscapeAction::as_slash;
-    default: return PathEscapeAction::reject;
-  }
-}
 
 void check_accepted(const Request& req, const PathPolicy& policy) {
   const std::string_view t = req.target();
@@ -105,10 +98,7 @@ std::vector<std::string> run(const std::vector<std::string>& reads, const PathPo
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 2) return 0;
   const unsigned sel = data[1];
-  const PathPolicy policy{.merge_slashes = (sel & 1) != 0,
-                          .encoded_slash = action(sel >> 1),
-                          .backslash = action(sel >> 3),
-                          .encoded_nul = (sel & 32) ? PathEscapeAction::keep_encoded : PathEscapeAction::reject};
+  const PathPolicy policy = gatehouse::fuzz::path_policy_from(sel);
   const std::string_view bytes(reinterpret_cast<const char*>(data + 2), size - 2);
   if (bytes.empty()) return 0;
   const std::size_t cut = 1 + data[0] % bytes.size();
