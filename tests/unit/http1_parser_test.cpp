@@ -236,6 +236,7 @@ TEST_CASE("RFC 9112 review: smuggling and malformed request cases the parser ref
       {"Content-Length list", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3,3\r\n\r\nabc"},
       {"Content-Length with a sign", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\nabc"},
       {"raw non-ASCII in the target", "GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n"},
+      {"authority form outside CONNECT", "GET a.test:443 HTTP/1.1\r\nHost: a\r\n\r\n"},
       {"an expectation other than 100-continue", "POST / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\nx"},
   };
   for (const Case& c : cases) {
