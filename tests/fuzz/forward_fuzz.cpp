@@ -2,7 +2,7 @@
 //
 // Input: one selector byte (PathPolicy bits, as canonical_path_fuzz), then one request. A request
 // the front accepts (parser, head checks) is prepared as the upstream call prepares it
-// (hop-by-hop and framing fields and Expect removed), serialized with the gateway's own head
+// (hop-by-hop and framing fields and Expect removed, Host added when absent), serialized with the gateway's own head
 // writer and framing (Content-Length, or chunked with write_chunk_header), and parsed again by
 // llhttp. The copy must parse as exactly one complete message, consume every byte, pass the same
 // checks unchanged, and carry the same method, target, fields (values without surrounding
@@ -77,6 +77,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // As UpstreamOrigin::serve prepares it.
   d::strip_hop_by_hop(req.headers());
   req.headers().remove("expect");
+  // An HTTP/1.0 request may come without Host; the call adds the endpoint's (upstream_call.cpp).
+  if (!req.headers().contains("host")) req.headers().add("host", "svc.internal:8080");
   const d::Framing framing = first.chunked ? d::Framing::chunked
                              : first.length > 0 ? d::Framing::length
                                                 : d::Framing::none;
