@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <gatehouse/testing.hpp>
+
 #include "integration/fixture.hpp"
 #include "support/raw_http.hpp"
 
