@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Fuzzes with libFuzzer (tests/fuzz): the token parsers (jwt_fuzz, jwk_fuzz, b64_json_fuzz), the
-# HTTP/1 front (http1_request_fuzz, canonical_path_fuzz, host_fuzz, forward_fuzz) and the
-# configuration loader (config_fuzz).
+# Fuzzes with libFuzzer (tests/fuzz): the token parsers (jwt_fuzz, jwk_fuzz, b64_json_fuzz) and the
+# HTTP/1 front (http1_request_fuzz, canonical_path_fuzz, host_fuzz, forward_fuzz); by name only,
+# the configuration loader (config_fuzz), whose build compiles the whole library with clang.
 #
-#   scripts/fuzz.sh                        every target: FUZZ_SECONDS (default 60) seconds for each
-#                                          token parser, FUZZ_FRONT_SECONDS (default half of
-#                                          FUZZ_SECONDS) for each of the others
+#   scripts/fuzz.sh                        the default targets: FUZZ_SECONDS (default 60) seconds for
+#                                          each token parser, FUZZ_FRONT_SECONDS (default half of
+#                                          FUZZ_SECONDS) for each HTTP/1 target
 #   FUZZ_SECONDS=600 scripts/fuzz.sh jwt_fuzz   a target named on the command line gets FUZZ_SECONDS
+#   FUZZ_SECONDS=300 scripts/fuzz.sh config_fuzz
 #
 # Needs clang (scripts/install-deps.sh installs it). Configures build-fuzz (FUZZ_BUILD_DIR) with
 # clang++, ASan + UBSan and -Dfuzz=true when it is missing, and builds only the fuzz targets. Each
@@ -20,7 +21,7 @@ BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_FRONT_SECONDS=${FUZZ_FRONT_SECONDS:-$((FUZZ_SECONDS / 2))}
 TOKEN_TARGETS=(jwt_fuzz jwk_fuzz b64_json_fuzz)
-FRONT_TARGETS=(http1_request_fuzz canonical_path_fuzz host_fuzz forward_fuzz config_fuzz)
+FRONT_TARGETS=(http1_request_fuzz canonical_path_fuzz host_fuzz forward_fuzz)
 if [ $# -gt 0 ]; then
   targets=("$@")
   FUZZ_FRONT_SECONDS=$FUZZ_SECONDS
