@@ -19,6 +19,7 @@ using gatehouse::ConfigError;
 using gatehouse::GatewayConfig;
 using gatehouse::load_config;
 using gatehouse::MiddlewareRegistry;
+using gatehouse::PathEscapeAction;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
