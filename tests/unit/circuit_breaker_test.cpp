@@ -22,17 +22,17 @@ TEST_CASE("circuit breaker: a limit admits exactly that many, counts each refusa
   std::vector<BreakerHold> held;
   for (int i = 0; i < 3; ++i) {
     held.push_back(detail::acquire(b, BreakerLimit::max_requests));
-    CHECK(held.back());
+    CHECK(static_cast<bool>(held.back()));
   }
-  CHECK_FALSE(detail::acquire(b, BreakerLimit::max_requests));
-  CHECK_FALSE(detail::acquire(b, BreakerLimit::max_requests));
+  CHECK_FALSE(static_cast<bool>(detail::acquire(b, BreakerLimit::max_requests)));
+  CHECK_FALSE(static_cast<bool>(detail::acquire(b, BreakerLimit::max_requests)));
   CircuitBreakerState s = b.state();
   CHECK(s.requests == 3);
   CHECK(s.tripped(BreakerLimit::max_requests) == 2);
   CHECK(s.tripped(BreakerLimit::max_connections) == 0);
   held.pop_back();  // one request ends: room for one more
   CHECK(b.state().requests == 2);
-  CHECK(detail::acquire(b, BreakerLimit::max_requests));  // held only for this expression
+  CHECK(static_cast<bool>(detail::acquire(b, BreakerLimit::max_requests)));  // held only for this expression
   CHECK(b.state().requests == 2);
   held.clear();
   CHECK(b.state().requests == 0);

@@ -5,9 +5,12 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
 
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -145,12 +148,14 @@ TEST_CASE("body replay: the body as sent is kept and goes out again the same; to
     const std::string_view a[] = {"hello ", "wor"};
     CHECK(rec.write_now(a, {}, false) == detail::BodySink::Now::written);
     const std::string_view b[] = {"ld"};
-    CHECK(co_await rec.write(b, "!", true));
+    const bool wrote = co_await rec.write(b, "!", true);
+    CHECK(wrote);
     CHECK(first.got == "hello world!");
     REQUIRE(replay.complete());
 
     RecordingSink second(false);  // takes it only through write()
-    CHECK(co_await replay.send(second));
+    const bool resent = co_await replay.send(second);
+    CHECK(resent);
     CHECK(second.got == "hello world!");
     CHECK(second.ended);
 
@@ -160,7 +165,8 @@ TEST_CASE("body replay: the body as sent is kept and goes out again the same; to
     detail::BodyReplay::Recorder rec2(again, slow);
     const std::string_view c[] = {"abc"};
     CHECK(rec2.write_now(c, {}, true) == detail::BodySink::Now::later);
-    CHECK(co_await rec2.write(c, {}, true));
+    const bool finished = co_await rec2.write(c, {}, true);
+    CHECK(finished);
     CHECK(again.bytes() == "abc");
 
     detail::BodyReplay small(4);
