@@ -8,6 +8,7 @@
 #include "gatehouse/auth/remote_key_source.hpp"
 #include "gatehouse/auth/token_minter.hpp"
 #include "gatehouse/body.hpp"
+#include "gatehouse/circuit_breaker.hpp"
 #include "gatehouse/clock.hpp"
 #include "gatehouse/exchange.hpp"
 #include "gatehouse/flow.hpp"

@@ -26,6 +26,9 @@ struct Route {
   std::vector<std::shared_ptr<const Middleware>> middleware{};
   /// What answers: an upstream or a local handler (see Origin).
   Origin origin{};
+  /// For an upstream origin: replaces the upstream's retry policy for this route's requests
+  /// (null: the upstream's).
+  std::shared_ptr<const RetryPolicy> retry_policy{};
   /// Names of the listeners (ListenerOptions::name) that serve this route; empty: every listener.
   /// On other listeners its paths answer 404, as when nothing matches, and never fall through to
   /// a broader route there (such as "/"): internal and admin routes stay off the public listener.

@@ -10,6 +10,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/ip/tcp.hpp>
 
+#include "gatehouse/circuit_breaker.hpp"
 #include "gatehouse/load_balancer.hpp"
 #include "gatehouse/retry_policy.hpp"
 #include "gatehouse/tls_options.hpp"
@@ -42,7 +43,10 @@ struct UpstreamOptions {
   /// Picks the endpoint of each attempt; empty: round_robin().
   LoadBalancerFactory load_balancer{};
   /// Decides which failed attempts are tried again; null: ConnectRetryPolicy(connect_retries).
+  /// A route may set its own (Route::retry_policy).
   std::shared_ptr<const RetryPolicy> retry_policy{};
+  /// Limits on connections, pending requests, requests and retries, over all workers.
+  CircuitBreakerLimits circuit_breaker{};
 };
 
 /// Shared by all workers. Endpoints are resolved to a snapshot that workers read without locks.
@@ -63,6 +67,9 @@ class Upstream : public std::enable_shared_from_this<Upstream> {
   std::shared_ptr<const std::vector<Endpoint>> endpoints() const;
   /// Bumped on every change of endpoints(), so workers can cache the snapshot.
   std::uint64_t generation() const noexcept;
+
+  /// Its circuit breakers now: what is held against each limit, and how often each refused.
+  CircuitBreakerState circuit_breaker() const noexcept;
 
   /// Starts (or restarts) periodic DNS resolution on `ex`; numeric endpoints need none.
   void start_resolving(asio::any_io_executor ex);

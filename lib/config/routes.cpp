@@ -7,6 +7,7 @@
 //     prefix          boolean, default true
 //     methods         array of uppercase tokens, default [] (any)
 //     rewrite_prefix  "" or a path starting with '/' (upstream routes only)
+//     retry           a retry object (retry.cpp) replacing the upstream's (upstream routes only)
 //     upstream        name of an upstream          } exactly one of the three
 //     respond         {status: 100..599 (200),     }
 //                      body: string (""), content_type: string ("text/plain"),
@@ -97,7 +98,7 @@ std::vector<Route> parse_routes(const Object& top, const std::vector<ListenerOpt
     const std::string path = child(rp, i);
     Object o(r, path,
              {"name", "host", "path", "prefix", "methods", "rewrite_prefix", "upstream", "respond", "jwks",
-              "middleware", "listeners"});
+              "middleware", "listeners", "retry"});
     Route route;
 
     if (const json* n = o.find("name")) {
@@ -213,6 +214,11 @@ std::vector<Route> parse_routes(const Object& top, const std::vector<ListenerOpt
         throw ConfigError(p, "must not contain spaces, control characters, \"?\" or \"#\", got " + quote(s));
       }
       route.rewrite_prefix = s;
+    }
+
+    if (const json* r = o.find("retry")) {
+      if (!upstream) throw ConfigError(o.at("retry"), "only applies to routes with an \"upstream\"");
+      route.retry_policy = parse_retry(*r, o.at("retry"));
     }
 
     if (const json* m = o.find("middleware"))

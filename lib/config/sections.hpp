@@ -36,6 +36,11 @@ std::map<std::string, std::shared_ptr<Upstream>> parse_upstreams(const config_js
                                                                  const LoadBalancerRegistry& balancers,
                                                                  ConfigReuse* reuse = nullptr);
 
+/// A "retry" object of an upstream or a route (retry.cpp): a StandardRetryPolicy.
+std::shared_ptr<const RetryPolicy> parse_retry(const nlohmann::json& j, const std::string& path);
+/// An upstream's "circuit_breaker" object (retry.cpp).
+CircuitBreakerLimits parse_circuit_breaker(const nlohmann::json& j, const std::string& path);
+
 /// "verifiers" (verifier_registry.cpp): name -> {"type": ..., options of that type}, built by the
 /// factory `registry` has for the type.
 std::map<std::string, std::shared_ptr<const auth::TokenVerifier>, std::less<>> make_verifiers(

@@ -8,6 +8,7 @@
 //     max_idle_per_worker  integer >= 0, default 64
 //     load_balancer  optional: a policy name ("round_robin", the default) or
 //                    {"policy": name, ...options of that policy} (LoadBalancerRegistry)
+//     retry, circuit_breaker  optional objects (retry.cpp); retry excludes connect_retries
 //     tls         optional object (its presence enables TLS to the upstream):
 //       ca, server_name, client_cert, client_key   strings, default "" (none / system CAs /
 //       endpoint host); client_cert and client_key go together
@@ -108,7 +109,7 @@ std::shared_ptr<Upstream> parse_upstream(const std::string& name, const json& j,
   Object o(j, path,
            {"endpoints", "connect_timeout_ms", "try_timeout_ms", "total_timeout_ms", "connect_retries",
             "max_idle_per_worker", "max_idle_time_ms", "max_connection_age_ms", "resolve_interval_ms", "tls",
-            "load_balancer"});
+            "load_balancer", "retry", "circuit_breaker"});
   UpstreamOptions opts;
   opts.name = name;
   const std::string ep_path = o.at("endpoints");
@@ -132,6 +133,12 @@ std::shared_ptr<Upstream> parse_upstream(const std::string& name, const json& j,
   opts.resolve_interval = o.duration("resolve_interval_ms", opts.resolve_interval);
   if (const json* t = o.find("tls")) opts.tls = parse_upstream_tls(*t, o.at("tls"));
   if (const json* lb = o.find("load_balancer")) opts.load_balancer = parse_load_balancer(*lb, o.at("load_balancer"), balancers);
+  if (const json* r = o.find("retry")) {
+    if (o.has("connect_retries"))
+      throw ConfigError(o.at("connect_retries"), "give only one of \"connect_retries\" and \"retry\" (retry.attempts counts all attempts)");
+    opts.retry_policy = parse_retry(*r, o.at("retry"));
+  }
+  if (const json* cb = o.find("circuit_breaker")) opts.circuit_breaker = parse_circuit_breaker(*cb, o.at("circuit_breaker"));
 
   const std::vector<std::string> endpoints = opts.endpoints;
   std::vector<std::pair<std::string, std::string>> tls_files;

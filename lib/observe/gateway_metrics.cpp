@@ -62,13 +62,18 @@ std::string_view status_class_name(std::size_t c) noexcept {
   return names[std::min(c, kStatusClasses - 1)];
 }
 
+struct GatewayMetrics::BreakerWatch {
+  std::mutex mu;
+  std::vector<std::weak_ptr<const Upstream>> upstreams;
+};
+
 struct GatewayMetrics::PoolWatch {
   std::mutex mu;
   std::vector<std::pair<std::string, const std::atomic<std::size_t>*>> pools;
 };
 
 GatewayMetrics::GatewayMetrics(std::shared_ptr<MetricsRegistry> registry)
-    : registry_(std::move(registry)), pools_(std::make_shared<PoolWatch>()) {
+    : registry_(std::move(registry)), pools_(std::make_shared<PoolWatch>()), breakers_(std::make_shared<BreakerWatch>()) {
   MetricsRegistry& r = *registry_;
   requests = r.counter({"gatehouse_requests_total",
                         "Requests answered, by route, method class (GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, "
@@ -105,9 +110,22 @@ GatewayMetrics::GatewayMetrics(std::shared_ptr<MetricsRegistry> registry)
                                  {"upstream"},
                                  kMaxUpstreams});
   upstream_retries = r.counter({"gatehouse_upstream_retries_total",
-                                "Upstream attempts made again after a failed one, as the retry policy decided.",
-                                {"upstream"},
-                                kMaxUpstreams});
+                                "Upstream attempts made again after a failed one, as the retry policy decided, by "
+                                "upstream and the condition of the failed attempt (connect_failure, reset, timeout, "
+                                "or the response status).",
+                                {"upstream", "condition"},
+                                kMaxUpstreams * 8});
+  upstream_breaker_trips = r.counter({"gatehouse_upstream_breaker_trips_total",
+                                      "Requests refused (503) or retries not made because an upstream's circuit "
+                                      "breaker was at its limit, by upstream and limit (max_connections, "
+                                      "max_pending_requests, max_requests, max_retries).",
+                                      {"upstream", "limit"},
+                                      kMaxUpstreams * kBreakerLimitCount});
+  upstream_retry_budget_exhausted = r.counter({"gatehouse_upstream_retry_budget_exhausted_total",
+                                               "Retries the retry policy wanted that the upstream's retry budget "
+                                               "refused, by upstream.",
+                                               {"upstream"},
+                                               kMaxUpstreams});
   auth = r.counter({"gatehouse_auth_total",
                     "Authentication outcomes by verifier and result (success, missing, ambiguous, or why the "
                     "credential was refused: expired, bad_signature, ...).",
@@ -133,6 +151,42 @@ GatewayMetrics::GatewayMetrics(std::shared_ptr<MetricsRegistry> registry)
                                     samples.push_back({{name}, static_cast<double>(idle->load(std::memory_order_relaxed))});
                                   return samples;
                                 });
+  // Circuit breakers: read from the upstreams' shared counters at scrape time.
+  std::weak_ptr<BreakerWatch> bwatch = breakers_;
+  auto breaker_samples = [bwatch](bool limits) {
+    std::vector<MetricSample> samples;
+    auto w = bwatch.lock();
+    if (!w) return samples;
+    std::lock_guard lock(w->mu);
+    std::erase_if(w->upstreams, [](const auto& u) { return u.expired(); });
+    // A reload may leave an upstream replaced under the same name in use for a while: what both
+    // hold is summed, the limit is the newest one's.
+    std::vector<std::string> named;
+    for (auto it = w->upstreams.rbegin(); it != w->upstreams.rend(); ++it) {
+      const auto up = it->lock();
+      if (!up) continue;
+      if (limits && std::find(named.begin(), named.end(), up->name()) != named.end()) continue;
+      named.push_back(up->name());
+      const CircuitBreakerState s = up->circuit_breaker();
+      for (std::size_t i = 0; i < kBreakerLimitCount; ++i) {
+        const auto l = static_cast<BreakerLimit>(i);
+        samples.push_back({{up->name(), std::string(to_string(l))},
+                           static_cast<double>(limits ? s.limit(l) : s.in_use(l))});
+      }
+    }
+    return samples;
+  };
+  breaker_in_use_ = r.gauge_callback({"gatehouse_upstream_breaker_in_use",
+                                      "What upstreams hold now against each circuit-breaker limit (connections "
+                                      "open, requests pending and in flight, retries in progress), all workers.",
+                                      {"upstream", "limit"},
+                                      kMaxUpstreams * kBreakerLimitCount},
+                                     [breaker_samples] { return breaker_samples(false); });
+  breaker_limit_ = r.gauge_callback({"gatehouse_upstream_breaker_limit",
+                                     "Upstreams' circuit-breaker limits, by upstream and limit.",
+                                     {"upstream", "limit"},
+                                     kMaxUpstreams * kBreakerLimitCount},
+                                    [breaker_samples] { return breaker_samples(true); });
   no_route_ = &route(kNoRouteLabel);
 }
 
@@ -169,13 +223,25 @@ const UpstreamMetrics& GatewayMetrics::upstream(std::string_view name) {
   m->duration = upstream_duration.series({name});
   m->connect_failures = upstream_connect_failures.series({name});
   m->timeouts = upstream_timeouts.series({name});
-  m->retries = upstream_retries.series({name});
+  m->name = std::string(name);
+  static constexpr std::string_view conditions[kRetryConditions] = {"connect_failure", "reset", "timeout"};
+  for (std::size_t i = 0; i < kRetryConditions; ++i) m->retries[i] = upstream_retries.series({name, conditions[i]});
+  for (std::size_t i = 0; i < kBreakerLimitCount; ++i)
+    m->breaker_trips[i] = upstream_breaker_trips.series({name, to_string(static_cast<BreakerLimit>(i))});
+  m->retry_budget_exhausted = upstream_retry_budget_exhausted.series({name});
   return *upstreams_.emplace(std::string(name), std::move(m)).first->second;
 }
 
 void GatewayMetrics::watch_pool(std::string upstream, const std::atomic<std::size_t>* idle) {
   std::lock_guard lock(pools_->mu);
   pools_->pools.emplace_back(std::move(upstream), idle);
+}
+
+void GatewayMetrics::watch_breakers(const std::shared_ptr<const Upstream>& upstream) {
+  std::lock_guard lock(breakers_->mu);
+  for (const auto& w : breakers_->upstreams)
+    if (w.lock() == upstream) return;
+  breakers_->upstreams.push_back(upstream);
 }
 
 void GatewayMetrics::unwatch_pool(const std::atomic<std::size_t>* idle) {
@@ -226,6 +292,7 @@ void WorkerMetrics::upstream_failed(const UpstreamMetrics& u, AttemptFailure f) 
       break;
     case AttemptFailure::send_failed:
     case AttemptFailure::reset:
+    case AttemptFailure::status:
       break;
   }
 }
@@ -234,8 +301,41 @@ void WorkerMetrics::upstream_timed_out(const UpstreamMetrics& u) noexcept {
   gateway.upstream_timeouts.inc(shard, u.timeouts);
 }
 
-void WorkerMetrics::upstream_retry(const UpstreamMetrics& u) noexcept {
-  gateway.upstream_retries.inc(shard, u.retries);
+void WorkerMetrics::upstream_retry(const UpstreamMetrics& u, AttemptFailure failure, unsigned status) noexcept {
+  switch (failure) {
+    case AttemptFailure::connect_failed:
+    case AttemptFailure::connect_timeout:
+      gateway.upstream_retries.inc(shard, u.retries[0]);
+      return;
+    case AttemptFailure::send_failed:
+    case AttemptFailure::reset:
+      gateway.upstream_retries.inc(shard, u.retries[1]);
+      return;
+    case AttemptFailure::timeout:
+      gateway.upstream_retries.inc(shard, u.retries[2]);
+      return;
+    case AttemptFailure::status:
+      break;
+  }
+  // Statuses are the few a policy retries: looked up in the shard's cache, no lock once seen.
+  char digits[4] = {};
+  const unsigned s = status % 1000;
+  digits[0] = static_cast<char>('0' + s / 100);
+  digits[1] = static_cast<char>('0' + s / 10 % 10);
+  digits[2] = static_cast<char>('0' + s % 10);
+  try {
+    gateway.upstream_retries.inc(shard, {u.name, std::string_view(digits, 3)});
+  } catch (...) {
+    // Out of memory for the shard's cache: this count is lost, the retry is not.
+  }
+}
+
+void WorkerMetrics::breaker_tripped(const UpstreamMetrics& u, BreakerLimit limit) noexcept {
+  gateway.upstream_breaker_trips.inc(shard, u.breaker_trips[static_cast<std::size_t>(limit)]);
+}
+
+void WorkerMetrics::retry_budget_exhausted(const UpstreamMetrics& u) noexcept {
+  gateway.upstream_retry_budget_exhausted.inc(shard, u.retry_budget_exhausted);
 }
 
 std::string_view auth_result_label(std::error_code e) noexcept {

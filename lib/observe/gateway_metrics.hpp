@@ -17,9 +17,11 @@
 #include <string_view>
 #include <system_error>
 
+#include "gatehouse/circuit_breaker.hpp"
 #include "gatehouse/exchange.hpp"
 #include "gatehouse/metrics.hpp"
 #include "gatehouse/retry_policy.hpp"
+#include "gatehouse/upstream.hpp"
 
 namespace gatehouse::detail {
 
@@ -47,8 +49,16 @@ struct ListenerMetrics {
   MetricSeries connections_active, connections_total, tls_success, tls_failure;
 };
 
+/// The "condition" label of gatehouse_upstream_retries_total for a failed attempt:
+/// connect_failure, reset, timeout, or the response status ("503").
+inline constexpr std::size_t kRetryConditions = 3;  // the ones without a status
+
 struct UpstreamMetrics {
-  MetricSeries duration, connect_failures, timeouts, retries;
+  std::string name;
+  MetricSeries duration, connect_failures, timeouts;
+  MetricSeries retries[kRetryConditions];  // by condition: connect_failure, reset, timeout
+  MetricSeries breaker_trips[kBreakerLimitCount];
+  MetricSeries retry_budget_exhausted;
 };
 
 class GatewayMetrics {
@@ -72,6 +82,9 @@ class GatewayMetrics {
   /// callback). The pool calls unwatch_pool before it goes away.
   void watch_pool(std::string upstream, const std::atomic<std::size_t>* idle);
   void unwatch_pool(const std::atomic<std::size_t>* idle);
+  /// An upstream whose circuit breakers the scrape reports (gauges read at scrape time, as long
+  /// as the upstream lives).
+  void watch_breakers(const std::shared_ptr<const Upstream>& upstream);
 
   // The families (Prometheus names in gateway_metrics.cpp). One line each for new features.
   Counter requests;            // {route, method_class, status_class}
@@ -84,7 +97,9 @@ class GatewayMetrics {
   Histogram upstream_duration;       // {upstream}
   Counter upstream_connect_failures;  // {upstream}
   Counter upstream_timeouts;          // {upstream}
-  Counter upstream_retries;           // {upstream}
+  Counter upstream_retries;           // {upstream, condition}
+  Counter upstream_breaker_trips;     // {upstream, limit}
+  Counter upstream_retry_budget_exhausted;  // {upstream}
   Counter auth;                       // {verifier, result}
   Counter protocol_violations;        // {reason}: requests refused by the HTTP front
 
@@ -98,6 +113,9 @@ class GatewayMetrics {
   const RouteMetrics* no_route_ = nullptr;
   std::shared_ptr<PoolWatch> pools_;
   MetricCallbackHandle pool_idle_;
+  struct BreakerWatch;
+  std::shared_ptr<BreakerWatch> breakers_;
+  MetricCallbackHandle breaker_in_use_, breaker_limit_;
 };
 
 /// One worker's side: its shard, and the gateway's families. From the worker's thread only.
@@ -116,7 +134,12 @@ struct WorkerMetrics {
   void upstream_failed(const UpstreamMetrics& u, AttemptFailure f) noexcept;
   /// A request's upstream deadline passed while it was being sent.
   void upstream_timed_out(const UpstreamMetrics& u) noexcept;
-  void upstream_retry(const UpstreamMetrics& u) noexcept;
+  /// A failed attempt is tried again; `status`: the response's, when failure == status.
+  void upstream_retry(const UpstreamMetrics& u, AttemptFailure failure, unsigned status) noexcept;
+  /// A circuit breaker refused something (a max_retries trip: a retry not made).
+  void breaker_tripped(const UpstreamMetrics& u, BreakerLimit limit) noexcept;
+  /// The retry budget refused a retry.
+  void retry_budget_exhausted(const UpstreamMetrics& u) noexcept;
 };
 
 /// The "result" label of gatehouse_auth_total for a verifier's error ("expired", "bad_signature",

@@ -117,6 +117,7 @@ Upstream::Upstream(UpstreamOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->retry_policy = impl_->options.retry_policy
                             ? impl_->options.retry_policy
                             : std::make_shared<const ConnectRetryPolicy>(impl_->options.connect_retries);
+  impl_->breaker = std::make_unique<detail::CircuitBreaker>(impl_->options.circuit_breaker);
 }
 
 std::shared_ptr<Upstream> Upstream::create(UpstreamOptions options) {
@@ -131,6 +132,8 @@ const std::string& Upstream::name() const noexcept { return impl_->options.name;
 std::shared_ptr<const std::vector<Upstream::Endpoint>> Upstream::endpoints() const {
   return impl_->snapshot.load();
 }
+CircuitBreakerState Upstream::circuit_breaker() const noexcept { return impl_->breaker->state(); }
+
 std::uint64_t Upstream::generation() const noexcept {
   return impl_->generation.load(std::memory_order_acquire);
 }

@@ -2,18 +2,24 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 
 #include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 
 #include "core/exchange_access.hpp"
 #include "http1/body_writer.hpp"
 #include "http1/serializer.hpp"
 #include "net/watchdog.hpp"
+#include "proxy/body_replay.hpp"
+#include "proxy/connection_wait.hpp"
 #include "proxy/forwarding.hpp"
+#include "proxy/overload_answer.hpp"
 #include "proxy/upstream_impl.hpp"
 #include "proxy/upstream_pool.hpp"
 #include "server/worker.hpp"
 #include "tls/tls_connect.hpp"
+#include "util/fast_random.hpp"
 
 namespace gatehouse::detail {
 namespace {
@@ -35,6 +41,8 @@ struct Call {
   const Upstream& up;
   const UpstreamOptions& options;
   UpstreamPool& pool;
+  CircuitBreaker& breaker;
+  std::chrono::milliseconds try_timeout;  // the retry policy's per-try timeout, or the upstream's
   std::unique_ptr<UpstreamConnection> conn;
   PooledBuffer buf;
   std::size_t beg = 0, end = 0;
@@ -44,8 +52,17 @@ struct Call {
   bool head_request = false;
   bool request_incomplete = false;  // the upstream answered before it took the whole body
   bool last_read_filled = false;
+  bool body_hooks_done = false;  // a request without a body: its hooks ran on the first attempt
+  BodyReplay* replay = nullptr;  // set when the request's body is kept for retries
+  WorkerMetrics* metrics = nullptr;
+  const UpstreamMetrics* upstream_metrics = nullptr;  // null when metrics are off
 
-  clock::time_point try_deadline() const { return std::min(clock::now() + options.try_timeout, total_deadline); }
+  clock::time_point try_deadline() const { return std::min(clock::now() + try_timeout, total_deadline); }
+  /// The request could go out again: it has no body, or its body was not taken yet, or was kept.
+  bool resendable() const noexcept { return !ctx.body.started() || (replay && replay->complete()); }
+  OriginResult overloaded(BreakerLimit limit) {
+    return refuse_overloaded(ctx.ex, up, breaker, limit, metrics, upstream_metrics);
+  }
 };
 
 // How one attempt ended.
@@ -57,11 +74,13 @@ struct Attempt {
   OriginResult result{};  // final
 };
 
-asio::awaitable<bool> connect(Call& c, const UpstreamEndpoint& ep, bool& timed_out) {
+asio::awaitable<bool> connect(Call& c, const UpstreamEndpoint& ep, ConnectionSlot slot, clock::time_point deadline,
+                              bool& timed_out) {
   const auto& impl = UpstreamAccess::impl(c.up);
   asio::ssl::context* tls = impl.tls_context.get();
   tcp::socket socket(c.worker.executor());
   c.conn = std::make_unique<UpstreamConnection>(tls ? Stream(std::move(socket), *tls) : Stream(std::move(socket)), ep);
+  c.conn->slot = std::move(slot);
   // The same connect and handshake as the gateway's own HTTP client; its own deadline is the
   // connect timeout, the watchdog still holds the try and total deadlines.
   c.wd.watch_upstream(&c.conn->stream);
@@ -69,8 +88,8 @@ asio::awaitable<bool> connect(Call& c, const UpstreamEndpoint& ep, bool& timed_o
   c.wd.set(c.try_deadline());
   const std::string_view host =
       tls && !c.options.tls->server_name.empty() ? std::string_view(c.options.tls->server_name) : std::string_view(ep.host);
-  const ConnectError err = co_await connect_stream(c.conn->stream, std::span<const tcp::endpoint>(&ep.address, 1), host,
-                                                   clock::now() + c.options.connect_timeout);
+  const ConnectError err =
+      co_await connect_stream(c.conn->stream, std::span<const tcp::endpoint>(&ep.address, 1), host, deadline);
   if (err.ok() && !c.wd.timed_out()) co_return true;
   timed_out = err.timed_out || c.wd.timed_out();
   c.wd.clear();
@@ -83,13 +102,40 @@ asio::awaitable<bool> connect(Call& c, const UpstreamEndpoint& ep, bool& timed_o
 asio::awaitable<Attempt> try_endpoint(Call& c, const UpstreamEndpoint& ep, bool pooled_ok) {
   Attempt a;
   Exchange& ex = c.ctx.ex;
+  c.request_incomplete = false;
   c.conn = pooled_ok ? c.pool.take(ep.address) : nullptr;
   if (!c.conn) {
-    bool timed_out = false;
-    if (!co_await connect(c, ep, timed_out)) {
-      a.kind = Attempt::Kind::failed;
-      a.failure = timed_out ? AttemptFailure::connect_timeout : AttemptFailure::connect_failed;
+    // A new connection: the request is pending until it has one (circuit breakers).
+    const BreakerHold pending = acquire(c.breaker, BreakerLimit::max_pending_requests);
+    if (!pending) {
+      a.kind = Attempt::Kind::final;
+      a.result = c.overloaded(BreakerLimit::max_pending_requests);
       co_return a;
+    }
+    const clock::time_point connect_deadline = std::min(clock::now() + c.options.connect_timeout, c.try_deadline());
+    ConnectionSlot slot;
+    if (c.breaker.try_acquire(BreakerLimit::max_connections, false)) {
+      slot = ConnectionSlot(c.breaker, c.pool.waiters());
+    } else {
+      // At max_connections: wait for a connection to come back or a slot to free up.
+      ConnectionWait w =
+          co_await wait_for_connection(c.pool, c.breaker, ep.address, pooled_ok, connect_deadline, c.worker.executor());
+      if (w.timed_out()) {
+        a.kind = Attempt::Kind::final;
+        a.result = c.overloaded(BreakerLimit::max_connections);
+        co_return a;
+      }
+      c.conn = std::move(w.pooled);
+      slot = std::move(w.slot);
+    }
+    if (!c.conn) {
+      bool timed_out = false;
+      const bool connected = co_await connect(c, ep, std::move(slot), connect_deadline, timed_out);
+      if (!connected) {
+        a.kind = Attempt::Kind::failed;
+        a.failure = timed_out ? AttemptFailure::connect_timeout : AttemptFailure::connect_failed;
+        co_return a;
+      }
     }
   }
   UpstreamConnection& uc = *c.conn;
@@ -105,12 +151,22 @@ asio::awaitable<Attempt> try_endpoint(Call& c, const UpstreamEndpoint& ep, bool 
   write_request_head(uc.head, req, c.request_framing, c.request_length);
   c.wd.set(c.try_deadline());
   Http1BodyWriter writer(uc.stream, c.worker.buffers());
-  writer.start(uc.head, c.request_framing, &c.wd, c.options.try_timeout);
+  writer.start(uc.head, c.request_framing, &c.wd, c.try_timeout);
   PumpResult sent;
   if (c.ctx.body.present()) {
-    sent = co_await c.ctx.body.send_to(writer);
+    if (c.replay && c.replay->complete()) {
+      // A retry: the body the hooks passed on the first attempt, again.
+      if (!co_await c.replay->send(writer)) sent.stop = PumpResult::Stop::sink;
+    } else if (c.replay) {
+      BodyReplay::Recorder recorder(*c.replay, writer);
+      sent = co_await c.ctx.body.send_to(recorder);
+    } else {
+      sent = co_await c.ctx.body.send_to(writer);
+    }
   } else {
-    sent = c.ctx.body.end_without_body();  // no coroutine for the common case
+    // The hooks see the (empty) body once, however many attempts; no coroutine for the common case.
+    if (!c.body_hooks_done) sent = c.ctx.body.end_without_body();
+    c.body_hooks_done = true;
     if (sent.ok()) {
       const BodySink::Now now = writer.write_now({}, {}, true);
       if (now == BodySink::Now::failed || (now == BodySink::Now::later && !co_await writer.write({}, {}, true)))
@@ -254,18 +310,77 @@ void count_attempt(WorkerMetrics& m, const UpstreamMetrics& u, const Attempt& a,
   }
 }
 
+std::size_t untried(std::size_t endpoints, std::size_t tried) noexcept { return endpoints > tried ? endpoints - tried : 0; }
+
+// After a failed attempt: whether to try again — the policy, then the circuit breaker (or the
+// retry budget), then the time left for the backoff. Returns the backoff to wait, with the retry's
+// unit in `hold`; nullopt: no retry.
+std::optional<std::chrono::milliseconds> admit_retry(Call& c, const RetryPolicy& policy, const RetrySettings& settings,
+                                                     const RetryRequest& rr, BreakerHold& hold) {
+  // A body taken from the client and not kept cannot go out again, whatever the policy.
+  if (rr.body_consumed || clock::now() >= c.total_deadline || !policy.should_retry(rr)) return std::nullopt;
+  const auto delay = backoff_delay(settings.backoff, rr.attempt + 1, random_unit());
+  if (clock::now() + delay >= c.total_deadline) return std::nullopt;
+  switch (c.breaker.try_acquire_retry(settings.budget)) {
+    case CircuitBreaker::RetryVerdict::admitted:
+      break;
+    case CircuitBreaker::RetryVerdict::max_retries:
+      note_trip(c.up, c.breaker, BreakerLimit::max_retries, c.metrics, c.upstream_metrics);
+      return std::nullopt;
+    case CircuitBreaker::RetryVerdict::budget_exhausted:
+      if (c.upstream_metrics) c.metrics->retry_budget_exhausted(*c.upstream_metrics);
+      return std::nullopt;
+  }
+  hold = BreakerHold(c.breaker, BreakerLimit::max_retries);
+  if (c.upstream_metrics) c.metrics->upstream_retry(*c.upstream_metrics, rr.failure, rr.status);
+  return delay;
+}
+
+// A response that is retried never reaches the client. Its connection goes back to the pool when
+// the whole response is already in hand (the usual short error), else it is closed.
+void discard_response(Call& c) {
+  Http1Parser& parser = c.conn->parser;
+  bool ok = true;
+  if (c.beg < c.end) {
+    const auto r = parser.feed(c.buf.data() + c.beg, c.end - c.beg);
+    c.beg += r.consumed;
+    ok = !r.error;
+  }
+  parser.clear_body();
+  const bool reusable = ok && !parser.in_message() && !parser.needs_eof() && parser.keep_alive() && c.beg == c.end &&
+                        !c.request_incomplete && !c.wd.timed_out();
+  if (reusable) c.pool.put(std::move(c.conn));
+  c.conn.reset();
+  c.beg = c.end = 0;
+}
+
 }  // namespace
 
 UpstreamOrigin::UpstreamOrigin(std::shared_ptr<Upstream> upstream, std::string route_path,
-                               std::optional<std::string> rewrite_prefix)
-    : upstream_(std::move(upstream)), route_path_(std::move(route_path)), rewrite_prefix_(std::move(rewrite_prefix)) {}
+                               std::optional<std::string> rewrite_prefix,
+                               std::shared_ptr<const RetryPolicy> retry_policy)
+    : upstream_(std::move(upstream)),
+      route_path_(std::move(route_path)),
+      rewrite_prefix_(std::move(rewrite_prefix)),
+      retry_(retry_policy ? std::move(retry_policy) : UpstreamAccess::impl(*upstream_).retry_policy),
+      retry_settings_(retry_->settings()) {}
 
 asio::awaitable<OriginResult> UpstreamOrigin::serve(ServeContext& ctx) const {
   if (!ctx.worker || !ctx.watchdog) co_return fail(500, "upstream call without a gateway worker");
   Exchange& ex = ctx.ex;
   Request& req = ex.request();
+  CircuitBreaker& breaker = *UpstreamAccess::impl(*upstream_).breaker;
+  const std::chrono::milliseconds try_timeout =
+      retry_settings_.per_try_timeout.count() > 0 ? retry_settings_.per_try_timeout : upstream_->options().try_timeout;
   Call c{ctx, *ctx.worker, *ctx.watchdog, *upstream_, upstream_->options(), ctx.worker->pool_for(*upstream_),
-         nullptr, PooledBuffer(ctx.worker->buffers()), 0, 0, clock::now() + upstream_->options().total_timeout};
+         breaker, try_timeout, nullptr, PooledBuffer(ctx.worker->buffers()), 0, 0,
+         clock::now() + upstream_->options().total_timeout};
+  c.metrics = ctx.worker->metrics();
+  c.upstream_metrics = c.metrics ? c.pool.metrics() : nullptr;
+
+  // Circuit breaker: a request in flight until this call returns.
+  const BreakerHold in_flight = acquire(breaker, BreakerLimit::max_requests);
+  if (!in_flight) co_return c.overloaded(BreakerLimit::max_requests);
 
   // Re-frame: what the upstream gets is our own serialization of the request.
   const std::int64_t length = ctx.body.length();
@@ -282,14 +397,29 @@ asio::awaitable<OriginResult> UpstreamOrigin::serve(ServeContext& ctx) const {
     req.set_path(path);
   }
 
-  WorkerMetrics* metrics = ctx.worker->metrics();
-  const UpstreamMetrics* upstream_metrics = metrics ? c.pool.metrics() : nullptr;
-  const RetryPolicy& retry = *UpstreamAccess::impl(*upstream_).retry_policy;
+  const RetryPolicy& retry = *retry_;
+  // A body small enough is kept as it goes out, so that a retry can send it again.
+  std::optional<BodyReplay> replay;
+  const std::size_t replay_limit = retry_settings_.replay_body_bytes;
+  if (replay_limit > 0 && ctx.body.present() && (length < 0 || static_cast<std::uint64_t>(length) <= replay_limit) &&
+      retry.repeatable(ex)) {
+    c.replay = &replay.emplace(replay_limit);
+  }
   LoadBalancer& balancer = c.pool.balancer();
   std::array<std::size_t, 16> tried{};
   std::size_t tried_count = 0;
   bool pooled_ok = true;
+  BreakerHold retry_hold;  // a retry's unit of max_retries (or of the budget), until its attempt ends
+  std::chrono::milliseconds backoff{0};
   for (unsigned attempt = 0;; ++attempt) {
+    if (backoff.count() > 0) {
+      // Jittered backoff on the worker's timer; no upstream stream to watch meanwhile.
+      c.wd.disarm();
+      asio::steady_timer pause(c.worker.executor());
+      pause.expires_after(backoff);
+      co_await pause.async_wait(use_tuple);
+      backoff = std::chrono::milliseconds(0);
+    }
     const auto endpoints = c.pool.snapshot();
     if (endpoints->empty()) co_return fail(503, "no upstream endpoint available");
     const std::size_t index =
@@ -298,14 +428,29 @@ asio::awaitable<OriginResult> UpstreamOrigin::serve(ServeContext& ctx) const {
     const UpstreamEndpoint& ep = (*endpoints)[index];
     balancer.on_attempt_start(ep);
     clock::time_point attempt_start{};
-    if (upstream_metrics) attempt_start = clock::now();
+    if (c.upstream_metrics) attempt_start = clock::now();
     Attempt a = co_await try_endpoint(c, ep, pooled_ok);
+    retry_hold.reset();
     balancer.on_attempt_end(ep, a.kind == Attempt::Kind::head);
-    if (upstream_metrics) count_attempt(*metrics, *upstream_metrics, a, attempt_start);
-    if (a.kind == Attempt::Kind::head) break;
+    if (c.upstream_metrics) count_attempt(*c.metrics, *c.upstream_metrics, a, attempt_start);
+    if (a.kind == Attempt::Kind::head) {
+      // A status the policy retries is a failed attempt, unless it is not retried after all:
+      // then it is the answer.
+      const unsigned status = ex.response().status();
+      if (!retry.retries_status(status)) break;
+      if (tried_count < tried.size()) tried[tried_count++] = index;
+      const RetryRequest rr{ex, attempt, AttemptFailure::status, true, !c.resendable(),
+                            untried(endpoints->size(), tried_count), status};
+      const auto delay = admit_retry(c, retry, retry_settings_, rr, retry_hold);
+      if (!delay) break;
+      ctx.watchdog->watch_upstream(nullptr);
+      discard_response(c);
+      backoff = *delay;
+      continue;
+    }
     ctx.watchdog->watch_upstream(nullptr);
     const bool stale = a.kind == Attempt::Kind::failed && c.conn && c.conn->reused && !a.got_bytes &&
-                       !ctx.body.started() && !c.wd.timed_out() &&
+                       c.resendable() && !c.wd.timed_out() &&
                        (a.failure == AttemptFailure::send_failed || a.failure == AttemptFailure::reset);
     c.conn.reset();
     c.beg = c.end = 0;
@@ -317,10 +462,9 @@ asio::awaitable<OriginResult> UpstreamOrigin::serve(ServeContext& ctx) const {
       continue;
     }
     if (tried_count < tried.size()) tried[tried_count++] = index;
-    const std::size_t untried = endpoints->size() > tried_count ? endpoints->size() - tried_count : 0;
-    const RetryRequest rr{ex, attempt, a.failure, a.sent, ctx.body.started(), untried};
-    if (!ctx.body.started() && clock::now() < c.total_deadline && retry.should_retry(rr)) {
-      if (upstream_metrics) metrics->upstream_retry(*upstream_metrics);
+    const RetryRequest rr{ex, attempt, a.failure, a.sent, !c.resendable(), untried(endpoints->size(), tried_count)};
+    if (const auto delay = admit_retry(c, retry, retry_settings_, rr, retry_hold)) {
+      backoff = *delay;
       continue;
     }
     switch (a.failure) {
@@ -329,6 +473,7 @@ asio::awaitable<OriginResult> UpstreamOrigin::serve(ServeContext& ctx) const {
       case AttemptFailure::send_failed: co_return fail(502, "upstream write failed");
       case AttemptFailure::reset: co_return fail(502, "upstream closed the connection");
       case AttemptFailure::timeout: co_return fail(504, "upstream response timeout");
+      case AttemptFailure::status: break;
     }
     co_return fail(502, "upstream failed");
   }

@@ -8,6 +8,7 @@
 #include <asio/ssl/context.hpp>
 
 #include "gatehouse/upstream.hpp"
+#include "proxy/circuit_breaker.hpp"
 
 namespace gatehouse {
 
@@ -26,6 +27,7 @@ struct Upstream::Impl {
   std::atomic<std::uint64_t> generation{1};
   std::shared_ptr<asio::ssl::context> tls_context;  // set when options.tls
   std::shared_ptr<const RetryPolicy> retry_policy;  // options.retry_policy or the default
+  std::unique_ptr<detail::CircuitBreaker> breaker;  // shared by all workers
   std::shared_ptr<Resolving> resolving;
 };
 

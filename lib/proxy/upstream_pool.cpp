@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <stdexcept>
 
+#include "proxy/upstream_impl.hpp"
+
 namespace gatehouse::detail {
 namespace {
 
@@ -53,11 +55,21 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::take(const tcp::endpoint& endp
 void UpstreamPool::put(std::unique_ptr<UpstreamConnection> c) {
   const std::size_t max = upstream_.options().max_idle_per_worker;
   if (max == 0) return;
+  // Requests of other workers wait for a connection slot: give this one's back rather than idle.
+  if (waiters_.empty() && UpstreamAccess::impl(upstream_).breaker->slot_wanted()) return;
   if (idle_.size() >= max) idle_.erase(idle_.begin());  // the least recently used goes
   c->idle_since = std::chrono::steady_clock::now();
   c->reused = true;
   idle_.push_back(std::move(c));
   publish_idle();
+  waiters_.wake_one();  // a request of this worker waiting for a connection may take this one
+}
+
+bool UpstreamPool::shed_one_idle() noexcept {
+  if (idle_.empty()) return false;
+  idle_.erase(idle_.begin());
+  publish_idle();
+  return true;
 }
 
 }  // namespace gatehouse::detail

@@ -12,6 +12,7 @@
 #include "gatehouse/upstream.hpp"
 #include "http1/parser.hpp"
 #include "net/stream.hpp"
+#include "proxy/connection_slots.hpp"
 
 namespace gatehouse::detail {
 
@@ -29,6 +30,7 @@ struct UpstreamConnection {
   std::chrono::steady_clock::time_point created;
   std::chrono::steady_clock::time_point idle_since{};
   bool reused = false;
+  ConnectionSlot slot;  // its unit of the upstream's max_connections
 };
 
 class UpstreamPool {
@@ -46,6 +48,10 @@ class UpstreamPool {
   /// age or idle time, or with unexpected bytes or EOF waiting, are closed.
   std::unique_ptr<UpstreamConnection> take(const tcp::endpoint& endpoint);
   void put(std::unique_ptr<UpstreamConnection> c);
+  /// Closes the least recently used idle connection, if any (its slot goes to a waiting request).
+  bool shed_one_idle() noexcept;
+  /// This worker's requests waiting for a connection slot of the upstream.
+  ConnectionWaiters& waiters() noexcept { return waiters_; }
   void clear() noexcept {
     idle_.clear();
     publish_idle();
@@ -62,6 +68,7 @@ class UpstreamPool {
   std::unique_ptr<LoadBalancer> balancer_;
   std::shared_ptr<const std::vector<UpstreamEndpoint>> snapshot_;
   std::uint64_t generation_ = 0;
+  ConnectionWaiters waiters_;  // before idle_: closing idle connections wakes waiters
   std::vector<std::unique_ptr<UpstreamConnection>> idle_;  // most recently used last
   std::atomic<std::size_t> idle_published_{0};
   const UpstreamMetrics* metrics_ = nullptr;

@@ -50,7 +50,7 @@ std::shared_ptr<GatewayShared> build_snapshot(const GatewayDefinition& definitio
     }
     if (const auto& up = r.origin.upstream()) {
       if (seen.insert(up.get()).second) s->upstreams.push_back(up);
-      s->origins.push_back(std::make_unique<UpstreamOrigin>(up, r.path, r.rewrite_prefix));
+      s->origins.push_back(std::make_unique<UpstreamOrigin>(up, r.path, r.rewrite_prefix, r.retry_policy));
     } else {
       s->origins.push_back(std::make_unique<HandlerOrigin>(r.origin.handler()));
     }
@@ -84,6 +84,7 @@ std::shared_ptr<GatewayShared> build_snapshot(const GatewayDefinition& definitio
     // By CompiledRoute::index; a route keeps its series across reloads as long as its name stays.
     for (std::size_t i = 0; i < routes.size(); ++i)
       s->route_metrics.push_back(&metrics->route(routes[i].name.empty() ? "route" + std::to_string(i) : routes[i].name));
+    for (const auto& up : s->upstreams) metrics->watch_breakers(up);
     s->metrics = std::move(metrics);
   }
   return s;

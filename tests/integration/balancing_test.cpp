@@ -39,18 +39,6 @@ struct Instance {
   unsigned short port = 0;
 };
 
-unsigned short closed_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 std::string get(unsigned short port, const std::string& extra_headers = {}) {
   return exchange_raw(port, "GET /x HTTP/1.1\r\nHost: a\r\n" + extra_headers + "Connection: close\r\n\r\n", 5s);
 }

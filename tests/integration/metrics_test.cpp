@@ -41,18 +41,6 @@ struct Service {
   ServerThread runner;  // last: stops the server before the members its handlers use
 };
 
-unsigned short closed_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 // The scrape route: what an admin listener's /metrics does.
 Route metrics_route(std::shared_ptr<MetricsRegistry> registry) {
   return {.name = "metrics", .path = "/metrics", .prefix = false,

@@ -10,6 +10,8 @@
 
 namespace gatehouse::test {
 
+/// A loopback port with nothing listening on it (bound, then closed): connecting is refused.
+unsigned short closed_port();
 /// Connects to 127.0.0.1:port; returns the fd or throws.
 int connect_loopback(unsigned short port);
 /// Sends all bytes; false on error.
