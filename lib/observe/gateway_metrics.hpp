@@ -86,6 +86,8 @@ class GatewayMetrics {
   Counter upstream_timeouts;          // {upstream}
   Counter upstream_retries;           // {upstream}
   Counter auth;                       // {verifier, result}
+  Counter rate_limit_decisions;       // {route, limit, outcome}
+  Counter rate_limit_evictions;       // {limit}
 
  private:
   struct PoolWatch;
@@ -123,5 +125,9 @@ struct WorkerMetrics {
 std::string_view auth_result_label(std::error_code e) noexcept;
 /// Counts an authentication outcome, when the exchange runs in a gateway with metrics on.
 void count_auth(const Exchange& ex, std::string_view verifier, std::string_view result) noexcept;
+/// Counts a rate-limit decision (outcome: allowed, limited, shadow_limited, ...), likewise.
+void count_rate_limit(const Exchange& ex, std::string_view limit, std::string_view outcome) noexcept;
+/// Counts a tracked key forgotten while still inside its burst window (the table was full).
+void count_rate_limit_eviction(const Exchange& ex, std::string_view limit) noexcept;
 
 }  // namespace gatehouse::detail
