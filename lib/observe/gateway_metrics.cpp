@@ -116,8 +116,7 @@ GatewayMetrics::GatewayMetrics(std::shared_ptr<MetricsRegistry> registry)
                     kMaxAuthSeries});
   rate_limit_decisions = r.counter({"gatehouse_rate_limit_decisions_total",
                                     "Rate-limit decisions by route, limit name and outcome (allowed, limited, "
-                                    "shadow_limited; with a shared store also local_fallback, failed_open, "
-                                    "failed_closed, cached_limited).",
+                                    "shadow_limited, no_key: the request lacked a part of the limit's key).",
                                     {"route", "limit", "outcome"},
                                     kMaxRateLimitSeries});
   rate_limit_evictions = r.counter({"gatehouse_rate_limit_evictions_total",
