@@ -54,7 +54,7 @@ class MiddlewareRegistry {
       const nlohmann::json& options, const std::string& path, const ConfigContext& context)>;
   using SimpleFactory = std::function<std::shared_ptr<const Middleware>(const nlohmann::json& options,
                                                                         const std::string& path)>;
-  /// A registry holding the built-ins: "access_log", "header_rewrite", "authenticate", "authorize",
+  /// A registry holding the built-ins: "access_log", "header_rewrite", "authenticate", "authorize", "rate_limit",
   /// "mint_identity_token".
   static MiddlewareRegistry with_builtins();
   void add(std::string name, Factory factory);

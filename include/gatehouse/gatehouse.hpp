@@ -22,6 +22,7 @@
 #include "gatehouse/middleware/authorize.hpp"
 #include "gatehouse/middleware/header_rewrite.hpp"
 #include "gatehouse/middleware/mint_identity_token.hpp"
+#include "gatehouse/middleware/rate_limit.hpp"
 #include "gatehouse/middleware/request_id.hpp"
 #include "gatehouse/path_policy.hpp"
 #include "gatehouse/request.hpp"

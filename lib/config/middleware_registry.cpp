@@ -25,6 +25,7 @@ MiddlewareRegistry MiddlewareRegistry::with_builtins() {
   r.add("header_rewrite", Factory(detail::make_header_rewrite));
   r.add("authenticate", Factory(detail::make_authenticate));
   r.add("authorize", Factory(detail::make_authorize));
+  r.add("rate_limit", Factory(detail::make_rate_limit));
   r.add("mint_identity_token", Factory(detail::make_mint_identity_token));
   return r;
 }

@@ -17,6 +17,7 @@ constexpr std::size_t kMaxRoutes = 256;
 constexpr std::size_t kMaxListeners = 64;
 constexpr std::size_t kMaxUpstreams = 256;
 constexpr std::size_t kMaxAuthSeries = 1024;
+constexpr std::size_t kMaxRateLimitSeries = 2048;
 
 }  // namespace
 
@@ -136,6 +137,16 @@ GatewayMetrics::GatewayMetrics(std::shared_ptr<MetricsRegistry> registry)
                                    "Host, over a limit, too slow), by class.",
                                    {"reason"},
                                    16});
+  rate_limit_decisions = r.counter({"gatehouse_rate_limit_decisions_total",
+                                    "Rate-limit decisions by route, limit name and outcome (allowed, limited, "
+                                    "shadow_limited, no_key: the request lacked a part of the limit's key).",
+                                    {"route", "limit", "outcome"},
+                                    kMaxRateLimitSeries});
+  rate_limit_evictions = r.counter({"gatehouse_rate_limit_evictions_total",
+                                    "Keys a local rate limit forgot while still inside their burst window, "
+                                    "because its table was full (each got a full burst again).",
+                                    {"limit"},
+                                    kMaxRateLimitSeries});
   // Idle pooled connections: read at scrape time, no cost per request.
   std::weak_ptr<PoolWatch> watch = pools_;
   pool_idle_ = r.gauge_callback({"gatehouse_upstream_pool_idle_connections",
@@ -380,6 +391,26 @@ void count_protocol_violation(const Exchange& ex, std::string_view reason) noexc
     m->gateway.protocol_violations.inc(m->shard, {reason});
   } catch (...) {
     // As count_auth: the count is lost, the request is not.
+  }
+}
+
+void count_rate_limit(const Exchange& ex, std::string_view limit, std::string_view outcome) noexcept {
+  WorkerMetrics* m = ExchangeAccess::metrics(ex);
+  if (!m) return;
+  const std::string_view route = ex.route_name().empty() ? kNoRouteLabel : ex.route_name();
+  try {
+    m->gateway.rate_limit_decisions.inc(m->shard, {route, limit, outcome});
+  } catch (...) {
+    // Out of memory for the shard's cache: this count is lost, the decision is not.
+  }
+}
+
+void count_rate_limit_eviction(const Exchange& ex, std::string_view limit) noexcept {
+  WorkerMetrics* m = ExchangeAccess::metrics(ex);
+  if (!m) return;
+  try {
+    m->gateway.rate_limit_evictions.inc(m->shard, {limit});
+  } catch (...) {
   }
 }
 

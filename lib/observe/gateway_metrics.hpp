@@ -102,6 +102,8 @@ class GatewayMetrics {
   Counter upstream_retry_budget_exhausted;  // {upstream}
   Counter auth;                       // {verifier, result}
   Counter protocol_violations;        // {reason}: requests refused by the HTTP front
+  Counter rate_limit_decisions;       // {route, limit, outcome}
+  Counter rate_limit_evictions;       // {limit}
 
  private:
   struct PoolWatch;
@@ -150,5 +152,9 @@ void count_auth(const Exchange& ex, std::string_view verifier, std::string_view 
 /// Counts a request the HTTP front refused; `reason` is one of a fixed set of words
 /// (observe/security_events_http.hpp: violation_class).
 void count_protocol_violation(const Exchange& ex, std::string_view reason) noexcept;
+/// Counts a rate-limit decision (outcome: allowed, limited, shadow_limited, ...), likewise.
+void count_rate_limit(const Exchange& ex, std::string_view limit, std::string_view outcome) noexcept;
+/// Counts a tracked key forgotten while still inside its burst window (the table was full).
+void count_rate_limit_eviction(const Exchange& ex, std::string_view limit) noexcept;
 
 }  // namespace gatehouse::detail
