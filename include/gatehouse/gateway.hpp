@@ -20,6 +20,7 @@
 
 namespace gatehouse {
 
+class IpFilter;
 class SecurityEvents;
 
 struct ListenerOptions {
@@ -30,6 +31,10 @@ struct ListenerOptions {
   /// Names the listener for Route::listeners (an admin listener kept apart from the public one,
   /// say). Listeners may share a name: a route bound to it is served on each of them.
   std::string name{};
+  /// Optional: a connection whose TCP peer the filter refuses is closed as soon as it is accepted,
+  /// before TLS or any byte is read (and reported as an ip_filtered event). The filter's
+  /// IpFilterOptions::address is ignored here: only the peer is known at that point.
+  std::shared_ptr<const IpFilter> ip_filter{};
 };
 
 /// Protocol limits, each enforced while parsing with the status a client should see.

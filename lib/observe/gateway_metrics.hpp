@@ -45,6 +45,7 @@ struct RouteMetrics {
 
 struct ListenerMetrics {
   MetricSeries connections_active, connections_total, tls_success, tls_failure;
+  MetricSeries client_cert_verified, client_cert_rejected;
 };
 
 struct UpstreamMetrics {
@@ -86,6 +87,8 @@ class GatewayMetrics {
   Counter upstream_timeouts;          // {upstream}
   Counter upstream_retries;           // {upstream}
   Counter auth;                       // {verifier, result}
+  Counter ip_filter;                  // {filter, verdict}
+  Counter client_certificates;        // {listener, result}
 
  private:
   struct PoolWatch;
@@ -123,5 +126,9 @@ struct WorkerMetrics {
 std::string_view auth_result_label(std::error_code e) noexcept;
 /// Counts an authentication outcome, when the exchange runs in a gateway with metrics on.
 void count_auth(const Exchange& ex, std::string_view verifier, std::string_view result) noexcept;
+/// Counts a client certificate on an mTLS listener (verified or rejected); no-op when either is null.
+void count_client_certificate(WorkerMetrics* m, const ListenerMetrics* l, bool verified) noexcept;
+/// Counts an IP filter's verdict (a route's, through the exchange; a listener's, through the worker).
+void count_ip_filter(WorkerMetrics* m, std::string_view filter, std::string_view verdict) noexcept;
 
 }  // namespace gatehouse::detail
