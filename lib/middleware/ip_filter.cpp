@@ -4,9 +4,11 @@
 #include <stdexcept>
 #include <utility>
 
+#include <asio/awaitable.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include "core/exchange_access.hpp"
@@ -21,9 +23,10 @@
 namespace gatehouse {
 namespace {
 
-std::optional<detail::AddressList> make_list(const std::vector<std::string>& blocks, const std::string& file,
-                                             std::string_view which) {
-  if (blocks.empty() && file.empty()) return std::nullopt;
+// An AddressList is neither copied nor moved (readers hold pointers into it): built in place.
+void make_list(std::optional<detail::AddressList>& into, const std::vector<std::string>& blocks,
+               const std::string& file, std::string_view which) {
+  if (blocks.empty() && file.empty()) return;
   std::vector<detail::Cidr> parsed;
   parsed.reserve(blocks.size());
   for (std::size_t i = 0; i < blocks.size(); ++i) {
@@ -33,7 +36,7 @@ std::optional<detail::AddressList> make_list(const std::vector<std::string>& blo
                                   "]: invalid CIDR block \"" + blocks[i] + "\"");
     parsed.push_back(*c);
   }
-  return std::optional<detail::AddressList>(std::in_place, std::move(parsed), file);
+  into.emplace(std::move(parsed), file);
 }
 
 std::string_view reason_of(IpVerdict v) noexcept {
@@ -96,8 +99,8 @@ struct IpFilter::State {
 
 IpFilter::IpFilter(IpFilterOptions options) : state_(std::make_shared<State>()) {
   if (options.file_check_interval.count() < 0) throw std::invalid_argument("IpFilter: negative file_check_interval");
-  state_->allow = make_list(options.allow, options.allow_file, "allow");
-  state_->deny = make_list(options.deny, options.deny_file, "deny");
+  make_list(state_->allow, options.allow, options.allow_file, "allow");
+  make_list(state_->deny, options.deny, options.deny_file, "deny");
   if (!state_->allow && !state_->deny) throw std::invalid_argument("IpFilter: needs an allow or a deny list");
   state_->options = std::move(options);
   const auto& o = state_->options;

@@ -2,6 +2,7 @@
 // sorted, disjoint address intervals, and a lookup is one binary search (about 20 steps for half a
 // million blocks). Built once (from the configuration or a list file), then only read.
 #pragma once
+#include <compare>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>

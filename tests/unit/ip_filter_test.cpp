@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <random>
 #include <string>
@@ -185,7 +186,7 @@ TEST_CASE("ip filter: the deny list wins, an allow list admits only its own") {
   CHECK(both.allow_size() == 2);
   CHECK(both.deny_size() == 1);
 
-  CHECK_THROWS_AS(IpFilter({}), std::invalid_argument);
+  CHECK_THROWS_AS(IpFilter(IpFilterOptions{}), std::invalid_argument);
   CHECK_THROWS_WITH_AS(IpFilter({.deny = {"10.0.0.0/8", "nonsense"}}),
                        doctest::Contains("deny[1]: invalid CIDR block"), std::invalid_argument);
 }
