@@ -15,6 +15,8 @@
 #include <string>
 #include <thread>
 
+#include <gatehouse/testing.hpp>
+
 #include "integration/fixture.hpp"
 #include "support/httplib_server.hpp"
 #include "support/raw_http.hpp"
