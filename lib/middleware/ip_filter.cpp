@@ -7,6 +7,8 @@
 #include <asio/awaitable.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/post.hpp>
+#include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
@@ -80,12 +82,23 @@ struct IpFilter::State {
     return changed;
   }
 
+  // The periodic check's timer, on the background thread. The filter's destructor cancels it there,
+  // so that the thread is never kept waiting for the next tick.
+  struct Watch {
+    explicit Watch(asio::any_io_executor ex) : timer(std::move(ex)) {}
+    asio::steady_timer timer;
+    bool stopped = false;  // touched on the background thread only
+  };
+  std::shared_ptr<Watch> watch;
+
   // Off the workers: on the library's background thread, until the filter is gone.
-  static asio::awaitable<void> watch(std::weak_ptr<State> weak, std::chrono::milliseconds every) {
-    asio::steady_timer timer(co_await asio::this_coro::executor);
+  static asio::awaitable<void> run_watch(std::shared_ptr<Watch> w, std::weak_ptr<State> weak,
+                                         std::chrono::milliseconds every) {
     for (;;) {
-      timer.expires_after(every);
-      co_await timer.async_wait(asio::use_awaitable);
+      w->timer.expires_after(every);
+      asio::error_code ec;
+      co_await w->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (w->stopped) co_return;
       auto state = weak.lock();
       if (!state) co_return;
       try {
@@ -106,12 +119,23 @@ IpFilter::IpFilter(IpFilterOptions options) : state_(std::make_shared<State>()) 
   const auto& o = state_->options;
   if ((!o.allow_file.empty() || !o.deny_file.empty()) && o.file_check_interval.count() > 0) {
     auto io = detail::IoThread::shared();
-    asio::co_spawn(io->executor(), State::watch(state_, o.file_check_interval), asio::detached);
+    state_->watch = std::make_shared<State::Watch>(io->executor());
+    asio::co_spawn(io->executor(), State::run_watch(state_->watch, state_, o.file_check_interval), asio::detached);
     io_ = std::move(io);
   }
 }
 
-IpFilter::~IpFilter() = default;
+IpFilter::~IpFilter() {
+  if (!state_->watch) return;
+  try {
+    asio::post(state_->watch->timer.get_executor(), [w = state_->watch] {
+      w->stopped = true;
+      w->timer.cancel();
+    });
+  } catch (...) {
+    // Out of memory: the check ends at its next tick instead, when it finds the filter gone.
+  }
+}
 
 IpVerdict IpFilter::check(const asio::ip::address& addr) const noexcept {
   const State& s = *state_;
