@@ -148,7 +148,6 @@ expect "outside -> public route -> orders" "$(get "$ext" http://10.77.1.1:8080/a
 expect "outside -> orders service directly: no path" \
   "$(get "$ext" http://10.77.2.2:9002/orders/7 --max-time 1)" "*unreachable*"
 expect "outside -> billing service directly: no path" "$(get "$ext" http://10.77.2.2:9001/ --max-time 1)" "*unreachable*"
-XX
 expect "outside -> an internal route on the public listener: 404" \
   "$(get "$ext" http://10.77.1.1:8080/internal/orders/1)" "* 404"
 # Even with a stolen service certificate, the internal listener closes outside connections at accept.
