@@ -18,6 +18,7 @@
 namespace gatehouse {
 
 class MetricsShard;
+struct ClientIdentity;
 namespace detail {
 struct ExchangeAccess;
 struct WorkerMetrics;
@@ -54,6 +55,9 @@ class Exchange {
   bool secure() const noexcept { return secure_; }
   /// SNI host name the client asked for (TLS only), empty otherwise.
   std::string_view sni() const noexcept { return sni_; }
+  /// The identity in the client's verified certificate (an mTLS listener), null otherwise
+  /// (include gatehouse/client_identity.hpp to read it).
+  const ClientIdentity* client_identity() const noexcept { return client_identity_; }
 
   std::string_view request_id() const noexcept { return request_id_; }
   /// Replaces the request id (the RequestId middleware sets it; an application's own id scheme
@@ -131,6 +135,7 @@ class Exchange {
   std::string upstream_endpoint_;
   std::string wire_head_;  // the serialized response head (memory kept when recycled)
   SecurityEvents* security_events_ = nullptr;  // owned by the gateway's options
+  const ClientIdentity* client_identity_ = nullptr;  // owned by the connection
   clock::time_point start_;
   std::uint64_t bytes_in_ = 0;
   std::uint64_t bytes_out_ = 0;

@@ -21,6 +21,7 @@
 
 namespace gatehouse {
 
+class IpFilter;
 class SecurityEvents;
 
 struct ListenerOptions {
@@ -33,6 +34,10 @@ struct ListenerOptions {
   std::string name{};
   /// How request paths are made canonical on this listener (gatehouse/path_policy.hpp).
   PathPolicy path_policy{};
+  /// Optional: a connection whose TCP peer the filter refuses is closed as soon as it is accepted,
+  /// before TLS or any byte is read (and reported as an ip_filtered event). The filter's
+  /// IpFilterOptions::address is ignored here: only the peer is known at that point.
+  std::shared_ptr<const IpFilter> ip_filter{};
 };
 
 /// Protocol limits, each enforced while parsing with the status a client should see.

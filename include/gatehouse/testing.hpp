@@ -11,6 +11,7 @@
 
 #include <asio/ip/tcp.hpp>
 
+#include "gatehouse/client_identity.hpp"
 #include "gatehouse/clock.hpp"
 #include "gatehouse/exchange.hpp"
 #include "gatehouse/flow.hpp"
@@ -30,6 +31,9 @@ void set_peer(Exchange& ex, const asio::ip::tcp::endpoint& peer, bool trusted = 
 void set_client_address(Exchange& ex, const asio::ip::address& client);
 /// The client connected with TLS (and asked for this SNI name).
 void set_secure(Exchange& ex, bool secure, std::string_view sni = {});
+/// The identity of a verified client certificate (as an mTLS listener would read it); `identity`
+/// must outlive the exchange's use (null: none).
+void set_client_identity(Exchange& ex, const ClientIdentity* identity);
 /// The name of the route the request matched (empty: none).
 void set_route_name(Exchange& ex, std::string_view name);
 /// The upstream endpoint ("host:port") that served the request.

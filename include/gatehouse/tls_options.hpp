@@ -20,6 +20,17 @@ struct ServerTls {
   std::chrono::milliseconds handshake_timeout{10'000};
   /// Optional: require client certificates signed by this CA bundle (mTLS).
   std::string client_ca_file{};
+  /// PEM files of certificate revocation lists for client certificates (mTLS only). With any, a
+  /// client certificate is refused when its serial is listed, and also when no valid CRL of its
+  /// issuer is loaded (one missing, or past its nextUpdate): revocation checks fail closed. Read
+  /// when the listener is built, so a configuration reload picks up new CRLs.
+  std::vector<std::string> crl_files{};
+  /// With CRLs: check every certificate of the client's chain (intermediates too), not only the
+  /// leaf. Each issuer then needs its CRL.
+  bool crl_check_chain = false;
+  /// Most intermediate CA certificates allowed between a client certificate and the trust anchor
+  /// (OpenSSL's verify depth); a longer chain is refused. -1: OpenSSL's default (100).
+  int max_chain_depth = -1;
 };
 
 /// TLS from the gateway to an upstream. The server certificate is always verified, with the host

@@ -15,6 +15,7 @@
 #include "config/json.hpp"
 #include "gatehouse/config.hpp"
 #include "gatehouse/middleware.hpp"
+#include "gatehouse/middleware/ip_filter.hpp"
 #include "gatehouse/route.hpp"
 
 namespace gatehouse::detail {
@@ -32,6 +33,15 @@ std::shared_ptr<const Middleware> make_rate_limit(const nlohmann::json& options,
                                                     const ConfigContext& context);
 std::shared_ptr<const Middleware> make_mint_identity_token(const nlohmann::json& options, const std::string& path,
                                                            const ConfigContext& context);
+std::shared_ptr<const Middleware> make_ip_filter(const nlohmann::json& options, const std::string& path,
+                                                 const ConfigContext& context);
+std::shared_ptr<const Middleware> make_client_identity_headers(const nlohmann::json& options, const std::string& path,
+                                                               const ConfigContext& context);
+std::shared_ptr<const Middleware> make_response_hardening(const nlohmann::json& options, const std::string& path,
+                                                          const ConfigContext& context);
+// A listener's "ip_filter" takes the same keys but "address" (ip_filter_config.cpp).
+std::shared_ptr<const IpFilter> make_ip_filter_from(const nlohmann::json& options, const std::string& path,
+                                                    bool listener);
 
 // Route targets: a route's "jwks" names a token minter whose JWKS it serves
 // (mint_identity_token_config.cpp).

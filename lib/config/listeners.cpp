@@ -14,6 +14,10 @@
 //       encoded_slash   "reject" (default) | "keep_encoded" | "as_slash"       (%2F)
 //       backslash       "reject" (default) | "keep_encoded" | "as_slash"       ('\' and %5C)
 //       encoded_nul     "reject" (default) | "keep_encoded"                    (%00)
+//       crls                  array of PEM CRL files (mTLS only): revoked client certificates
+//       crl_check_chain       bool, default false: check intermediates too
+//       max_chain_depth       integer 0..100: most intermediate CAs in a client's chain
+//     ip_filter  optional object, as the "ip_filter" middleware's options without "address"
 
 #include <cstdint>
 #include <string>
@@ -23,6 +27,7 @@
 #include <asio/ip/address.hpp>
 #include <nlohmann/json.hpp>
 
+#include "config/builtins.hpp"
 #include "config/sections.hpp"
 #include "tls/tls_context.hpp"
 
@@ -32,7 +37,7 @@ using nlohmann::json;
 using namespace config_json;
 
 ServerTls parse_server_tls(const json& j, const std::string& path) {
-  Object o(j, path, {"certificates", "handshake_timeout_ms", "client_ca"});
+  Object o(j, path, {"certificates", "handshake_timeout_ms", "client_ca", "crls", "crl_check_chain", "max_chain_depth"});
   ServerTls tls;
   const std::string cp = o.at("certificates");
   const json& certs = as_array(o.require("certificates"), cp);
@@ -47,6 +52,18 @@ ServerTls parse_server_tls(const json& j, const std::string& path) {
   }
   tls.handshake_timeout = o.duration("handshake_timeout_ms", tls.handshake_timeout);
   if (const json* ca = o.find("client_ca")) tls.client_ca_file = readable_file(*ca, o.at("client_ca"));
+  for (const char* key : {"crls", "crl_check_chain", "max_chain_depth"}) {
+    if (o.has(key) && tls.client_ca_file.empty())
+      throw ConfigError(o.at(key), std::string(key) + " applies to client certificates: set \"client_ca\" too");
+  }
+  if (const json* crls = o.find("crls")) {
+    const std::string rp = o.at("crls");
+    std::size_t k = 0;
+    for (const json& f : as_array(*crls, rp)) tls.crl_files.push_back(readable_file(f, child(rp, k++)));
+    if (tls.crl_files.empty()) throw ConfigError(rp, "at least one CRL file is needed (or leave \"crls\" out)");
+  }
+  tls.crl_check_chain = o.boolean("crl_check_chain", false);
+  tls.max_chain_depth = static_cast<int>(o.integer("max_chain_depth", 0, 100, -1));
 
   // Load the files once now, so that a bad PEM or a key that does not match its certificate is
   // reported with its path at load time rather than when the gateway starts.
@@ -67,7 +84,9 @@ ServerTls parse_server_tls(const json& j, const std::string& path) {
     try {
       detail::make_server_context(tls);
     } catch (const std::exception& e) {
-      throw ConfigError(o.at("client_ca"), e.what());
+      std::vector<std::pair<std::string, std::string>> files{{tls.client_ca_file, o.at("client_ca")}};
+      for (std::size_t k = 0; k < tls.crl_files.size(); ++k) files.emplace_back(tls.crl_files[k], child(o.at("crls"), k));
+      throw_at_file(e, files, o.at("client_ca"));
     }
   }
   return tls;
@@ -107,7 +126,7 @@ std::vector<ListenerOptions> parse_listeners(const Object& top) {
   std::vector<std::pair<asio::ip::address, std::string>> bound;  // for duplicate detection
   std::size_t i = 0;
   for (const json& l : arr) {
-    Object o(l, child(lp, i++), {"name", "address", "port", "backlog", "tls", "path_policy"});
+    Object o(l, child(lp, i++), {"name", "address", "port", "backlog", "tls", "path_policy", "ip_filter"});
     ListenerOptions opts;
     if (const json* n = o.find("name")) {
       opts.name = name_string(*n, o.at("name"), "listener name");
@@ -129,6 +148,7 @@ std::vector<ListenerOptions> parse_listeners(const Object& top) {
     opts.backlog = static_cast<int>(o.integer("backlog", 1, 65535, opts.backlog));
     if (const json* t = o.find("tls")) opts.tls = parse_server_tls(*t, o.at("tls"));
     if (const json* p = o.find("path_policy")) opts.path_policy = parse_path_policy(*p, o.at("path_policy"));
+    if (const json* f = o.find("ip_filter")) opts.ip_filter = make_ip_filter_from(*f, o.at("ip_filter"), true);
     if (opts.port != 0) {
       for (std::size_t k = 0; k < out.size(); ++k) {
         if (out[k].port == opts.port && bound[k].first == addr) {

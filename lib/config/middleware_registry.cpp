@@ -27,6 +27,9 @@ MiddlewareRegistry MiddlewareRegistry::with_builtins() {
   r.add("authorize", Factory(detail::make_authorize));
   r.add("rate_limit", Factory(detail::make_rate_limit));
   r.add("mint_identity_token", Factory(detail::make_mint_identity_token));
+  r.add("ip_filter", Factory(detail::make_ip_filter));
+  r.add("client_identity_headers", Factory(detail::make_client_identity_headers));
+  r.add("response_hardening", Factory(detail::make_response_hardening));
   return r;
 }
 

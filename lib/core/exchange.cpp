@@ -68,6 +68,7 @@ void ExchangeAccess::reset(Exchange& ex) noexcept {
   ex.peer_ = {};
   ex.client_address_ = asio::ip::address();
   ex.sni_.clear();
+  ex.client_identity_ = nullptr;
   ex.request_id_.clear();
   ex.route_name_.clear();
   ex.upstream_endpoint_.clear();

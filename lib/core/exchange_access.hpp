@@ -34,6 +34,8 @@ struct ExchangeAccess {
     ex.secure_ = secure;
     ex.sni_.assign(sni);
   }
+  /// The connection's client identity (it outlives the exchange), or null.
+  static void set_client_identity(Exchange& ex, const ClientIdentity* id) noexcept { ex.client_identity_ = id; }
   static void set_route_name(Exchange& ex, std::string_view n) { ex.route_name_.assign(n); }
   static void set_upstream_endpoint(Exchange& ex, std::string_view e) { ex.upstream_endpoint_.assign(e); }
   static void set_security_events(Exchange& ex, SecurityEvents* events) noexcept { ex.security_events_ = events; }

@@ -15,6 +15,7 @@
 #include "net/watchdog.hpp"
 #include "observe/security_events_http.hpp"
 #include "proxy/forwarding.hpp"
+#include "tls/client_identity.hpp"
 
 namespace gatehouse::detail {
 namespace {
@@ -126,6 +127,7 @@ class Http1Session final : public ClientSession,
   tcp::endpoint peer_;
   std::string peer_text_;  // formatted once: X-Forwarded-For and Forwarded need it per request
   std::string sni_;
+  std::unique_ptr<const ClientIdentity> client_identity_;  // from a verified client certificate
   Exchange* current_ = nullptr;  // the exchange in progress
   std::size_t early_bytes_ = 0;  // read while idle, before the exchange existed
   unsigned idle_tick_ = 0;       // the worker's tick when the connection went idle
@@ -151,6 +153,8 @@ asio::awaitable<void> Http1Session::run() {
       if (WorkerMetrics* m = worker_.metrics(); m && listener_->metrics)
         m->tls_handshake(*listener_->metrics, !ec && !watchdog_.timed_out());
       if (ec || watchdog_.timed_out()) {
+        if (SSL_get_verify_result(stream_.tls().native_handle()) != X509_V_OK)
+          count_client_certificate(worker_.metrics(), listener_->metrics, false);
         if (SecurityEvents* events = shared().options.security_events.get())
           report_tls_failure(*events, peer_, stream_.tls().native_handle(), ec, watchdog_.timed_out(),
                              !listener_->options.tls->client_ca_file.empty());
@@ -159,6 +163,11 @@ asio::awaitable<void> Http1Session::run() {
       }
       if (const char* name = SSL_get_servername(stream_.tls().native_handle(), TLSEXT_NAMETYPE_host_name))
         sni_ = name;
+      // Read once: every request on this connection sees the same identity.
+      if (!listener_->options.tls->client_ca_file.empty()) {
+        client_identity_ = verified_client_identity(stream_.tls().native_handle());
+        count_client_certificate(worker_.metrics(), listener_->metrics, client_identity_ != nullptr);
+      }
     }
     while (!closing_) {
       if (beg_ == end_ && !woken_) {
@@ -278,6 +287,7 @@ asio::awaitable<bool> Http1Session::serve_one() {
   } forget{current_, worker_};
   ExchangeAccess::set_peer(ex, peer_, peer_trusted_);
   ExchangeAccess::set_secure(ex, stream_.is_tls(), sni_);
+  ExchangeAccess::set_client_identity(ex, client_identity_.get());
   ExchangeAccess::set_security_events(ex, shared().options.security_events.get());
   ExchangeAccess::add_bytes_received(ex, std::exchange(early_bytes_, 0));
   if (WorkerMetrics* m = worker_.metrics()) ExchangeAccess::set_metrics(ex, m, &m->shard);

@@ -44,6 +44,19 @@ void validate(const Rule& r) {
         fail("claim rule on \"" + r.claim + "\" needs " + (r.kind == Rule::Kind::in ? "values" : "one value"));
       }
       break;
+    case Rule::Kind::spiffe_id:
+      if (r.values.empty()) fail("a spiffe_id rule needs at least one SPIFFE ID");
+      for (const auto& v : r.values) {
+        const std::string_view id = std::string_view(v).ends_with("/*") ? std::string_view(v).substr(0, v.size() - 2) : v;
+        if (!is_spiffe_id(id)) fail("invalid SPIFFE ID \"" + v + "\"");
+      }
+      break;
+    case Rule::Kind::principal:
+      if (r.values.empty()) fail("a principal rule needs at least one principal");
+      for (const auto& v : r.values) {
+        if (!is_principal(v)) fail("invalid principal \"" + v + "\" (spiffe://..., dns:, uri:, email:, ip: or subject:)");
+      }
+      break;
     case Rule::Kind::any_of:
     case Rule::Kind::all_of:
       // An empty all_of would let everyone in; an empty any_of no one. Both are configuration slips.
@@ -65,11 +78,36 @@ Rule Rule::claim_contains(std::string claim, std::string value) {
 Rule Rule::claim_in(std::string claim, std::vector<std::string> values) {
   return {Kind::in, std::move(claim), std::move(values), {}};
 }
+Rule Rule::spiffe_id_in(std::vector<std::string> ids) { return {Kind::spiffe_id, {}, std::move(ids), {}}; }
+Rule Rule::principal_in(std::vector<std::string> principals) {
+  return {Kind::principal, {}, std::move(principals), {}};
+}
 Rule Rule::any_of(std::vector<Rule> rules) { return {Kind::any_of, {}, {}, std::move(rules)}; }
 Rule Rule::all_of(std::vector<Rule> rules) { return {Kind::all_of, {}, {}, std::move(rules)}; }
 
 bool Rule::holds(const auth::Claims& claims, std::vector<std::string>* missing) const {
+  return holds(claims, nullptr, missing);
+}
+
+bool Rule::uses_claims() const noexcept {
   switch (kind) {
+    case Kind::spiffe_id:
+    case Kind::principal: return false;
+    case Kind::any_of:
+    case Kind::all_of:
+      return std::any_of(children.begin(), children.end(), [](const Rule& c) { return c.uses_claims(); });
+    default: return true;
+  }
+}
+
+bool Rule::holds(const auth::Claims& claims, const ClientIdentity* identity, std::vector<std::string>* missing) const {
+  switch (kind) {
+    case Kind::spiffe_id:
+      return identity && std::any_of(values.begin(), values.end(),
+                                     [&](const std::string& v) { return identity->spiffe_id_matches(v); });
+    case Kind::principal:
+      return identity &&
+             std::any_of(values.begin(), values.end(), [&](const std::string& v) { return identity->has_principal(v); });
     case Kind::scopes: {
       bool ok = true;
       for (const auto& s : values) {
@@ -100,7 +138,7 @@ bool Rule::holds(const auth::Claims& claims, std::vector<std::string>* missing) 
       // Evaluate every child, so that `missing` names the scopes of each alternative.
       std::vector<std::string> alternatives;
       bool ok = false;
-      for (const auto& c : children) ok = c.holds(claims, &alternatives) || ok;
+      for (const auto& c : children) ok = c.holds(claims, identity, &alternatives) || ok;
       if (!ok && missing) {
         for (auto& s : alternatives) {
           if (std::find(missing->begin(), missing->end(), s) == missing->end()) missing->push_back(std::move(s));
@@ -110,7 +148,7 @@ bool Rule::holds(const auth::Claims& claims, std::vector<std::string>* missing) 
     }
     case Kind::all_of: {
       bool ok = true;
-      for (const auto& c : children) ok = c.holds(claims, missing) && ok;
+      for (const auto& c : children) ok = c.holds(claims, identity, missing) && ok;
       return ok;
     }
   }
@@ -126,16 +164,25 @@ Authorize::Authorize(AuthorizeOptions options) : options_(std::move(options)) {
 
 Flow Authorize::on_request(Exchange& ex) const {
   const auth::Claims* claims = ex.find<auth::Claims>();
-  if (!claims) {
+  const ClientIdentity* identity = ex.client_identity();
+  if (!claims && !identity) {
     if (ex.security_events()) detail::report_authorization_denied(ex, options_.rule, {}, 401);
     Flow f = Flow::respond(Status::unauthorized);
     f.response().headers().set("www-authenticate", "Bearer realm=\"" + options_.realm + "\"");
     return f;
   }
   std::vector<std::string> missing;
-  if (options_.rule.holds(*claims, &missing)) return Flow::next();
-  if (ex.security_events()) detail::report_authorization_denied(ex, options_.rule, missing, 403);
-  Flow f = Flow::respond(Status::forbidden);
+  static const auth::Claims no_claims;
+  if (options_.rule.holds(claims ? *claims : no_claims, identity, &missing)) return Flow::next();
+  // A caller known only by its certificate, refused by a rule a token could satisfy: 401.
+  const bool token_could_help = !claims && options_.rule.uses_claims();
+  const unsigned status = token_could_help ? 401 : 403;
+  if (ex.security_events()) detail::report_authorization_denied(ex, options_.rule, missing, status);
+  Flow f = Flow::respond(token_could_help ? Status::unauthorized : Status::forbidden);
+  if (token_could_help) {
+    f.response().headers().set("www-authenticate", "Bearer realm=\"" + options_.realm + "\"");
+    return f;
+  }
   if (!missing.empty()) {
     std::string scope;
     for (const auto& s : missing) {

@@ -24,6 +24,8 @@ class Cidr {
 
   bool is_v4() const noexcept { return v4_; }
   unsigned prefix_length() const noexcept { return prefix_; }
+  /// The masked network address: 4 bytes for IPv4 (the rest zero), 16 for IPv6.
+  const std::array<std::uint8_t, 16>& network() const noexcept { return bytes_; }
   /// Canonical form with the masked network address, e.g. "10.0.0.0/8".
   std::string to_string() const;
 

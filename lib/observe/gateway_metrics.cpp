@@ -147,6 +147,16 @@ GatewayMetrics::GatewayMetrics(std::shared_ptr<MetricsRegistry> registry)
                                     "because its table was full (each got a full burst again).",
                                     {"limit"},
                                     kMaxRateLimitSeries});
+  ip_filter = r.counter({"gatehouse_ip_filter_total",
+                         "IP filter decisions by filter and verdict (allowed, allow_listed, deny_listed, "
+                         "not_allow_listed); the refused ones are deny_listed and not_allow_listed.",
+                         {"filter", "verdict"},
+                         kMaxAuthSeries});
+  client_certificates = r.counter({"gatehouse_client_certificates_total",
+                                   "Client certificates presented on mTLS listeners, by listener and result "
+                                   "(verified, rejected).",
+                                   {"listener", "result"},
+                                   kMaxListeners * 2});
   // Idle pooled connections: read at scrape time, no cost per request.
   std::weak_ptr<PoolWatch> watch = pools_;
   pool_idle_ = r.gauge_callback({"gatehouse_upstream_pool_idle_connections",
@@ -224,6 +234,8 @@ const ListenerMetrics& GatewayMetrics::listener(std::string_view name) {
   m->connections_total = connections_total.series({name});
   m->tls_success = tls_handshakes.series({name, "success"});
   m->tls_failure = tls_handshakes.series({name, "failure"});
+  m->client_cert_verified = client_certificates.series({name, "verified"});
+  m->client_cert_rejected = client_certificates.series({name, "rejected"});
   return *listeners_.emplace(std::string(name), std::move(m)).first->second;
 }
 
@@ -411,6 +423,18 @@ void count_rate_limit_eviction(const Exchange& ex, std::string_view limit) noexc
   try {
     m->gateway.rate_limit_evictions.inc(m->shard, {limit});
   } catch (...) {
+  }
+}
+void count_client_certificate(WorkerMetrics* m, const ListenerMetrics* l, bool verified) noexcept {
+  if (m && l) m->gateway.client_certificates.inc(m->shard, verified ? l->client_cert_verified : l->client_cert_rejected);
+}
+
+void count_ip_filter(WorkerMetrics* m, std::string_view filter, std::string_view verdict) noexcept {
+  if (!m) return;
+  try {
+    m->gateway.ip_filter.inc(m->shard, {filter, verdict});
+  } catch (...) {
+    // Out of memory for the shard's cache: this count is lost, the decision stands.
   }
 }
 

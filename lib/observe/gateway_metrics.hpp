@@ -47,6 +47,7 @@ struct RouteMetrics {
 
 struct ListenerMetrics {
   MetricSeries connections_active, connections_total, tls_success, tls_failure;
+  MetricSeries client_cert_verified, client_cert_rejected;
 };
 
 /// The "condition" label of gatehouse_upstream_retries_total for a failed attempt:
@@ -104,6 +105,8 @@ class GatewayMetrics {
   Counter protocol_violations;        // {reason}: requests refused by the HTTP front
   Counter rate_limit_decisions;       // {route, limit, outcome}
   Counter rate_limit_evictions;       // {limit}
+  Counter ip_filter;                  // {filter, verdict}
+  Counter client_certificates;        // {listener, result}
 
  private:
   struct PoolWatch;
@@ -156,5 +159,9 @@ void count_protocol_violation(const Exchange& ex, std::string_view reason) noexc
 void count_rate_limit(const Exchange& ex, std::string_view limit, std::string_view outcome) noexcept;
 /// Counts a tracked key forgotten while still inside its burst window (the table was full).
 void count_rate_limit_eviction(const Exchange& ex, std::string_view limit) noexcept;
+/// Counts a client certificate on an mTLS listener (verified or rejected); no-op when either is null.
+void count_client_certificate(WorkerMetrics* m, const ListenerMetrics* l, bool verified) noexcept;
+/// Counts an IP filter's verdict (a route's, through the exchange; a listener's, through the worker).
+void count_ip_filter(WorkerMetrics* m, std::string_view filter, std::string_view verdict) noexcept;
 
 }  // namespace gatehouse::detail

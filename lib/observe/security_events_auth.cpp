@@ -63,6 +63,12 @@ void describe(const Rule& r, std::string& out) {
       join(r.values, ", ");
       out += ')';
       break;
+    case Rule::Kind::spiffe_id:
+    case Rule::Kind::principal:
+      out += r.kind == Rule::Kind::spiffe_id ? "spiffe_id in (" : "principal in (";
+      join(r.values, ", ");
+      out += ')';
+      break;
     case Rule::Kind::any_of:
     case Rule::Kind::all_of:
       out += r.kind == Rule::Kind::any_of ? "any_of(" : "all_of(";

@@ -2,6 +2,7 @@
 // Kept here, beside SecurityEvents, so that the core does not depend on the event formats.
 
 #include "gatehouse/auth/claims.hpp"
+#include "gatehouse/client_identity.hpp"
 #include "gatehouse/exchange.hpp"
 #include "gatehouse/security_events.hpp"
 
@@ -20,6 +21,9 @@ void Exchange::report(SecurityEvent event) {
       if (const auto* claims = find<auth::Claims>()) {
         if (auto sub = claims->subject()) event.user_name = *sub;
       }
+      // A caller known by its certificate: its SPIFFE ID, else its subject.
+      if (event.user_name.empty() && client_identity_)
+        event.user_name = client_identity_->spiffe_id.empty() ? client_identity_->subject : client_identity_->spiffe_id;
     }
   } catch (...) {
     return;  // out of memory: the event is lost, the request goes on

@@ -16,6 +16,7 @@
 #include <asio/steady_timer.hpp>
 
 #include "http1/session.hpp"
+#include "middleware/ip_filter_listener.hpp"
 
 namespace gatehouse::detail {
 namespace {
@@ -141,6 +142,16 @@ asio::awaitable<void> Worker::accept_loop(std::shared_ptr<Acceptor> acceptor) {
 }
 
 void Worker::serve(Acceptor& acceptor, tcp::socket socket) {
+  const ListenerRuntime& listener = acceptor.snapshot->shared->listeners[acceptor.listener];
+  if (const auto& filter = listener.options.ip_filter) {
+    asio::error_code ec;
+    const tcp::endpoint peer = socket.remote_endpoint(ec);
+    if (ec || !admit_connection(*filter, peer, listener.options.name, metrics(),
+                                acceptor.snapshot->shared->options.security_events.get())) {
+      socket.close(ec);  // refused before TLS: the client sees the connection closed
+      return;
+    }
+  }
   start_http1_session(*this, acceptor.snapshot, acceptor.listener, std::move(socket));
 }
 

@@ -140,6 +140,9 @@ void set_client_address(Exchange& ex, const asio::ip::address& client) {
   detail::ExchangeAccess::set_client_address(ex, client);
 }
 void set_secure(Exchange& ex, bool secure, std::string_view sni) { detail::ExchangeAccess::set_secure(ex, secure, sni); }
+void set_client_identity(Exchange& ex, const ClientIdentity* identity) {
+  detail::ExchangeAccess::set_client_identity(ex, identity);
+}
 void set_route_name(Exchange& ex, std::string_view name) { detail::ExchangeAccess::set_route_name(ex, name); }
 void set_upstream_endpoint(Exchange& ex, std::string_view endpoint) {
   detail::ExchangeAccess::set_upstream_endpoint(ex, endpoint);

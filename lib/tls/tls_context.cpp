@@ -95,6 +95,33 @@ void set_protocols(SSL_CTX* ctx) {
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 }
 
+// Revocation for client certificates: every CRL of every file goes into the context's store, and
+// the store checks the leaf (or the whole chain) against them. A CRL that is not signed by a CA of
+// client_ca_file is rejected at verification time (OpenSSL checks the CRL's signature then).
+void load_crls(SSL_CTX* ctx, const ServerTls& tls) {
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+  for (const std::string& file : tls.crl_files) {
+    BioPtr bio(BIO_new_file(file.c_str(), "r"));
+    if (!bio) fail("cannot open CRL file '" + file + "'");
+    int count = 0;
+    for (;;) {
+      X509_CRL* crl = PEM_read_bio_X509_CRL(bio.get(), nullptr, refuse_password, nullptr);
+      if (!crl) break;
+      const int added = X509_STORE_add_crl(store, crl);
+      X509_CRL_free(crl);  // the store holds its own reference
+      if (added != 1) fail("cannot add a CRL from '" + file + "'");
+      ++count;
+    }
+    // The loop ends on "no more PEM blocks" (expected) or on a broken one (an error).
+    const unsigned long last = ERR_peek_last_error();
+    if (count > 0 && ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE) ERR_clear_error();
+    if (count == 0 || ERR_peek_error() != 0) fail("no valid PEM CRL in '" + file + "'");
+  }
+  unsigned long flags = X509_V_FLAG_CRL_CHECK;
+  if (tls.crl_check_chain) flags |= X509_V_FLAG_CRL_CHECK_ALL;
+  check(X509_STORE_set_flags(store, flags), "cannot enable CRL checks");
+}
+
 // Applied to every server context: after an SNI switch, ALPN, the verify store and the client CA
 // list are taken from the new context, so they must all be configured alike.
 void configure_server(SSL_CTX* ctx, const ServerTls& tls, const CertificateFiles& cert) {
@@ -113,6 +140,10 @@ void configure_server(SSL_CTX* ctx, const ServerTls& tls, const CertificateFiles
     if (!names) fail("no CA certificate names in client CA file '" + tls.client_ca_file + "'");
     SSL_CTX_set_client_CA_list(ctx, names);  // takes ownership
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    if (tls.max_chain_depth >= 0) SSL_CTX_set_verify_depth(ctx, tls.max_chain_depth);
+    if (!tls.crl_files.empty()) load_crls(ctx, tls);
+  } else if (!tls.crl_files.empty() || tls.max_chain_depth >= 0) {
+    throw std::runtime_error("TLS setup: CRLs and a maximum chain depth need client_ca_file (mTLS)");
   }
 }
 

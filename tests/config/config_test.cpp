@@ -304,7 +304,7 @@ TEST_CASE("unknown keys suggest the closest known key") {
   CHECK(e.path() == "/listeners/0/colour");
   CHECK(has(e, "unknown key \"colour\""));
   CHECK_FALSE(has(e, "did you mean"));
-  CHECK(has(e, "address, backlog, name, port, tls"));
+  CHECK(has(e, "address, backlog, ip_filter, name, port, tls"));
 
   j = minimal();
   j["limits"] = {{"max_body_byte", 1}};
@@ -762,7 +762,7 @@ TEST_CASE("middleware entries") {
   CHECK(e.path() == "/middleware/0/name");
   CHECK(has(e, "unknown middleware \"acess_log\""));
   CHECK(has(e, "did you mean \"access_log\""));
-  CHECK(has(e, "access_log, authenticate, authorize, header_rewrite"));
+  CHECK(has(e, "access_log, authenticate, authorize, client_identity_headers, header_rewrite, ip_filter"));
 
   j["middleware"] = {{{"options", json::object()}}};
   CHECK(error_of(j).path() == "/middleware/0/name");

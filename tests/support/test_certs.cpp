@@ -106,6 +106,7 @@ void write_pem(const std::string& path, EVP_PKEY* key) {
 struct TestPki::Impl {
   KeyPtr key;
   CertPtr cert;
+  bool intermediate = false;  // leaf files get this CA's certificate appended
 };
 
 TestPki::TestPki(std::string ca_name) : impl_(std::make_unique<Impl>()) {
@@ -139,6 +140,22 @@ CertificateFiles TestPki::issue(const std::string& name, const std::vector<std::
   std::string san;
   for (const auto& d : dns) san += (san.empty() ? "DNS:" : ",DNS:") + d;
   for (const auto& ip : ips) san += (san.empty() ? "IP:" : ",IP:") + ip;
+  return issue_with(name, san, client);
+}
+
+CertificateFiles TestPki::issue_client(const std::string& name, const Names& names) {
+  std::string san;
+  auto add = [&san](const char* tag, const std::vector<std::string>& values) {
+    for (const auto& v : values) san += (san.empty() ? "" : ",") + std::string(tag) + ":" + v;
+  };
+  add("DNS", names.dns);
+  add("IP", names.ips);
+  add("URI", names.uris);
+  add("email", names.emails);
+  return issue_with(name, san, true);
+}
+
+CertificateFiles TestPki::issue_with(const std::string& name, const std::string& san, bool client) {
 
   Extensions extensions{{NID_basic_constraints, "critical,CA:FALSE"},
                         {NID_key_usage, "critical,digitalSignature"},
@@ -151,8 +168,69 @@ CertificateFiles TestPki::issue(const std::string& name, const std::vector<std::
   CertPtr cert = make_certificate(name, key.get(), impl_->cert.get(), impl_->key.get(), extensions);
   CertificateFiles files{dir + "/" + name + ".crt", dir + "/" + name + ".key"};
   write_pem(files.cert_file, cert.get());
+  if (impl_->intermediate) {
+    std::unique_ptr<BIO, Free> bio(BIO_new_file(files.cert_file.c_str(), "a"));
+    if (!bio || PEM_write_bio_X509(bio.get(), impl_->cert.get()) != 1) fail("cannot append to " + files.cert_file);
+  }
   write_pem(files.key_file, key.get());
   return files;
+}
+
+TestPki::TestPki(const std::string& ca_name, TestPki& parent) : impl_(std::make_unique<Impl>()) {
+  char path[] = "/tmp/gatehouse-pki-XXXXXX";
+  if (!::mkdtemp(path)) throw std::runtime_error("test PKI: mkdtemp failed");
+  dir = path;
+  try {
+    impl_->key = new_key();
+    impl_->cert = make_certificate(ca_name, impl_->key.get(), parent.impl_->cert.get(), parent.impl_->key.get(),
+                                   {{NID_basic_constraints, "critical,CA:TRUE"},
+                                    {NID_key_usage, "critical,keyCertSign,cRLSign"},
+                                    {NID_subject_key_identifier, "hash"},
+                                    {NID_authority_key_identifier, "keyid:always"}});
+    impl_->intermediate = true;
+    ca_cert = dir + "/ca.crt";
+    ca_key = dir + "/ca.key";
+    write_pem(ca_cert, impl_->cert.get());
+    write_pem(ca_key, impl_->key.get());
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    throw;
+  }
+}
+
+std::unique_ptr<TestPki> TestPki::intermediate(const std::string& ca_name) {
+  return std::unique_ptr<TestPki>(new TestPki(ca_name, *this));
+}
+
+std::string TestPki::write_crl(const std::vector<CertificateFiles>& revoked, long next_update_seconds,
+                               const std::string& file_name) {
+  std::unique_ptr<X509_CRL, decltype(&X509_CRL_free)> crl(X509_CRL_new(), X509_CRL_free);
+  if (!crl) fail("X509_CRL_new");
+  check(X509_CRL_set_version(crl.get(), X509_CRL_VERSION_2), "X509_CRL_set_version");
+  check(X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(impl_->cert.get())), "CRL issuer");
+  std::unique_ptr<ASN1_TIME, decltype(&ASN1_TIME_free)> last(X509_gmtime_adj(nullptr, -3600), ASN1_TIME_free),
+      next(X509_gmtime_adj(nullptr, next_update_seconds), ASN1_TIME_free);
+  if (!last || !next) fail("CRL times");
+  check(X509_CRL_set1_lastUpdate(crl.get(), last.get()), "CRL lastUpdate");
+  check(X509_CRL_set1_nextUpdate(crl.get(), next.get()), "CRL nextUpdate");
+  for (const auto& files : revoked) {
+    std::unique_ptr<BIO, Free> bio(BIO_new_file(files.cert_file.c_str(), "r"));
+    CertPtr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+    if (!cert) fail("cannot read " + files.cert_file);
+    X509_REVOKED* entry = X509_REVOKED_new();
+    if (!entry || X509_REVOKED_set_serialNumber(entry, X509_get_serialNumber(cert.get())) != 1 ||
+        X509_REVOKED_set_revocationDate(entry, last.get()) != 1 || X509_CRL_add0_revoked(crl.get(), entry) != 1) {
+      X509_REVOKED_free(entry);
+      fail("CRL entry");
+    }
+  }
+  check(X509_CRL_sort(crl.get()), "X509_CRL_sort");
+  if (X509_CRL_sign(crl.get(), impl_->key.get(), EVP_sha256()) <= 0) fail("X509_CRL_sign");
+  const std::string path = dir + "/" + file_name;
+  std::unique_ptr<BIO, Free> out(BIO_new_file(path.c_str(), "w"));
+  if (!out || PEM_write_bio_X509_CRL(out.get(), crl.get()) != 1) fail("cannot write " + path);
+  return path;
 }
 
 }  // namespace gatehouse::test
