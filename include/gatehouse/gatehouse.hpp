@@ -13,6 +13,7 @@
 #include "gatehouse/flow.hpp"
 #include "gatehouse/gateway.hpp"
 #include "gatehouse/headers.hpp"
+#include "gatehouse/load_balancers.hpp"
 #include "gatehouse/logger.hpp"
 #include "gatehouse/metrics.hpp"
 #include "gatehouse/middleware.hpp"
@@ -31,3 +32,4 @@
 #include "gatehouse/status.hpp"
 #include "gatehouse/tls_options.hpp"
 #include "gatehouse/upstream.hpp"
+#include "gatehouse/upstream_health.hpp"

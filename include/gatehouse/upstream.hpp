@@ -2,6 +2,7 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,6 +14,7 @@
 #include "gatehouse/load_balancer.hpp"
 #include "gatehouse/retry_policy.hpp"
 #include "gatehouse/tls_options.hpp"
+#include "gatehouse/upstream_health.hpp"
 
 namespace gatehouse {
 
@@ -25,6 +27,9 @@ struct UpstreamOptions {
   /// "host:port" entries; host is an IPv4 address, [IPv6] or a DNS name (resolved asynchronously
   /// and re-resolved every resolve_interval).
   std::vector<std::string> endpoints{};
+  /// Weights of endpoints, keyed as written in `endpoints` (1..10000; unlisted: 1). Every address
+  /// a DNS name resolves to gets that name's weight.
+  std::map<std::string, unsigned> weights{};
   std::chrono::milliseconds connect_timeout{2'000};
   /// Time allowed for one attempt, from sending the request until the response headers arrive.
   std::chrono::milliseconds try_timeout{30'000};
@@ -43,6 +48,8 @@ struct UpstreamOptions {
   LoadBalancerFactory load_balancer{};
   /// Decides which failed attempts are tried again; null: ConnectRetryPolicy(connect_retries).
   std::shared_ptr<const RetryPolicy> retry_policy{};
+  /// Active health checks, outlier detection, panic threshold, slow start.
+  UpstreamHealthOptions health{};
 };
 
 /// Shared by all workers. Endpoints are resolved to a snapshot that workers read without locks.
@@ -64,9 +71,16 @@ class Upstream : public std::enable_shared_from_this<Upstream> {
   /// Bumped on every change of endpoints(), so workers can cache the snapshot.
   std::uint64_t generation() const noexcept;
 
+  /// Every resolved endpoint with its health, ejection and weight in force. Safe from any thread.
+  std::vector<EndpointState> endpoint_states() const;
+
   /// Starts (or restarts) periodic DNS resolution on `ex`; numeric endpoints need none.
   void start_resolving(asio::any_io_executor ex);
   void stop_resolving();
+  /// Starts the active health checks (when configured) and the return of ejected endpoints on
+  /// `ex`: once per upstream, whatever the number of workers. The gateway calls these.
+  void start_health_checks(asio::any_io_executor ex);
+  void stop_health_checks();
 
  private:
   friend struct detail::UpstreamAccess;

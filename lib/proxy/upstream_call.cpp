@@ -254,6 +254,20 @@ void count_attempt(WorkerMetrics& m, const UpstreamMetrics& u, const Attempt& a,
   }
 }
 
+// What an attempt says about its endpoint, for outlier detection.
+Outcome outcome_of(const Attempt& a, const Exchange& ex) noexcept {
+  switch (a.kind) {
+    case Attempt::Kind::head: return outcome_of_status(ex.response().status());
+    case Attempt::Kind::failed: return Outcome::gateway_failure;
+    case Attempt::Kind::final:
+      // A malformed answer or a request the upstream would not take in time is its fault; a
+      // client that went away or sent a bad body is not.
+      return a.result.kind == OriginResult::Kind::failed && a.result.status >= 502 ? Outcome::gateway_failure
+                                                                                   : Outcome::neither;
+  }
+  return Outcome::neither;
+}
+
 }  // namespace
 
 UpstreamOrigin::UpstreamOrigin(std::shared_ptr<Upstream> upstream, std::string route_path,
@@ -285,28 +299,25 @@ asio::awaitable<OriginResult> UpstreamOrigin::serve(ServeContext& ctx) const {
   WorkerMetrics* metrics = ctx.worker->metrics();
   const UpstreamMetrics* upstream_metrics = metrics ? c.pool.metrics() : nullptr;
   const RetryPolicy& retry = *UpstreamAccess::impl(*upstream_).retry_policy;
-  LoadBalancer& balancer = c.pool.balancer();
-  std::array<std::size_t, 16> tried{};
+  EndpointChooser& chooser = c.pool.chooser();
+  std::array<std::size_t, 16> tried{};  // indexes in the upstream's full endpoint list
   std::size_t tried_count = 0;
   bool pooled_ok = true;
   for (unsigned attempt = 0;; ++attempt) {
-    const auto endpoints = c.pool.snapshot();
-    if (endpoints->empty()) co_return fail(503, "no upstream endpoint available");
-    const std::size_t index =
-        balancer.pick(PickRequest{ex, *endpoints, attempt, std::span<const std::size_t>(tried.data(), tried_count)});
-    if (index >= endpoints->size()) co_return fail(503, "no upstream endpoint available");
-    const UpstreamEndpoint& ep = (*endpoints)[index];
-    balancer.on_attempt_start(ep);
+    const Choice choice = chooser.pick(ex, attempt, std::span<const std::size_t>(tried.data(), tried_count));
+    if (!choice) co_return fail(503, "no upstream endpoint available");
+    const UpstreamEndpoint& ep = choice.endpoint();
+    chooser.started(choice);
     clock::time_point attempt_start{};
     if (upstream_metrics) attempt_start = clock::now();
     Attempt a = co_await try_endpoint(c, ep, pooled_ok);
-    balancer.on_attempt_end(ep, a.kind == Attempt::Kind::head);
     if (upstream_metrics) count_attempt(*metrics, *upstream_metrics, a, attempt_start);
-    if (a.kind == Attempt::Kind::head) break;
-    ctx.watchdog->watch_upstream(nullptr);
     const bool stale = a.kind == Attempt::Kind::failed && c.conn && c.conn->reused && !a.got_bytes &&
                        !ctx.body.started() && !c.wd.timed_out() &&
                        (a.failure == AttemptFailure::send_failed || a.failure == AttemptFailure::reset);
+    chooser.ended(choice, a.kind == Attempt::Kind::head, stale ? Outcome::neither : outcome_of(a, ex));
+    if (a.kind == Attempt::Kind::head) break;
+    ctx.watchdog->watch_upstream(nullptr);
     c.conn.reset();
     c.beg = c.end = 0;
     if (a.kind == Attempt::Kind::final) co_return a.result;
@@ -316,8 +327,9 @@ asio::awaitable<OriginResult> UpstreamOrigin::serve(ServeContext& ctx) const {
       pooled_ok = false;
       continue;
     }
-    if (tried_count < tried.size()) tried[tried_count++] = index;
-    const std::size_t untried = endpoints->size() > tried_count ? endpoints->size() - tried_count : 0;
+    if (tried_count < tried.size()) tried[tried_count++] = choice.full_index();
+    const std::size_t candidates = choice.view->endpoints.size();
+    const std::size_t untried = candidates > tried_count ? candidates - tried_count : 0;
     const RetryRequest rr{ex, attempt, a.failure, a.sent, ctx.body.started(), untried};
     if (!ctx.body.started() && clock::now() < c.total_deadline && retry.should_retry(rr)) {
       if (upstream_metrics) metrics->upstream_retry(*upstream_metrics);
