@@ -32,7 +32,7 @@ std::vector<UpstreamEndpoint> endpoints(std::size_t n, bool weighted) {
   std::vector<UpstreamEndpoint> out;
   for (std::size_t i = 0; i < n; ++i)
     out.push_back({{asio::ip::make_address("10.0.0.1"), static_cast<unsigned short>(8000 + i)},
-                   "10.0.0.1:" + std::to_string(8000 + i), "10.0.0.1", weighted ? 1u + i % 4 : 1u});
+                   "10.0.0.1:" + std::to_string(8000 + i), "10.0.0.1", weighted ? static_cast<unsigned>(1 + i % 4) : 1u});
   return out;
 }
 

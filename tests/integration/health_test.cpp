@@ -37,9 +37,9 @@ namespace {
 const std::string kOrigin = std::string(GATEHOUSE_SOURCE_DIR) + "/tests/support/origin.py";
 
 // One upstream instance: a python3 process answering its name.
-class Origin {
+class OriginProcess {
  public:
-  explicit Origin(const std::string& name, unsigned short port = 0, int delay_ms = 0)
+  explicit OriginProcess(const std::string& name, unsigned short port = 0, int delay_ms = 0)
       : child_({"python3", kOrigin, "--name", name, "--port", std::to_string(port), "--delay-ms",
                 std::to_string(delay_ms)},
                "/dev/null") {
@@ -89,8 +89,8 @@ std::map<std::string, int> load(httplib::Client& client, int n, int* failures = 
 }  // namespace
 
 TEST_CASE("health: an instance killed mid-load is taken out, then comes back through slow start") {
-  Origin a("a"), c("c");
-  auto b = std::make_unique<Origin>("b");
+  OriginProcess a("a"), c("c");
+  auto b = std::make_unique<OriginProcess>("b");
   const std::string b_endpoint = b->endpoint();
   const unsigned short b_port = b->port();
   UpstreamOptions o{.name = "svc", .endpoints = {a.endpoint(), b_endpoint, c.endpoint()}};
@@ -147,7 +147,7 @@ TEST_CASE("health: an instance killed mid-load is taken out, then comes back thr
                      "\",result=\"failed\"}") != std::string::npos);
 
   // Back on the same port: the checks see it, and slow start feeds it gradually.
-  b = std::make_unique<Origin>("b", b_port);
+  b = std::make_unique<OriginProcess>("b", b_port);
   REQUIRE(wait_for([&] { return usable(*up, b_endpoint); }, 3s));
   const auto returned = steady::now();
   const auto early = load(client, 60);
@@ -162,7 +162,7 @@ TEST_CASE("health: an instance killed mid-load is taken out, then comes back thr
 }
 
 TEST_CASE("health: least request sends a slow instance less") {
-  Origin a("a"), b("b"), slow("slow", 0, 150);
+  OriginProcess a("a"), b("b"), slow("slow", 0, 150);
   UpstreamOptions o{.name = "svc", .endpoints = {a.endpoint(), b.endpoint(), slow.endpoint()}};
   o.load_balancer = least_request();
   GatewayUnderTest g;
@@ -238,7 +238,7 @@ TEST_CASE("health: checks run over TLS when the upstream uses TLS, and fail on a
 }
 
 TEST_CASE("health: the admin API shows the upstreams of the configuration in force after a reload") {
-  Origin a("a");
+  OriginProcess a("a");
   const auto config = load_config(R"({
     "listeners": [ { "port": 0 } ],
     "upstreams": { "first": { "endpoints": [")" + a.endpoint() + R"("] } },
