@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ns_per_iteration.hpp"
 #include "gatehouse/auth/claims.hpp"
 #include "gatehouse/exchange.hpp"
 #include "gatehouse/load_balancers.hpp"
@@ -17,16 +18,8 @@
 namespace {
 
 using namespace gatehouse;
+using bench::ns_per_iteration;
 constexpr long kIterations = 2'000'000;
-
-template <class Body>
-double ns_per_iteration(Body&& body) {
-  for (long i = 0; i < kIterations / 20; ++i) body();  // warm up
-  const auto start = std::chrono::steady_clock::now();
-  for (long i = 0; i < kIterations; ++i) body();
-  const std::chrono::duration<double, std::nano> took = std::chrono::steady_clock::now() - start;
-  return took.count() / kIterations;
-}
 
 std::vector<UpstreamEndpoint> endpoints(std::size_t n, bool weighted) {
   std::vector<UpstreamEndpoint> out;
@@ -42,7 +35,7 @@ double cost(const char* name, LoadBalancerFactory policy, std::size_t n, bool we
   auto h = std::make_shared<detail::UpstreamHealth>("bench", health);
   h->set_endpoints(endpoints(n, weighted));
   detail::EndpointChooser chooser(h, policy());
-  const double ns = ns_per_iteration([&] {
+  const double ns = ns_per_iteration(kIterations, [&] {
     const detail::Choice c = chooser.pick(ex, 0, {});
     chooser.started(c);
     chooser.ended(c, true, detail::Outcome::success);
