@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "ns_per_iteration.hpp"
 #include "core/chain.hpp"
 #include "gatehouse/exchange.hpp"
 #include "gatehouse/middleware.hpp"
@@ -12,6 +13,7 @@
 namespace {
 
 using namespace gatehouse;
+using bench::ns_per_iteration;
 
 constexpr std::size_t kMiddlewares = 10;
 constexpr long kIterations = 2'000'000;
@@ -30,15 +32,6 @@ class Trivial final : public Middleware {
   }
   void on_complete(Exchange& ex, std::error_code) const noexcept override { g_touched = g_touched + ex.bytes_sent(); }
 };
-
-template <class Body>
-double ns_per_iteration(Body&& body) {
-  for (long i = 0; i < kIterations / 20; ++i) body();  // warm up
-  const auto start = std::chrono::steady_clock::now();
-  for (long i = 0; i < kIterations; ++i) body();
-  const std::chrono::duration<double, std::nano> took = std::chrono::steady_clock::now() - start;
-  return took.count() / kIterations;
-}
 
 }  // namespace
 
@@ -61,9 +54,9 @@ int main() {
   };
 
   Exchange shared("GET", "/bench");
-  const double chain_only = ns_per_iteration([&] { one_request(shared); });
+  const double chain_only = ns_per_iteration(kIterations, [&] { one_request(shared); });
   if (shared.bytes_sent() == 0) return 1;  // keeps the work observable
-  const double with_exchange = ns_per_iteration([&] {
+  const double with_exchange = ns_per_iteration(kIterations, [&] {
     Exchange ex("GET", "/bench", {{"host", "example.com"}});
     one_request(ex);
   });

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "ns_per_iteration.hpp"
 #include "gatehouse/exchange.hpp"
 #include "gatehouse/metrics.hpp"
 #include "observe/gateway_metrics.hpp"
@@ -11,16 +12,8 @@
 namespace {
 
 using namespace gatehouse;
+using bench::ns_per_iteration;
 constexpr long kIterations = 5'000'000;
-
-template <class Body>
-double ns_per_iteration(Body&& body) {
-  for (long i = 0; i < kIterations / 20; ++i) body();  // warm up
-  const auto start = std::chrono::steady_clock::now();
-  for (long i = 0; i < kIterations; ++i) body();
-  const std::chrono::duration<double, std::nano> took = std::chrono::steady_clock::now() - start;
-  return took.count() / kIterations;
-}
 
 }  // namespace
 
@@ -38,15 +31,16 @@ int main() {
 
   std::printf("operation\tns\n");
   std::printf("exchange_done (requests, duration histogram, bytes in/out, clock read)\t%.1f\n",
-              ns_per_iteration([&] { worker.exchange_done(ex, &route, 200); }));
-  std::printf("Counter::inc(series)\t%.1f\n", ns_per_iteration([&] { counter.inc(shard, series); }));
+              ns_per_iteration(kIterations, [&] { worker.exchange_done(ex, &route, 200); }));
+  std::printf("Counter::inc(series)\t%.1f\n", ns_per_iteration(kIterations, [&] { counter.inc(shard, series); }));
   volatile long sink = 0;
-  std::printf("(for scale: one steady_clock::now(), which exchange_done includes)\t%.1f\n", ns_per_iteration([&] {
+  std::printf("(for scale: one steady_clock::now(), which exchange_done includes)\t%.1f\n",
+              ns_per_iteration(kIterations, [&] {
                 sink = sink + std::chrono::steady_clock::now().time_since_epoch().count();
               }));
   std::printf("Counter::inc({label values}) through the shard's cache\t%.1f\n",
-              ns_per_iteration([&] { counter.inc(shard, {"b"}); }));
-  std::printf("connection opened + closed\t%.1f\n", ns_per_iteration([&] {
+              ns_per_iteration(kIterations, [&] { counter.inc(shard, {"b"}); }));
+  std::printf("connection opened + closed\t%.1f\n", ns_per_iteration(kIterations, [&] {
                 worker.connection_opened(listener);
                 worker.connection_closed(listener);
               }));

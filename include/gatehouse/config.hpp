@@ -101,7 +101,7 @@ class VerifierRegistry {
 class LoadBalancerRegistry {
  public:
   using Factory = std::function<LoadBalancerFactory(const nlohmann::json& options, const std::string& path)>;
-  /// A registry holding the built-in "round_robin".
+  /// A registry holding the built-ins: "round_robin", "least_request", "random", "consistent_hash".
   static LoadBalancerRegistry with_builtins();
   /// Adds the policy `name`, or replaces the factory of one already there.
   void add(std::string name, Factory factory);

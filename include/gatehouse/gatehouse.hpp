@@ -15,6 +15,7 @@
 #include "gatehouse/flow.hpp"
 #include "gatehouse/gateway.hpp"
 #include "gatehouse/headers.hpp"
+#include "gatehouse/load_balancers.hpp"
 #include "gatehouse/logger.hpp"
 #include "gatehouse/metrics.hpp"
 #include "gatehouse/middleware.hpp"
@@ -38,3 +39,4 @@
 #include "gatehouse/status.hpp"
 #include "gatehouse/tls_options.hpp"
 #include "gatehouse/upstream.hpp"
+#include "gatehouse/upstream_health.hpp"

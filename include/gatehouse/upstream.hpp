@@ -2,6 +2,7 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,6 +15,7 @@
 #include "gatehouse/load_balancer.hpp"
 #include "gatehouse/retry_policy.hpp"
 #include "gatehouse/tls_options.hpp"
+#include "gatehouse/upstream_health.hpp"
 
 namespace gatehouse {
 
@@ -26,6 +28,9 @@ struct UpstreamOptions {
   /// "host:port" entries; host is an IPv4 address, [IPv6] or a DNS name (resolved asynchronously
   /// and re-resolved every resolve_interval).
   std::vector<std::string> endpoints{};
+  /// Weights of endpoints, keyed as written in `endpoints` (1..10000; unlisted: 1). Every address
+  /// a DNS name resolves to gets that name's weight.
+  std::map<std::string, unsigned> weights{};
   std::chrono::milliseconds connect_timeout{2'000};
   /// Time allowed for one attempt, from sending the request until the response headers arrive.
   std::chrono::milliseconds try_timeout{30'000};
@@ -47,6 +52,8 @@ struct UpstreamOptions {
   std::shared_ptr<const RetryPolicy> retry_policy{};
   /// Limits on connections, pending requests, requests and retries, over all workers.
   CircuitBreakerLimits circuit_breaker{};
+  /// Active health checks, outlier detection, panic threshold, slow start.
+  UpstreamHealthOptions health{};
 };
 
 /// Shared by all workers. Endpoints are resolved to a snapshot that workers read without locks.
@@ -70,10 +77,16 @@ class Upstream : public std::enable_shared_from_this<Upstream> {
 
   /// Its circuit breakers now: what is held against each limit, and how often each refused.
   CircuitBreakerState circuit_breaker() const noexcept;
+  /// Every resolved endpoint with its health, ejection and weight in force. Safe from any thread.
+  std::vector<EndpointState> endpoint_states() const;
 
   /// Starts (or restarts) periodic DNS resolution on `ex`; numeric endpoints need none.
   void start_resolving(asio::any_io_executor ex);
   void stop_resolving();
+  /// Starts the active health checks (when configured) and the return of ejected endpoints on
+  /// `ex`: once per upstream, whatever the number of workers. The gateway calls these.
+  void start_health_checks(asio::any_io_executor ex);
+  void stop_health_checks();
 
  private:
   friend struct detail::UpstreamAccess;

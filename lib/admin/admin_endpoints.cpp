@@ -89,27 +89,49 @@ Flow config(const AdminState& s, Exchange&) {
   return json_answer(200, redact_secrets(parsed));
 }
 
-// "10.0.0.1:80", "[::1]:80".
-std::string endpoint_text(const asio::ip::tcp::endpoint& ep) {
-  const auto a = ep.address();
-  const std::string host = a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
-  return host + ":" + std::to_string(ep.port());
+const char* policy_note(const UpstreamOptions& o) {
+  return o.health.active ? (o.health.active->kind == HealthCheckOptions::Kind::http ? "http" : "tcp") : "none";
 }
 
+// The upstreams in force, each resolved endpoint with its health, ejection and weight.
 Flow upstreams(const AdminState& s, Exchange&) {
   json list = json::array();
-  for (const auto& up : s.upstreams) {
-    const auto resolved = up->endpoints();
+  const auto in_force = s.upstreams.load();
+  for (const auto& up : in_force ? *in_force : std::vector<std::shared_ptr<Upstream>>{}) {
+    const UpstreamOptions& o = up->options();
+    const std::vector<EndpointState> states = up->endpoint_states();
+    std::size_t usable = 0;
+    for (const auto& st : states) usable += st.usable() ? 1 : 0;
     json endpoints = json::array();
-    for (const std::string& configured : up->options().endpoints) {
+    for (const std::string& configured : o.endpoints) {
       json addresses = json::array();
-      if (resolved)
-        for (const auto& e : *resolved)
-          if (e.label == configured) addresses.push_back(endpoint_text(e.address));
-      // Health checks come with traffic control; until then nothing is known here.
-      endpoints.push_back({{"endpoint", configured}, {"addresses", std::move(addresses)}, {"health", "unknown"}});
+      for (const auto& st : states) {
+        if (st.endpoint != configured) continue;
+        json a{{"address", st.address},
+               {"health", st.health == EndpointState::Health::healthy ? "healthy" : "unhealthy"},
+               {"ejected", st.ejected},
+               {"weight", st.weight},
+               {"weight_in_force", st.weight_factor * st.weight},
+               {"ejections", st.ejections},
+               {"checks_passed", st.checks_passed},
+               {"checks_failed", st.checks_failed}};
+        if (st.ejected) a["ejected_for_ms"] = st.ejected_for.count();
+        addresses.push_back(std::move(a));
+      }
+      const auto w = o.weights.find(configured);
+      endpoints.push_back({{"endpoint", configured},
+                           {"weight", w == o.weights.end() ? 1u : w->second},
+                           {"addresses", std::move(addresses)}});
     }
-    list.push_back({{"name", up->name()}, {"tls", up->options().tls.has_value()}, {"endpoints", std::move(endpoints)}});
+    const unsigned threshold = o.health.panic_threshold_percent;
+    const bool panic = !states.empty() && threshold != 0 && usable * 100 < std::size_t{threshold} * states.size();
+    list.push_back({{"name", up->name()},
+                    {"tls", o.tls.has_value()},
+                    {"health_check", policy_note(o)},
+                    {"outlier_detection", o.health.outlier_detection.has_value()},
+                    {"usable", usable},
+                    {"panic", panic},
+                    {"endpoints", std::move(endpoints)}});
   }
   return json_answer(200, {{"upstreams", std::move(list)}});
 }

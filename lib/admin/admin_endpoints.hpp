@@ -17,7 +17,8 @@ enum class Readiness : unsigned char { starting, ready, draining };
 /// Read by the handlers on the admin thread; readiness is set by the gateway from any thread.
 struct AdminState {
   AdminOptions options;
-  std::vector<std::shared_ptr<Upstream>> upstreams;  ///< the gateway's, in route order
+  /// The upstreams of the configuration in force, in route order (replaced on every reload).
+  std::atomic<std::shared_ptr<const std::vector<std::shared_ptr<Upstream>>>> upstreams;
   std::function<void()> stop_gateway;                ///< Gateway::stop()
   std::atomic<Readiness> readiness{Readiness::starting};
 };

@@ -63,11 +63,15 @@ asio::awaitable<void> stop_after_drain(std::weak_ptr<bool> alive, AdminServer* a
 
 }  // namespace
 
+void AdminServer::set_upstreams(std::vector<std::shared_ptr<Upstream>> upstreams) {
+  state_->upstreams.store(std::make_shared<const std::vector<std::shared_ptr<Upstream>>>(std::move(upstreams)));
+}
+
 AdminServer::AdminServer(AdminOptions options, std::vector<std::shared_ptr<Upstream>> upstreams,
                          std::function<void()> stop_gateway, std::optional<asio::any_io_executor> host)
     : state_(std::make_shared<AdminState>()), host_(std::move(host)) {
   check_options(options);
-  state_->upstreams = std::move(upstreams);
+  set_upstreams(std::move(upstreams));
   state_->stop_gateway = std::move(stop_gateway);
   server_ = host_ ? std::make_unique<Gateway>(*host_, admin_gateway_options())
                   : std::make_unique<Gateway>(admin_gateway_options());

@@ -32,6 +32,8 @@ class AdminServer {
   /// std::runtime_error if the TLS files do not load.
   void start();
   void set_readiness(Readiness r) noexcept;
+  /// The upstreams GET /upstreams shows: those of the configuration in force (after a reload).
+  void set_upstreams(std::vector<std::shared_ptr<Upstream>> upstreams);
   /// Stops accepting; admin connections close once their request is answered.
   void stop();
   /// Blocks until its own thread ended (returns at once on a host executor).

@@ -55,8 +55,11 @@ std::shared_ptr<const auth::TokenVerifier> make_api_key_verifier(const nlohmann:
                                                                  const std::string& path);
 
 // Load-balancing policies of an upstream's "load_balancer"; `options` is {"policy": name, ...}
-// (lib/proxy/round_robin_config.cpp).
+// (lib/proxy/<policy>_config.cpp).
 LoadBalancerFactory make_round_robin(const nlohmann::json& options, const std::string& path);
+LoadBalancerFactory make_least_request(const nlohmann::json& options, const std::string& path);
+LoadBalancerFactory make_random_choice(const nlohmann::json& options, const std::string& path);
+LoadBalancerFactory make_consistent_hash(const nlohmann::json& options, const std::string& path);
 
 // An inline JWT verifier inside "authenticate" takes the same keys as the "jwt" type
 // (jwt_verifier_config.cpp).

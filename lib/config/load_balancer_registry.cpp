@@ -19,6 +19,9 @@ using namespace detail::config_json;
 LoadBalancerRegistry LoadBalancerRegistry::with_builtins() {
   LoadBalancerRegistry r;
   r.add("round_robin", Factory(detail::make_round_robin));
+  r.add("least_request", Factory(detail::make_least_request));
+  r.add("random", Factory(detail::make_random_choice));
+  r.add("consistent_hash", Factory(detail::make_consistent_hash));
   return r;
 }
 

@@ -32,6 +32,10 @@ ServerTls parse_server_tls(const nlohmann::json& j, const std::string& path);
 std::optional<AdminOptions> parse_admin(const config_json::Object& top, const std::vector<ListenerOptions>& listeners);
 
 /// "upstreams" (upstreams.cpp).
+/// An upstream's health_check, outlier_detection, panic_threshold_percent and slow_start_ms
+/// (upstream_health.cpp).
+UpstreamHealthOptions parse_upstream_health(const config_json::Object& upstream);
+
 std::map<std::string, std::shared_ptr<Upstream>> parse_upstreams(const config_json::Object& top,
                                                                  const LoadBalancerRegistry& balancers,
                                                                  ConfigReuse* reuse = nullptr);

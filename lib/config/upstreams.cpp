@@ -1,7 +1,9 @@
 // The "upstreams" section (see loader.cpp for the whole format):
 //
 //   upstreams  object: name (non-empty) -> object:
-//     endpoints   required, non-empty array of "host:port" or "[ipv6]:port", port 1..65535
+//     endpoints   required, non-empty array of "host:port" or "[ipv6]:port", port 1..65535, or
+//                 {"address": "host:port", "weight": 1..10000 (1)}
+//     health_check, outlier_detection, panic_threshold_percent, slow_start_ms: see upstream_health_config.cpp
 //     connect_timeout_ms (2000), try_timeout_ms (30000), total_timeout_ms (60000),
 //     max_idle_time_ms (30000), max_connection_age_ms (300000), resolve_interval_ms (30000)
 //     connect_retries      integer 0..100, default 1
@@ -13,6 +15,7 @@
 //       ca, server_name, client_cert, client_key   strings, default "" (none / system CAs /
 //       endpoint host); client_cert and client_key go together
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -109,7 +112,8 @@ std::shared_ptr<Upstream> parse_upstream(const std::string& name, const json& j,
   Object o(j, path,
            {"endpoints", "connect_timeout_ms", "try_timeout_ms", "total_timeout_ms", "connect_retries",
             "max_idle_per_worker", "max_idle_time_ms", "max_connection_age_ms", "resolve_interval_ms", "tls",
-            "load_balancer", "retry", "circuit_breaker"});
+            "load_balancer", "retry", "circuit_breaker", "health_check", "outlier_detection",
+            "panic_threshold_percent", "slow_start_ms"});
   UpstreamOptions opts;
   opts.name = name;
   const std::string ep_path = o.at("endpoints");
@@ -117,10 +121,21 @@ std::shared_ptr<Upstream> parse_upstream(const std::string& name, const json& j,
   if (eps.empty()) throw ConfigError(ep_path, "at least one endpoint is needed");
   std::size_t i = 0;
   for (const json& e : eps) {
-    const std::string p = child(ep_path, i++);
-    const std::string& ep = as_string(e, p);
+    std::string p = child(ep_path, i++);
+    unsigned weight = 1;
+    const json* address = &e;
+    if (e.is_object()) {
+      Object eo(e, p, {"address", "weight"});
+      weight = static_cast<unsigned>(eo.integer("weight", 1, 10'000, 1));
+      address = &eo.require("address");
+      p = eo.at("address");
+    }
+    const std::string& ep = as_string(*address, p);
     if (auto problem = endpoint_problem(ep)) throw ConfigError(p, "invalid endpoint " + quote(ep) + ": " + *problem);
+    if (std::find(opts.endpoints.begin(), opts.endpoints.end(), ep) != opts.endpoints.end())
+      throw ConfigError(p, "endpoint " + quote(ep) + " is listed twice");
     opts.endpoints.push_back(ep);
+    if (weight != 1) opts.weights[ep] = weight;
   }
   opts.connect_timeout = o.duration("connect_timeout_ms", opts.connect_timeout);
   opts.try_timeout = o.duration("try_timeout_ms", opts.try_timeout);
@@ -139,6 +154,7 @@ std::shared_ptr<Upstream> parse_upstream(const std::string& name, const json& j,
     opts.retry_policy = parse_retry(*r, o.at("retry"));
   }
   if (const json* cb = o.find("circuit_breaker")) opts.circuit_breaker = parse_circuit_breaker(*cb, o.at("circuit_breaker"));
+  opts.health = parse_upstream_health(o);
 
   const std::vector<std::string> endpoints = opts.endpoints;
   std::vector<std::pair<std::string, std::string>> tls_files;

@@ -1,5 +1,6 @@
 #include "gatehouse/upstream.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <stdexcept>
 
@@ -9,8 +10,10 @@
 #include <asio/steady_timer.hpp>
 
 #include "net/stream.hpp"
-#include "tls/tls_context.hpp"
+#include "proxy/health_checker.hpp"
 #include "proxy/upstream_impl.hpp"
+#include "tls/tls_context.hpp"
+#include "util/text.hpp"
 
 namespace gatehouse {
 
@@ -54,6 +57,37 @@ UpstreamImpl::Target parse_endpoint(const std::string& text) {
 
 }  // namespace detail
 
+namespace {
+
+// Options that would make the health logic misbehave are refused up front.
+void check_health_options(const UpstreamOptions& o) {
+  for (const auto& [name, weight] : o.weights)
+    if (weight < 1 || weight > 10'000) throw std::invalid_argument("weight of \"" + name + "\" must be in 1..10000");
+  const UpstreamHealthOptions& h = o.health;
+  if (h.panic_threshold_percent > 100) throw std::invalid_argument("panic_threshold_percent must be in 0..100");
+  if (h.slow_start.count() < 0) throw std::invalid_argument("slow_start must not be negative");
+  if (const auto& a = h.active) {
+    if (a->interval.count() <= 0 || a->timeout.count() <= 0) throw std::invalid_argument("health check interval and timeout must be positive");
+    if (a->healthy_threshold < 1 || a->unhealthy_threshold < 1) throw std::invalid_argument("health check thresholds must be at least 1");
+    if (!(a->jitter >= 0 && a->jitter <= 0.5)) throw std::invalid_argument("health check jitter must be in 0..0.5");
+    if (a->kind == HealthCheckOptions::Kind::http) {
+      if (a->path.empty() || a->path.front() != '/' || detail::has_control(a->path) || a->path.find(' ') != std::string::npos)
+        throw std::invalid_argument("health check path must start with \"/\" and hold no space or control character");
+      if (detail::has_control(a->host) || a->host.find(' ') != std::string::npos) throw std::invalid_argument("invalid health check host");
+      if (a->expected_statuses.empty()) throw std::invalid_argument("health check needs expected statuses");
+      for (const auto& [lo, hi] : a->expected_statuses)
+        if (lo < 100 || hi > 599 || lo > hi) throw std::invalid_argument("health check status ranges must be within 100..599");
+    }
+  }
+  if (const auto& d = h.outlier_detection) {
+    if (d->base_ejection_time.count() <= 0 || d->max_ejection_time < d->base_ejection_time)
+      throw std::invalid_argument("outlier detection: base_ejection_time must be positive and at most max_ejection_time");
+    if (d->max_ejection_percent > 100) throw std::invalid_argument("outlier detection: max_ejection_percent must be in 0..100");
+  }
+}
+
+}  // namespace
+
 // DNS re-resolution runs as one coroutine on the executor given to start_resolving().
 struct detail::UpstreamImpl::Resolving {
   explicit Resolving(asio::any_io_executor ex) : timer(ex), resolver(ex) {}
@@ -65,8 +99,13 @@ struct detail::UpstreamImpl::Resolving {
 namespace {
 
 void publish(detail::UpstreamImpl& impl, std::vector<Upstream::Endpoint> eps) {
+  impl.health->set_endpoints(eps);
   impl.snapshot.store(std::make_shared<const std::vector<Upstream::Endpoint>>(std::move(eps)));
   impl.generation.fetch_add(1, std::memory_order_release);
+}
+
+Upstream::Endpoint resolved(const detail::UpstreamImpl::Target& t, asio::ip::tcp::endpoint address) {
+  return {address, t.label, t.host, t.weight};
 }
 
 asio::awaitable<void> resolve_loop(std::weak_ptr<Upstream> weak, std::shared_ptr<detail::UpstreamImpl::Resolving> r) {
@@ -78,7 +117,7 @@ asio::awaitable<void> resolve_loop(std::weak_ptr<Upstream> weak, std::shared_ptr
     std::vector<Upstream::Endpoint> next;
     for (const auto& t : impl.targets) {
       if (t.numeric) {
-        next.push_back({{asio::ip::make_address(t.host), t.port}, t.label, t.host});
+        next.push_back(resolved(t, {asio::ip::make_address(t.host), t.port}));
         continue;
       }
       auto [ec, results] = co_await r->resolver.async_resolve(t.host, std::to_string(t.port), detail::use_tuple);
@@ -89,7 +128,7 @@ asio::awaitable<void> resolve_loop(std::weak_ptr<Upstream> weak, std::shared_ptr
           if (e.label == t.label) next.push_back(e);
         continue;
       }
-      for (const auto& entry : results) next.push_back({entry.endpoint(), t.label, t.host});
+      for (const auto& entry : results) next.push_back(resolved(t, entry.endpoint()));
     }
     publish(impl, std::move(next));
     const auto interval = impl.options.resolve_interval;
@@ -105,12 +144,19 @@ asio::awaitable<void> resolve_loop(std::weak_ptr<Upstream> weak, std::shared_ptr
 Upstream::Upstream(UpstreamOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
   if (impl_->options.endpoints.empty()) throw std::invalid_argument("upstream has no endpoints");
+  check_health_options(impl_->options);
+  impl_->health = std::make_shared<detail::UpstreamHealth>(impl_->options.name, impl_->options.health);
   std::vector<Endpoint> numeric;
   for (const auto& e : impl_->options.endpoints) {
     impl_->targets.push_back(detail::parse_endpoint(e));
-    const auto& t = impl_->targets.back();
-    if (t.numeric) numeric.push_back({{asio::ip::make_address(t.host), t.port}, t.label, t.host});
+    auto& t = impl_->targets.back();
+    if (const auto w = impl_->options.weights.find(e); w != impl_->options.weights.end()) t.weight = w->second;
+    if (t.numeric) numeric.push_back(resolved(t, {asio::ip::make_address(t.host), t.port}));
   }
+  for (const auto& [name, weight] : impl_->options.weights)
+    if (std::find(impl_->options.endpoints.begin(), impl_->options.endpoints.end(), name) == impl_->options.endpoints.end())
+      throw std::invalid_argument("a weight for \"" + name + "\", which is not one of the endpoints");
+  impl_->health->set_endpoints(numeric);
   impl_->snapshot.store(std::make_shared<const std::vector<Endpoint>>(std::move(numeric)));
   if (impl_->options.tls) impl_->tls_context = detail::make_client_context(*impl_->options.tls);
   if (!impl_->options.load_balancer) impl_->options.load_balancer = round_robin();
@@ -124,7 +170,10 @@ std::shared_ptr<Upstream> Upstream::create(UpstreamOptions options) {
   return std::shared_ptr<Upstream>(new Upstream(std::move(options)));
 }
 
-Upstream::~Upstream() { stop_resolving(); }
+Upstream::~Upstream() {
+  stop_resolving();
+  stop_health_checks();
+}
 
 const UpstreamOptions& Upstream::options() const noexcept { return impl_->options; }
 const std::string& Upstream::name() const noexcept { return impl_->options.name; }
@@ -136,6 +185,21 @@ CircuitBreakerState Upstream::circuit_breaker() const noexcept { return impl_->b
 
 std::uint64_t Upstream::generation() const noexcept {
   return impl_->generation.load(std::memory_order_acquire);
+}
+
+std::vector<EndpointState> Upstream::endpoint_states() const { return impl_->health->states(); }
+
+void Upstream::start_health_checks(asio::any_io_executor ex) {
+  const UpstreamHealthOptions& h = impl_->options.health;
+  if (!h.active && !h.outlier_detection) return;
+  stop_health_checks();
+  const std::string server_name = impl_->options.tls ? impl_->options.tls->server_name : std::string{};
+  impl_->checker = std::make_shared<detail::HealthChecker>(std::move(ex), impl_->health, impl_->tls_context, server_name);
+  impl_->checker->start();
+}
+
+void Upstream::stop_health_checks() {
+  if (auto c = std::move(impl_->checker)) c->stop();
 }
 
 void Upstream::start_resolving(asio::any_io_executor ex) {

@@ -353,6 +353,19 @@ void discard_response(Call& c) {
   c.conn.reset();
   c.beg = c.end = 0;
 }
+// What an attempt says about its endpoint, for outlier detection.
+Outcome outcome_of(const Attempt& a, const Exchange& ex) noexcept {
+  switch (a.kind) {
+    case Attempt::Kind::head: return outcome_of_status(ex.response().status());
+    case Attempt::Kind::failed: return Outcome::gateway_failure;
+    case Attempt::Kind::final:
+      // A malformed answer or a request the upstream would not take in time is its fault; a
+      // client that went away or sent a bad body is not.
+      return a.result.kind == OriginResult::Kind::failed && a.result.status >= 502 ? Outcome::gateway_failure
+                                                                                   : Outcome::neither;
+  }
+  return Outcome::neither;
+}
 
 }  // namespace
 
@@ -405,8 +418,8 @@ asio::awaitable<OriginResult> UpstreamOrigin::serve(ServeContext& ctx) const {
       retry.repeatable(ex)) {
     c.replay = &replay.emplace(replay_limit);
   }
-  LoadBalancer& balancer = c.pool.balancer();
-  std::array<std::size_t, 16> tried{};
+  EndpointChooser& chooser = c.pool.chooser();
+  std::array<std::size_t, 16> tried{};  // indexes in the upstream's full endpoint list
   std::size_t tried_count = 0;
   bool pooled_ok = true;
   BreakerHold retry_hold;  // a retry's unit of max_retries (or of the budget), until its attempt ends
@@ -420,27 +433,28 @@ asio::awaitable<OriginResult> UpstreamOrigin::serve(ServeContext& ctx) const {
       co_await pause.async_wait(use_tuple);
       backoff = std::chrono::milliseconds(0);
     }
-    const auto endpoints = c.pool.snapshot();
-    if (endpoints->empty()) co_return fail(503, "no upstream endpoint available");
-    const std::size_t index =
-        balancer.pick(PickRequest{ex, *endpoints, attempt, std::span<const std::size_t>(tried.data(), tried_count)});
-    if (index >= endpoints->size()) co_return fail(503, "no upstream endpoint available");
-    const UpstreamEndpoint& ep = (*endpoints)[index];
-    balancer.on_attempt_start(ep);
+    const Choice choice = chooser.pick(ex, attempt, std::span<const std::size_t>(tried.data(), tried_count));
+    if (!choice) co_return fail(503, "no upstream endpoint available");
+    const UpstreamEndpoint& ep = choice.endpoint();
+    chooser.started(choice);
     clock::time_point attempt_start{};
     if (c.upstream_metrics) attempt_start = clock::now();
     Attempt a = co_await try_endpoint(c, ep, pooled_ok);
     retry_hold.reset();
-    balancer.on_attempt_end(ep, a.kind == Attempt::Kind::head);
     if (c.upstream_metrics) count_attempt(*c.metrics, *c.upstream_metrics, a, attempt_start);
+    const bool stale = a.kind == Attempt::Kind::failed && c.conn && c.conn->reused && !a.got_bytes &&
+                       c.resendable() && !c.wd.timed_out() &&
+                       (a.failure == AttemptFailure::send_failed || a.failure == AttemptFailure::reset);
+    chooser.ended(choice, a.kind == Attempt::Kind::head, stale ? Outcome::neither : outcome_of(a, ex));
+    const std::size_t candidates = choice.view->endpoints.size();
     if (a.kind == Attempt::Kind::head) {
       // A status the policy retries is a failed attempt, unless it is not retried after all:
       // then it is the answer.
       const unsigned status = ex.response().status();
       if (!retry.retries_status(status)) break;
-      if (tried_count < tried.size()) tried[tried_count++] = index;
+      if (tried_count < tried.size()) tried[tried_count++] = choice.full_index();
       const RetryRequest rr{ex, attempt, AttemptFailure::status, true, !c.resendable(),
-                            untried(endpoints->size(), tried_count), status};
+                            untried(candidates, tried_count), status};
       const auto delay = admit_retry(c, retry, retry_settings_, rr, retry_hold);
       if (!delay) break;
       ctx.watchdog->watch_upstream(nullptr);
@@ -449,9 +463,6 @@ asio::awaitable<OriginResult> UpstreamOrigin::serve(ServeContext& ctx) const {
       continue;
     }
     ctx.watchdog->watch_upstream(nullptr);
-    const bool stale = a.kind == Attempt::Kind::failed && c.conn && c.conn->reused && !a.got_bytes &&
-                       c.resendable() && !c.wd.timed_out() &&
-                       (a.failure == AttemptFailure::send_failed || a.failure == AttemptFailure::reset);
     c.conn.reset();
     c.beg = c.end = 0;
     if (a.kind == Attempt::Kind::final) co_return a.result;
@@ -461,8 +472,8 @@ asio::awaitable<OriginResult> UpstreamOrigin::serve(ServeContext& ctx) const {
       pooled_ok = false;
       continue;
     }
-    if (tried_count < tried.size()) tried[tried_count++] = index;
-    const RetryRequest rr{ex, attempt, a.failure, a.sent, !c.resendable(), untried(endpoints->size(), tried_count)};
+    if (tried_count < tried.size()) tried[tried_count++] = choice.full_index();
+    const RetryRequest rr{ex, attempt, a.failure, a.sent, !c.resendable(), untried(candidates, tried_count)};
     if (const auto delay = admit_retry(c, retry, retry_settings_, rr, retry_hold)) {
       backoff = *delay;
       continue;

@@ -9,8 +9,12 @@
 
 #include "gatehouse/upstream.hpp"
 #include "proxy/circuit_breaker.hpp"
+#include "proxy/upstream_health.hpp"
 
 namespace gatehouse {
+namespace detail {
+class HealthChecker;
+}
 
 struct Upstream::Impl {
   struct Target {
@@ -18,6 +22,7 @@ struct Upstream::Impl {
     std::uint16_t port = 0;
     std::string label;  // "host:port" as configured
     bool numeric = false;
+    unsigned weight = 1;  // UpstreamOptions::weights
   };
   struct Resolving;
 
@@ -29,6 +34,8 @@ struct Upstream::Impl {
   std::shared_ptr<const RetryPolicy> retry_policy;  // options.retry_policy or the default
   std::unique_ptr<detail::CircuitBreaker> breaker;  // shared by all workers
   std::shared_ptr<Resolving> resolving;
+  std::shared_ptr<detail::UpstreamHealth> health;  // every resolved endpoint's health, shared by the workers
+  std::shared_ptr<detail::HealthChecker> checker;  // active checks and ejection returns, while started
 };
 
 namespace detail {

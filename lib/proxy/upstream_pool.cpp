@@ -1,5 +1,7 @@
 #include "proxy/upstream_pool.hpp"
 
+#include "proxy/upstream_impl.hpp"
+
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -20,10 +22,8 @@ bool idle_connection_alive(tcp::socket& s) noexcept {
 
 }  // namespace
 
-UpstreamPool::UpstreamPool(const Upstream& upstream) : upstream_(upstream) {
-  balancer_ = upstream.options().load_balancer();
-  if (!balancer_) throw std::invalid_argument("upstream \"" + upstream.name() + "\": the load balancer factory returned null");
-}
+UpstreamPool::UpstreamPool(const Upstream& upstream)
+    : upstream_(upstream), chooser_(UpstreamAccess::impl(upstream).health, upstream.options().load_balancer()) {}
 
 const std::shared_ptr<const std::vector<UpstreamEndpoint>>& UpstreamPool::snapshot() {
   const std::uint64_t g = upstream_.generation();

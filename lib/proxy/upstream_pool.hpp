@@ -13,6 +13,7 @@
 #include "http1/parser.hpp"
 #include "net/stream.hpp"
 #include "proxy/connection_slots.hpp"
+#include "proxy/endpoint_chooser.hpp"
 
 namespace gatehouse::detail {
 
@@ -42,7 +43,9 @@ class UpstreamPool {
   /// The current endpoints; reloaded from the upstream only when its generation changed, so a
   /// request costs one atomic load here.
   const std::shared_ptr<const std::vector<UpstreamEndpoint>>& snapshot();
-  LoadBalancer& balancer() noexcept { return *balancer_; }
+  LoadBalancer& balancer() noexcept { return chooser_.balancer(); }
+  /// The usable endpoints and the policy that picks among them (proxy/endpoint_chooser.hpp).
+  EndpointChooser& chooser() noexcept { return chooser_; }
 
   /// An idle connection to `endpoint` still fit for a request, or null. Connections past their
   /// age or idle time, or with unexpected bytes or EOF waiting, are closed.
@@ -65,7 +68,7 @@ class UpstreamPool {
 
  private:
   const Upstream& upstream_;
-  std::unique_ptr<LoadBalancer> balancer_;
+  EndpointChooser chooser_;
   std::shared_ptr<const std::vector<UpstreamEndpoint>> snapshot_;
   std::uint64_t generation_ = 0;
   ConnectionWaiters waiters_;  // before idle_: closing idle connections wakes waiters

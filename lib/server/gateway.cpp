@@ -14,6 +14,7 @@
 #include "server/snapshot.hpp"
 #include "gatehouse/middleware/request_id.hpp"
 #include "admin/admin_server.hpp"
+#include "observe/upstream_health_metrics.hpp"
 #include "core/handler_origin.hpp"
 #include "proxy/upstream_call.hpp"
 #include "server/worker.hpp"
@@ -28,6 +29,8 @@ struct Gateway::Impl {
   std::optional<asio::any_io_executor> host_executor;
   std::shared_ptr<MetricsRegistry> registry;         // null: metrics off
   std::shared_ptr<detail::GatewayMetrics> metrics;  // the gateway's families in `registry`
+  std::shared_ptr<detail::UpstreamsInForce> upstreams = std::make_shared<detail::UpstreamsInForce>();
+  std::optional<detail::UpstreamHealthMetrics> health_metrics;  // reads `upstreams` when scraped
 
   std::shared_ptr<const detail::GatewayShared> shared;
   std::vector<std::unique_ptr<asio::io_context>> contexts;
@@ -51,6 +54,7 @@ void Gateway::Impl::init_metrics() {
   if (!m.enabled) return;
   registry = m.registry ? m.registry : std::make_shared<MetricsRegistry>();
   metrics = std::make_shared<detail::GatewayMetrics>(registry);
+  health_metrics.emplace(*registry, upstreams);
 }
 
 Gateway::Gateway(GatewayOptions options) : impl_(std::make_unique<Impl>()) {
@@ -134,12 +138,16 @@ void Gateway::start() {
     throw;
   }
   g.shared = snapshot;
+  g.upstreams->set(snapshot->upstreams);
   for (std::size_t w = 0; w < executors.size(); ++w) {
     g.workers.push_back(std::make_unique<detail::Worker>(g.shared, executors[w]));
     for (auto& acceptor : bound[w]) g.workers.back()->add_acceptor(std::move(acceptor));
   }
   for (auto& w : g.workers) w->start();
-  for (auto& u : g.shared->upstreams) u->start_resolving(g.workers[0]->executor());
+  for (auto& u : g.shared->upstreams) {
+    u->start_resolving(g.workers[0]->executor());
+    u->start_health_checks(g.workers[0]->executor());
+  }
   for (auto& ctx : g.contexts) g.threads.emplace_back([c = ctx.get()] { c->run(); });
   g.started = true;
   if (g.admin_server) g.admin_server->set_readiness(detail::Readiness::ready);
@@ -176,6 +184,8 @@ ReloadSummary Gateway::reload(GatewayDefinition next) {
 
   g.next_listener_id = next_id;
   detail::switch_upstreams(*g.shared, *snapshot, g.workers[0]->executor());
+  if (g.admin_server) g.admin_server->set_upstreams(snapshot->upstreams);
+  g.upstreams->set(snapshot->upstreams);
   // Requests arriving once reload() returned must see the new snapshot: wait for the workers,
   // except the one a request handler calling this runs on (waiting for it would never end).
   auto on_its_thread = [&g](std::size_t w) {
@@ -212,7 +222,10 @@ void Gateway::stop() {
     if (g.host_executor)
       g.admin_server->stop_when([w = g.workers.front().get()] { return w->drained(); }, deadline);
   }
-  for (auto& u : g.shared->upstreams) u->stop_resolving();
+  for (auto& u : g.shared->upstreams) {
+    u->stop_resolving();
+    u->stop_health_checks();
+  }
   for (auto& w : g.workers) {
     detail::Worker* worker = w.get();
     asio::post(worker->executor(), [worker, deadline] { worker->drain(deadline); });

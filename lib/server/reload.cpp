@@ -101,10 +101,16 @@ std::shared_ptr<Handover> install_everywhere(const std::vector<std::unique_ptr<W
 }
 
 void switch_upstreams(const GatewayShared& running, const GatewayShared& next, const asio::any_io_executor& ex) {
-  for (const auto& u : next.upstreams)
-    if (!has(running.upstreams, u.get())) u->start_resolving(ex);
-  for (const auto& u : running.upstreams)
-    if (!has(next.upstreams, u.get())) u->stop_resolving();
+  for (const auto& u : next.upstreams) {
+    if (has(running.upstreams, u.get())) continue;
+    u->start_resolving(ex);
+    u->start_health_checks(ex);
+  }
+  for (const auto& u : running.upstreams) {
+    if (has(next.upstreams, u.get())) continue;
+    u->stop_resolving();
+    u->stop_health_checks();
+  }
 }
 
 }  // namespace gatehouse::detail

@@ -64,7 +64,8 @@ std::shared_ptr<Handover> install_everywhere(const std::vector<std::unique_ptr<W
                                              std::vector<std::vector<BoundAcceptor>> opened,
                                              const std::function<bool(std::size_t)>& on_its_thread);
 
-/// Upstreams `next` adds start resolving their DNS names on `ex`; those it drops stop (requests
+/// Upstreams `next` adds start resolving their DNS names and their health checks on `ex`; those it
+/// drops stop (requests
 /// still using them go on with the addresses they have).
 void switch_upstreams(const GatewayShared& running, const GatewayShared& next, const asio::any_io_executor& ex);
 

@@ -919,8 +919,9 @@ TEST_CASE("config: unknown or malformed load-balancing policies are refused wher
   };
   auto [p1, r1] = error_of(R"("round_robbin")");
   CHECK(p1 == "/upstreams/svc/load_balancer");
-  CHECK(r1 == "unknown load-balancing policy \"round_robbin\" (did you mean \"round_robin\"?); known: round_robin");
-  auto [p2, r2] = error_of(R"({"policy": "random"})");
+  CHECK(r1 == "unknown load-balancing policy \"round_robbin\" (did you mean \"round_robin\"?); known: round_robin, "
+              "least_request, random, consistent_hash");
+  auto [p2, r2] = error_of(R"({"policy": "fastest"})");
   CHECK(p2 == "/upstreams/svc/load_balancer/policy");
   CHECK(r2.find("known: round_robin") != std::string::npos);
   auto [p3, r3] = error_of(R"({"weights": [1, 2]})");

@@ -128,8 +128,10 @@ TEST_CASE("admin: probes, metrics, configuration and upstreams answer JSON; meth
   CHECK(ups[0]["name"] == "svc");
   const std::string ep = "127.0.0.1:" + std::to_string(upstream.port());
   CHECK(ups[0]["endpoints"][0]["endpoint"] == ep);
-  CHECK(ups[0]["endpoints"][0]["addresses"][0] == ep);
-  CHECK(ups[0]["endpoints"][0]["health"] == "unknown");
+  CHECK(ups[0]["endpoints"][0]["addresses"][0]["address"] == ep);
+  CHECK(ups[0]["endpoints"][0]["addresses"][0]["health"] == "healthy");  // no checks: healthy
+  CHECK(ups[0]["endpoints"][0]["addresses"][0]["ejected"] == false);
+  CHECK(ups[0]["endpoints"][0]["weight"] == 1);
 
   r = call(g.admin_port, "HEAD", "/readyz");
   CHECK(r.status == 200);
