@@ -304,7 +304,7 @@ TEST_CASE("unknown keys suggest the closest known key") {
   CHECK(e.path() == "/listeners/0/colour");
   CHECK(has(e, "unknown key \"colour\""));
   CHECK_FALSE(has(e, "did you mean"));
-  CHECK(has(e, "address, backlog, ip_filter, name, port, tls"));
+  CHECK(has(e, "address, backlog, ip_filter, name, path_policy, port, tls"));
 
   j = minimal();
   j["limits"] = {{"max_body_byte", 1}};
