@@ -135,6 +135,9 @@ IpFilter::~IpFilter() {
   } catch (...) {
     // Out of memory: the check ends at its next tick instead, when it finds the filter gone.
   }
+  // The timer must go before the background thread's io_context, which io_ may be the last to hold
+  // (members are destroyed after this body): from now on only that io_context's queue owns it.
+  state_->watch.reset();
 }
 
 IpVerdict IpFilter::check(const asio::ip::address& addr) const noexcept {

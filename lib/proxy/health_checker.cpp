@@ -30,9 +30,9 @@ std::optional<unsigned> status_of(std::string_view head) {
 
 }  // namespace
 
-asio::awaitable<ProbeResult> probe_endpoint(const asio::any_io_executor& ex, const UpstreamEndpoint& endpoint,
-                                            const HealthCheckOptions& options, asio::ssl::context* tls,
-                                            const std::string& tls_server_name, ProbeRegistry* registry) {
+asio::awaitable<ProbeResult> probe_endpoint(asio::any_io_executor ex, UpstreamEndpoint endpoint,
+                                            HealthCheckOptions options, asio::ssl::context* tls,
+                                            std::string tls_server_name, ProbeRegistry* registry) {
   ProbeResult result;
   const auto deadline = steady::now() + options.timeout;
   // Shared with the deadline timer's handler, which may run after this frame is gone.

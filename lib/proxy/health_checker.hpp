@@ -33,9 +33,10 @@ struct ProbeRegistry {
 
 /// One check of `endpoint` as `options` describe it. `tls`: the upstream's client context, or
 /// null; `tls_server_name`: the name to verify instead of the endpoint's host (may be empty).
-asio::awaitable<ProbeResult> probe_endpoint(const asio::any_io_executor& ex, const UpstreamEndpoint& endpoint,
-                                            const HealthCheckOptions& options, asio::ssl::context* tls,
-                                            const std::string& tls_server_name, ProbeRegistry* registry = nullptr);
+/// Parameters by value: a coroutine started later (co_spawn) must not hold its caller's temporaries.
+asio::awaitable<ProbeResult> probe_endpoint(asio::any_io_executor ex, UpstreamEndpoint endpoint,
+                                            HealthCheckOptions options, asio::ssl::context* tls,
+                                            std::string tls_server_name, ProbeRegistry* registry = nullptr);
 
 class HealthChecker : public std::enable_shared_from_this<HealthChecker> {
  public:
