@@ -14,6 +14,7 @@
 
 #include "gatehouse/request.hpp"
 #include "gatehouse/response.hpp"
+#include "gatehouse/trace_context.hpp"
 
 namespace gatehouse {
 
@@ -54,17 +55,27 @@ class Exchange {
   bool secure() const noexcept { return secure_; }
   /// SNI host name the client asked for (TLS only), empty otherwise.
   std::string_view sni() const noexcept { return sni_; }
+  /// Subject of the certificate the client presented (mTLS listeners), as an RFC 4514
+  /// distinguished name ("CN=client,O=Example"); empty without one.
+  std::string_view client_cert_subject() const noexcept { return client_cert_subject_; }
 
   std::string_view request_id() const noexcept { return request_id_; }
   /// Replaces the request id (the RequestId middleware sets it; an application's own id scheme
   /// may too). Error bodies, logs and the echoed header use it.
   void set_request_id(std::string_view id) { request_id_.assign(id); }
   std::string_view route_name() const noexcept { return route_name_; }
+  /// W3C trace id of this request (32 lowercase hex digits): the caller's when its traceparent was
+  /// continued, else a new one. Empty when trace context is off (GatewayOptions::trace_context).
+  std::string_view trace_id() const noexcept { return trace_.trace_id(); }
+  /// The gateway's span id for this request (16 hex digits): the parent-id the upstream receives.
+  std::string_view span_id() const noexcept { return trace_.span_id(); }
+  /// The whole trace context: caller's span, sampled flag, continued or started here.
+  const TraceContext& trace() const noexcept { return trace_; }
   /// "host:port" of the upstream endpoint that served the request; empty if none.
   std::string_view upstream_endpoint() const noexcept { return upstream_endpoint_; }
 
   /// Reports a security event about this request (include gatehouse/security_event.hpp): the
-  /// route, request id, client and peer addresses, method, path and user (the token's subject)
+  /// route, request id, trace id, client and peer addresses, method, path, user and client certificate subject (the token's subject)
   /// are filled in where the event leaves them empty. Never blocks; does nothing when the gateway
   /// has no SecurityEvents (GatewayOptions::security_events).
   void report(SecurityEvent event);
@@ -126,9 +137,11 @@ class Exchange {
   asio::ip::tcp::endpoint peer_;
   asio::ip::address client_address_;
   std::string sni_;
+  std::string client_cert_subject_;
   std::string request_id_;
   std::string route_name_;
   std::string upstream_endpoint_;
+  TraceContext trace_;
   std::string wire_head_;  // the serialized response head (memory kept when recycled)
   SecurityEvents* security_events_ = nullptr;  // owned by the gateway's options
   clock::time_point start_;

@@ -22,6 +22,7 @@
 #include "gatehouse/middleware/header_rewrite.hpp"
 #include "gatehouse/middleware/mint_identity_token.hpp"
 #include "gatehouse/middleware/request_id.hpp"
+#include "gatehouse/reload_result.hpp"
 #include "gatehouse/request.hpp"
 #include "gatehouse/response.hpp"
 #include "gatehouse/route.hpp"
@@ -30,4 +31,5 @@
 #include "gatehouse/security_events.hpp"
 #include "gatehouse/status.hpp"
 #include "gatehouse/tls_options.hpp"
+#include "gatehouse/trace_context.hpp"
 #include "gatehouse/upstream.hpp"

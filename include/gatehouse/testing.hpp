@@ -28,12 +28,17 @@ Exchange exchange(std::string_view method, std::string_view target,
 void set_peer(Exchange& ex, const asio::ip::tcp::endpoint& peer, bool trusted = false);
 /// The client's address as a trusted proxy reported it.
 void set_client_address(Exchange& ex, const asio::ip::address& client);
-/// The client connected with TLS (and asked for this SNI name).
-void set_secure(Exchange& ex, bool secure, std::string_view sni = {});
+/// The client connected with TLS (and asked for this SNI name, and presented a certificate with
+/// this subject).
+void set_secure(Exchange& ex, bool secure, std::string_view sni = {}, std::string_view client_cert_subject = {});
 /// The name of the route the request matched (empty: none).
 void set_route_name(Exchange& ex, std::string_view name);
 /// The upstream endpoint ("host:port") that served the request.
 void set_upstream_endpoint(Exchange& ex, std::string_view endpoint);
+/// Handles the request's traceparent/tracestate as a listener with `options` would (continue or
+/// start a trace, rewrite both fields), so that ex.trace_id() is set. With `trusted`,
+/// options.trusted_sources decide (a test has no trusted_proxies).
+void apply_trace_context(Exchange& ex, const TraceContextOptions& options = {});
 
 /// Collects the security events that exchanges report (Exchange::report), for tests:
 ///   gt::EventRecorder recorder;

@@ -68,9 +68,11 @@ void ExchangeAccess::reset(Exchange& ex) noexcept {
   ex.peer_ = {};
   ex.client_address_ = asio::ip::address();
   ex.sni_.clear();
+  ex.client_cert_subject_.clear();
   ex.request_id_.clear();
   ex.route_name_.clear();
   ex.upstream_endpoint_.clear();
+  ex.trace_ = TraceContext{};
   ex.start_ = Exchange::clock::now();
   ex.bytes_in_ = ex.bytes_out_ = 0;
   ex.metrics_shard_ = nullptr;

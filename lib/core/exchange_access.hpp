@@ -30,9 +30,10 @@ struct ExchangeAccess {
     ex.peer_trusted_ = trusted;
   }
   static void set_client_address(Exchange& ex, const asio::ip::address& a) noexcept { ex.client_address_ = a; }
-  static void set_secure(Exchange& ex, bool secure, std::string_view sni) {
+  static void set_secure(Exchange& ex, bool secure, std::string_view sni, std::string_view client_cert_subject = {}) {
     ex.secure_ = secure;
     ex.sni_.assign(sni);
+    ex.client_cert_subject_.assign(client_cert_subject);
   }
   static void set_route_name(Exchange& ex, std::string_view n) { ex.route_name_.assign(n); }
   static void set_upstream_endpoint(Exchange& ex, std::string_view e) { ex.upstream_endpoint_.assign(e); }
@@ -46,6 +47,7 @@ struct ExchangeAccess {
     ex.metrics_shard_ = shard;
   }
   static WorkerMetrics* metrics(const Exchange& ex) noexcept { return ex.worker_metrics_; }
+  static TraceContext& trace(Exchange& ex) noexcept { return ex.trace_; }
   /// Scratch for the serialized response head; recycled with the exchange.
   static std::string& wire_head(Exchange& ex) noexcept { return ex.wire_head_; }
   /// Returns a used exchange to the state of a new one, keeping the memory of its strings and

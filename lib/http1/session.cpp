@@ -14,6 +14,7 @@
 #include "net/watchdog.hpp"
 #include "observe/security_events_http.hpp"
 #include "proxy/forwarding.hpp"
+#include "tls/client_certificate.hpp"
 
 namespace gatehouse::detail {
 namespace {
@@ -42,16 +43,18 @@ class Http1Session final : public ClientSession,
                            private Downstream,
                            private BodySource {
  public:
-  Http1Session(Worker& worker, WorkerSnapshotPtr snapshot, std::size_t listener, tcp::socket socket)
+  Http1Session(Worker& worker, WorkerSnapshotPtr snapshot, std::size_t listener, tcp::socket socket,
+               const tcp::endpoint& peer, ConnectionSlot slot)
       : worker_(worker),
+        slot_(std::move(slot)),
         snapshot_(std::move(snapshot)),
         listener_(&snapshot_->shared->listeners[listener]),
         tls_context_(listener_->tls),
         stream_(tls_context_ ? Stream(std::move(socket), *tls_context_) : Stream(std::move(socket))),
         watchdog_(worker.deadlines(), stream_),
-        writer_(stream_, worker.buffers()) {
+        writer_(stream_, worker.buffers()),
+        peer_(peer) {
     asio::error_code ec;
-    peer_ = stream_.socket().remote_endpoint(ec);
     peer_text_ = address_text(peer_.address());
     stream_.socket().set_option(tcp::no_delay(true), ec);
     const auto& trusted = shared().trusted_proxies;
@@ -127,6 +130,7 @@ class Http1Session final : public ClientSession,
   asio::awaitable<BodyRead> read_more() override;
 
   Worker& worker_;
+  ConnectionSlot slot_;                // counted in the listener's open connections until the end
   WorkerSnapshotPtr snapshot_;         // what the current (or next) request runs on
   const ListenerRuntime* listener_;    // in snapshot_
   // The series this connection was counted open in; a reload may relabel its listener.
@@ -141,6 +145,7 @@ class Http1Session final : public ClientSession,
   tcp::endpoint peer_;
   std::string peer_text_;  // formatted once: X-Forwarded-For and Forwarded need it per request
   std::string sni_;
+  std::string client_subject_;  // the client certificate's (mTLS), for events and middleware
   Exchange* current_ = nullptr;  // the exchange in progress
   std::size_t early_bytes_ = 0;  // read while idle, before the exchange existed
   unsigned idle_tick_ = 0;       // the worker's tick when the connection went idle
@@ -174,6 +179,8 @@ asio::awaitable<void> Http1Session::run() {
       }
       if (const char* name = SSL_get_servername(stream_.tls().native_handle(), TLSEXT_NAMETYPE_host_name))
         sni_ = name;
+      if (!listener_->options.tls->client_ca_file.empty())
+        client_subject_ = client_certificate_subject(stream_.tls().native_handle());
     }
     while (!closing_) {
       if (beg_ == end_ && !woken_) {
@@ -253,6 +260,7 @@ asio::awaitable<bool> Http1Session::fill_buffer() {
 
 asio::awaitable<bool> Http1Session::refuse(Exchange& ex, unsigned status, std::string_view why) {
   closing_ = true;
+  listener_->trace.start_new(ex);  // a trace id for the log line and the event, when tracing is on
   const ChainView global = listener_->router->global_chain();
   co_await refuse_exchange(ex, global, *this, status, why);
   if (WorkerMetrics* m = worker_.metrics())
@@ -292,7 +300,7 @@ asio::awaitable<bool> Http1Session::serve_one() {
     }
   } forget{current_, worker_};
   ExchangeAccess::set_peer(ex, peer_, peer_trusted_);
-  ExchangeAccess::set_secure(ex, stream_.is_tls(), sni_);
+  ExchangeAccess::set_secure(ex, stream_.is_tls(), sni_, client_subject_);
   ExchangeAccess::set_security_events(ex, shared().options.security_events.get());
   ExchangeAccess::add_bytes_received(ex, std::exchange(early_bytes_, 0));
   if (WorkerMetrics* m = worker_.metrics()) ExchangeAccess::set_metrics(ex, m, &m->shard);
@@ -365,6 +373,9 @@ asio::awaitable<bool> Http1Session::serve_one() {
   // Before the middleware: fields the client names in Connection go now, so that a client cannot
   // make the gateway drop headers its middleware sets (identity headers, a minted token).
   strip_hop_by_hop(req.headers());
+  // Before the middleware, so that every hook, log line and event has the trace id, and what the
+  // upstream receives is decided by the listener's policy alone.
+  if (listener_->trace.enabled()) listener_->trace.apply(ex);
 
   bool method_mismatch = false;
   const Router& router = *listener_->router;
@@ -458,11 +469,13 @@ void Http1Session::start_response(Exchange& ex, std::int64_t length) {
 
 }  // namespace
 
-void start_http1_session(Worker& worker, WorkerSnapshotPtr snapshot, std::size_t listener, tcp::socket socket) {
+void start_http1_session(Worker& worker, WorkerSnapshotPtr snapshot, std::size_t listener, tcp::socket socket,
+                         const tcp::endpoint& peer, ConnectionSlot slot) {
   // The session and its shared_ptr control block in one block of the worker's session slab
   // (the margin covers the control block: two counts, a vtable pointer, the allocator).
   SlabAllocator<Http1Session> alloc(worker.session_blocks(sizeof(Http1Session) + 32));
-  auto session = std::allocate_shared<Http1Session>(alloc, worker, std::move(snapshot), listener, std::move(socket));
+  auto session = std::allocate_shared<Http1Session>(alloc, worker, std::move(snapshot), listener, std::move(socket),
+                                                    peer, std::move(slot));
   asio::co_spawn(worker.executor(), session->run(), asio::detached);
 }
 

@@ -10,6 +10,7 @@
 
 #include "core/exchange_access.hpp"
 #include "core/pipeline.hpp"
+#include "observe/trace_context.hpp"
 
 namespace gatehouse::testing {
 namespace {
@@ -139,10 +140,17 @@ void set_peer(Exchange& ex, const asio::ip::tcp::endpoint& peer, bool trusted) {
 void set_client_address(Exchange& ex, const asio::ip::address& client) {
   detail::ExchangeAccess::set_client_address(ex, client);
 }
-void set_secure(Exchange& ex, bool secure, std::string_view sni) { detail::ExchangeAccess::set_secure(ex, secure, sni); }
+void set_secure(Exchange& ex, bool secure, std::string_view sni, std::string_view client_cert_subject) {
+  detail::ExchangeAccess::set_secure(ex, secure, sni, client_cert_subject);
+}
 void set_route_name(Exchange& ex, std::string_view name) { detail::ExchangeAccess::set_route_name(ex, name); }
 void set_upstream_endpoint(Exchange& ex, std::string_view endpoint) {
   detail::ExchangeAccess::set_upstream_endpoint(ex, endpoint);
+}
+
+void apply_trace_context(Exchange& ex, const TraceContextOptions& options) {
+  const detail::TracePolicy policy(options, detail::CidrSet{});
+  if (policy.enabled()) policy.apply(ex);
 }
 
 Flow run(Flow flow) {

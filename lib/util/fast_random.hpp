@@ -1,0 +1,41 @@
+// A fast random generator for ids (request ids, trace and span ids): xoshiro256** (Blackman and
+// Vigna), seeded from the kernel's CSPRNG, one per thread, so workers never share or lock it.
+// Ids must be unique and hard to guess in bulk, not secret keys: never use it for keys or tokens.
+#pragma once
+#include <cstdint>
+
+namespace gatehouse::detail {
+
+class FastRandom {
+ public:
+  /// Seeded from getrandom(2) (std::random_device if that fails).
+  FastRandom() noexcept;
+  std::uint64_t next() noexcept {
+    const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
+    const std::uint64_t t = s_[1] << 17;
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = rotl(s_[3], 45);
+    return result;
+  }
+  /// This thread's generator (each worker thread has its own, seeded on first use).
+  static FastRandom& local() noexcept {
+    thread_local FastRandom gen;
+    return gen;
+  }
+
+ private:
+  static std::uint64_t rotl(std::uint64_t x, int k) noexcept { return (x << k) | (x >> (64 - k)); }
+  std::uint64_t s_[4];
+};
+
+/// Writes the 16 lowercase hex digits of `v` to out[0..16).
+inline void write_hex64(char* out, std::uint64_t v) noexcept {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 15; i >= 0; --i, v >>= 4) out[i] = kHex[v & 0xf];
+}
+
+}  // namespace gatehouse::detail
