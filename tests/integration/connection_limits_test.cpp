@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "gatehouse/testing.hpp"
 #include "integration/fixture.hpp"
 #include "support/raw_http.hpp"
 

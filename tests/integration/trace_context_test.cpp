@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gatehouse/testing.hpp"
 #include "integration/fixture.hpp"
 #include "support/httplib_server.hpp"
 #include "support/raw_http.hpp"
