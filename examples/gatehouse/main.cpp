@@ -63,24 +63,24 @@ class ReloadOnSighup {
 
 // Runs the gateway until a signal asks it to stop, then drains it. `io` runs the signal wait (and,
 // for a gateway on a host executor, the gateway itself).
-// SIGUSR1: the security-event sinks reopen their files (SIGHUP is left to configuration reload).
+// SIGUSR1: the security-event sinks of the configuration in force (a reload brings its own)
+// reopen their files (SIGHUP is left to configuration reload). Caught whether or not that
+// configuration has events, since a reload may add them (and SIGUSR1 would otherwise end the
+// process).
 struct ReopenOnSignal {
   asio::signal_set& signals;
-  gh::SecurityEvents* events;
+  gh::Gateway& gw;
   void operator()(const asio::error_code& ec, int) const {
     if (ec) return;
-    events->reopen();
+    if (const auto events = gw.definition().options.security_events) events->reopen();
     signals.async_wait(*this);
   }
 };
 
 int run_on(gh::Gateway& gw, asio::io_context& io, gh::ConfigReloader* reloader = nullptr) {
   // Before start(): the admin API's POST /drain raises SIGTERM as soon as it listens.
-  asio::signal_set reopen{io};
-  if (gh::SecurityEvents* events = gw.options().security_events.get()) {
-    reopen.add(SIGUSR1);
-    reopen.async_wait(ReopenOnSignal{reopen, events});
-  }
+  asio::signal_set reopen{io, SIGUSR1};
+  reopen.async_wait(ReopenOnSignal{reopen, gw});
   asio::signal_set stop{io, SIGINT, SIGTERM};
   stop.async_wait([&](const asio::error_code&, int sig) {
     std::cerr << "gatehouse: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", draining\n";
@@ -113,24 +113,8 @@ void enable_admin(gh::AdminOptions& admin, const std::string& file,
   text << in.rdbuf();
   admin.running_config = [text = std::make_shared<const std::string>(text.str())] { return *text; };
   admin.reload = [reloader] {
-    gh::ReloadReport report;
-    if (!*reloader) {
-      report.error = "the gateway is not running yet";
-      return report;
-    }
-    const gh::ReloadResult r = (*reloader)->reload();
-    report.applied = r.ok;
-    report.error = r.error;
-    report.error_path = r.error_path;
-    if (r.ok) {
-      report.changes.push_back("generation " + std::to_string(r.summary.generation));
-      report.changes.push_back(std::to_string(r.summary.listeners_opened) + " listener(s) opened, " +
-                               std::to_string(r.summary.listeners_closed) + " closed, " +
-                               std::to_string(r.summary.listeners_kept) + " kept");
-      report.changes.push_back(std::to_string(r.objects_reused) + " object(s) reused, " +
-                               std::to_string(r.objects_built) + " built");
-    }
-    return report;
+    if (!*reloader) return gh::ReloadResult{.error = "the gateway is not running yet"};
+    return (*reloader)->reload();
   };
   admin.drain = [] {
     std::cerr << "gatehouse: drain requested on the admin API\n";

@@ -7,18 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "gatehouse/reload_result.hpp"
 #include "gatehouse/tls_options.hpp"
 
 namespace gatehouse {
-
-/// What a reload did, as POST /reload reports it: 200 with `changes` when applied, 422 with
-/// `error` (and `error_path`, the JSON pointer of a configuration error) when refused.
-struct ReloadReport {
-  bool applied = false;
-  std::vector<std::string> changes{};  ///< one line per change, for operators
-  std::string error{};
-  std::string error_path{};
-};
 
 /// The admin listener (Gateway::admin). Answers are JSON except /metrics. Endpoints:
 /// GET /livez, /readyz, /metrics, /config, /upstreams; POST /drain, /reload (see
@@ -38,8 +30,9 @@ struct AdminOptions {
   /// The running configuration as JSON text (comments allowed), for GET /config; secrets are
   /// replaced by "[redacted]" before it is served.
   std::function<std::string()> running_config{};
-  /// Loads the configuration again, for POST /reload. May throw ConfigError (422) too.
-  std::function<ReloadReport()> reload{};
+  /// Loads the configuration again, for POST /reload (ConfigReloader::reload fits). May throw
+  /// ConfigError (422) too.
+  std::function<ReloadResult()> reload{};
   /// What POST /drain does after readiness turned 503; empty: Gateway::stop(). A program that
   /// waits for a signal to stop can raise that signal here.
   std::function<void()> drain{};

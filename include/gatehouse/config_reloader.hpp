@@ -7,22 +7,9 @@
 
 #include "gatehouse/config.hpp"
 #include "gatehouse/gateway.hpp"
+#include "gatehouse/reload_result.hpp"
 
 namespace gatehouse {
-
-/// How one reload went.
-struct ReloadResult {
-  bool ok = false;
-  /// Why it was refused: ConfigError::what() ("<json path>: <reason>"), or the gateway's reason
-  /// (a new listener's port already in use, say). Empty when ok.
-  std::string error{};
-  /// The JSON pointer of the offending key when a ConfigError refused it ("" otherwise).
-  std::string error_path{};
-  /// What changed (when ok).
-  ReloadSummary summary{};
-  std::size_t objects_reused = 0;  ///< upstreams, verifiers, token minters, middleware kept as they were
-  std::size_t objects_built = 0;   ///< those built anew (new or changed)
-};
 
 /// Puts `config` in force on `gateway` (Gateway::reload with its listeners, global middleware,
 /// routes and options); the counterpart of apply() for a gateway that runs.

@@ -14,6 +14,7 @@
 
 #include "gatehouse/request.hpp"
 #include "gatehouse/response.hpp"
+#include "gatehouse/trace_context.hpp"
 
 namespace gatehouse {
 
@@ -58,17 +59,27 @@ class Exchange {
   /// The identity in the client's verified certificate (an mTLS listener), null otherwise
   /// (include gatehouse/client_identity.hpp to read it).
   const ClientIdentity* client_identity() const noexcept { return client_identity_; }
+  /// Subject of the client's verified certificate (mTLS listeners), RFC 2253 form
+  /// ("CN=client,O=Example"); empty without one. Same as client_identity()->subject.
+  std::string_view client_cert_subject() const noexcept;
 
   std::string_view request_id() const noexcept { return request_id_; }
   /// Replaces the request id (the RequestId middleware sets it; an application's own id scheme
   /// may too). Error bodies, logs and the echoed header use it.
   void set_request_id(std::string_view id) { request_id_.assign(id); }
   std::string_view route_name() const noexcept { return route_name_; }
+  /// W3C trace id of this request (32 lowercase hex digits): the caller's when its traceparent was
+  /// continued, else a new one. Empty when trace context is off (GatewayOptions::trace_context).
+  std::string_view trace_id() const noexcept { return trace_.trace_id(); }
+  /// The gateway's span id for this request (16 hex digits): the parent-id the upstream receives.
+  std::string_view span_id() const noexcept { return trace_.span_id(); }
+  /// The whole trace context: caller's span, sampled flag, continued or started here.
+  const TraceContext& trace() const noexcept { return trace_; }
   /// "host:port" of the upstream endpoint that served the request; empty if none.
   std::string_view upstream_endpoint() const noexcept { return upstream_endpoint_; }
 
   /// Reports a security event about this request (include gatehouse/security_event.hpp): the
-  /// route, request id, client and peer addresses, method, path and user (the token's subject)
+  /// route, request id, trace id, client and peer addresses, method, path, user and client certificate subject (the token's subject)
   /// are filled in where the event leaves them empty. Never blocks; does nothing when the gateway
   /// has no SecurityEvents (GatewayOptions::security_events).
   void report(SecurityEvent event);
@@ -133,6 +144,7 @@ class Exchange {
   std::string request_id_;
   std::string route_name_;
   std::string upstream_endpoint_;
+  TraceContext trace_;
   std::string wire_head_;  // the serialized response head (memory kept when recycled)
   SecurityEvents* security_events_ = nullptr;  // owned by the gateway's options
   const ClientIdentity* client_identity_ = nullptr;  // owned by the connection

@@ -14,10 +14,12 @@
 
 #include "gatehouse/admin.hpp"
 #include "gatehouse/metrics.hpp"
+#include "gatehouse/reload_result.hpp"
 #include "gatehouse/middleware.hpp"
 #include "gatehouse/route.hpp"
 #include "gatehouse/path_policy.hpp"
 #include "gatehouse/tls_options.hpp"
+#include "gatehouse/trace_context.hpp"
 
 namespace gatehouse {
 
@@ -38,6 +40,14 @@ struct ListenerOptions {
   /// before TLS or any byte is read (and reported as an ip_filtered event). The filter's
   /// IpFilterOptions::address is ignored here: only the peer is known at that point.
   std::shared_ptr<const IpFilter> ip_filter{};
+  /// This listener's W3C trace-context handling; unset: GatewayOptions::trace_context.
+  std::optional<TraceContextOptions> trace_context{};
+  /// Most connections open at once on this listener, all workers together; 0: no limit. Past it,
+  /// a new connection is closed as soon as it is accepted (before TLS) and counted.
+  std::size_t max_connections = 0;
+  /// Most connections open at once from one client address (the TCP peer) on this listener; 0:
+  /// no limit. Behind a proxy every client has the proxy's address: leave it 0 there.
+  std::size_t max_connections_per_client = 0;
 };
 
 /// Protocol limits, each enforced while parsing with the status a client should see.
@@ -80,6 +90,10 @@ struct GatewayOptions {
   /// Null: no events are built at all (one pointer test per decision); the library logger keeps
   /// its usual messages either way.
   std::shared_ptr<SecurityEvents> security_events{};
+  /// W3C trace context (traceparent/tracestate) for every listener that has no setting of its own:
+  /// continue the caller's trace or start one, and send the upstream a traceparent with the
+  /// gateway's span (docs/observability.md, "Trace context").
+  TraceContextOptions trace_context{};
 };
 
 /// Everything listen(), use() and route() register, with the options: what Gateway::reload
@@ -90,14 +104,6 @@ struct GatewayDefinition {
   std::vector<ListenerOptions> listeners{};
   std::vector<std::shared_ptr<const Middleware>> middleware{};  ///< the global chain, as use()
   std::vector<Route> routes{};
-};
-
-/// What a reload changed.
-struct ReloadSummary {
-  std::uint64_t generation = 0;      ///< 1 for the configuration start() built, +1 per reload
-  std::size_t listeners_opened = 0;  ///< listeners the new definition adds (new sockets)
-  std::size_t listeners_closed = 0;  ///< listeners it removes (their connections drain)
-  std::size_t listeners_kept = 0;    ///< unchanged address, port and TLS mode: same sockets
 };
 
 class Gateway {

@@ -51,7 +51,7 @@ struct SecurityEventField {
 };
 
 /// One event. Every field but `kind` is optional; Exchange::report fills the request's own
-/// facts (route, request id, addresses, method, path, user). Never put a token, a password or a
+/// facts (route, request id, trace id, addresses, method, path, user). Never put a token, a password or a
 /// key in an event: events leave the process. Strings are cut to a bounded length when reported
 /// (reason and path 1024 bytes, other fields 256, at most 16 labels), so a queued event has a
 /// bounded size.
@@ -75,6 +75,8 @@ struct SecurityEvent {
   std::string url_path{};    ///< url.path (without the query: it may hold credentials)
   unsigned http_status = 0;  ///< http.response.status_code of the answer, 0: none
   std::string user_name{};   ///< user.name (the token's subject), when known
+  /// tls.client.subject: the distinguished name of the client certificate (mTLS), RFC 4514 form
+  std::string tls_client_subject{};
   std::string rule_id{};     ///< rule.id: which rule decided (a scope, a WAF rule id, a limit name)
   std::string rule_name{};   ///< rule.name
   std::vector<SecurityEventField> labels{};  ///< kind-specific details

@@ -38,6 +38,10 @@ void set_client_identity(Exchange& ex, const ClientIdentity* identity);
 void set_route_name(Exchange& ex, std::string_view name);
 /// The upstream endpoint ("host:port") that served the request.
 void set_upstream_endpoint(Exchange& ex, std::string_view endpoint);
+/// Handles the request's traceparent/tracestate as a listener with `options` would (continue or
+/// start a trace, rewrite both fields), so that ex.trace_id() is set. With `trusted`,
+/// options.trusted_sources decide (a test has no trusted_proxies).
+void apply_trace_context(Exchange& ex, const TraceContextOptions& options = {});
 
 /// Collects the security events that exchanges report (Exchange::report), for tests:
 ///   gt::EventRecorder recorder;

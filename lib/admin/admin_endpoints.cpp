@@ -153,15 +153,15 @@ Flow reload(const AdminState& s, Exchange&) {
   if (!s.options.reload) return error_answer(501, "reload is not configured");
   if (s.readiness.load(std::memory_order_acquire) == Readiness::draining)
     return error_answer(503, "the gateway is draining");
-  ReloadReport report;
+  ReloadResult report;
   try {
     report = s.options.reload();
   } catch (const ConfigError& e) {
-    report = ReloadReport{.applied = false, .error = e.reason(), .error_path = e.path()};
+    report = ReloadResult{.ok = false, .error = e.reason(), .error_path = e.path()};
   } catch (const std::exception& e) {
     return error_answer(500, std::string("reload failed: ") + e.what());
   }
-  if (!report.applied) {
+  if (!report.ok) {
     json body{{"applied", false}, {"error", report.error}};
     if (!report.error_path.empty()) body["path"] = report.error_path;
     return json_answer(kUnprocessable, body);

@@ -30,6 +30,7 @@ GatewayOptions admin_gateway_options() {
   o.limits.idle_timeout = 30s;
   o.limits.request_timeout = 10s;
   o.limits.send_timeout = 30s;
+  o.trace_context.enabled = false;  // nothing goes upstream from the admin API
   return o;
 }
 

@@ -59,6 +59,13 @@ ReloadResult ConfigReloader::reload() noexcept {
     }
     current_ = std::move(next);
     result.ok = true;
+    const ReloadSummary& s = result.summary;
+    result.changes.push_back("generation " + std::to_string(s.generation));
+    result.changes.push_back(std::to_string(s.listeners_opened) + " listener(s) opened, " +
+                             std::to_string(s.listeners_closed) + " closed, " + std::to_string(s.listeners_kept) +
+                             " kept");
+    result.changes.push_back(std::to_string(result.objects_reused) + " object(s) reused, " +
+                             std::to_string(result.objects_built) + " built");
   } catch (const ConfigError& e) {
     result.error = e.what();
     result.error_path = e.path();

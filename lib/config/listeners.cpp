@@ -5,6 +5,10 @@
 //     address   IP address string, default "127.0.0.1"
 //     port      required, integer 0..65535 (0 picks a free port)
 //     backlog   integer 1..65535, default 1024
+//     max_connections             integer 0..100000000, default 0 (no limit): open at once, all
+//                                 workers together; more are closed right after accept
+//     max_connections_per_client  integer 0..100000000, default 0 (no limit): open at once from
+//                                 one client address (the TCP peer)
 //     tls       optional object:
 //       certificates          required, non-empty array of {"cert": file, "key": file}
 //       handshake_timeout_ms  duration, default 10000
@@ -18,6 +22,8 @@
 //       crl_check_chain       bool, default false: check intermediates too
 //       max_chain_depth       integer 0..100: most intermediate CAs in a client's chain
 //     ip_filter  optional object, as the "ip_filter" middleware's options without "address"
+//     trace_context  optional object, as the top-level one (trace_context.cpp); keys it leaves
+//                    out come from the top level
 
 #include <cstdint>
 #include <string>
@@ -35,6 +41,10 @@ namespace gatehouse::detail {
 
 using nlohmann::json;
 using namespace config_json;
+
+namespace {
+constexpr std::int64_t kMaxConnections = 100'000'000;  // far above what a process can hold open
+}
 
 ServerTls parse_server_tls(const json& j, const std::string& path) {
   Object o(j, path, {"certificates", "handshake_timeout_ms", "client_ca", "crls", "crl_check_chain", "max_chain_depth"});
@@ -118,7 +128,7 @@ PathPolicy parse_path_policy(const json& j, const std::string& path) {
 
 }  // namespace
 
-std::vector<ListenerOptions> parse_listeners(const Object& top) {
+std::vector<ListenerOptions> parse_listeners(const Object& top, const TraceContextOptions& trace_context) {
   const std::string lp = top.at("listeners");
   const json& arr = as_array(top.require("listeners", "at least one listener is needed"), lp);
   if (arr.empty()) throw ConfigError(lp, "at least one listener is needed");
@@ -126,7 +136,8 @@ std::vector<ListenerOptions> parse_listeners(const Object& top) {
   std::vector<std::pair<asio::ip::address, std::string>> bound;  // for duplicate detection
   std::size_t i = 0;
   for (const json& l : arr) {
-    Object o(l, child(lp, i++), {"name", "address", "port", "backlog", "tls", "path_policy", "ip_filter"});
+    Object o(l, child(lp, i++), {"name", "address", "port", "backlog", "tls", "path_policy", "ip_filter", "trace_context",
+                               "max_connections", "max_connections_per_client"});
     ListenerOptions opts;
     if (const json* n = o.find("name")) {
       opts.name = name_string(*n, o.at("name"), "listener name");
@@ -146,9 +157,14 @@ std::vector<ListenerOptions> parse_listeners(const Object& top) {
     }
     opts.port = static_cast<std::uint16_t>(as_integer(o.require("port"), o.at("port"), 0, 65535));
     opts.backlog = static_cast<int>(o.integer("backlog", 1, 65535, opts.backlog));
+    opts.max_connections = static_cast<std::size_t>(o.integer("max_connections", 0, kMaxConnections, 0));
+    opts.max_connections_per_client =
+        static_cast<std::size_t>(o.integer("max_connections_per_client", 0, kMaxConnections, 0));
     if (const json* t = o.find("tls")) opts.tls = parse_server_tls(*t, o.at("tls"));
     if (const json* p = o.find("path_policy")) opts.path_policy = parse_path_policy(*p, o.at("path_policy"));
     if (const json* f = o.find("ip_filter")) opts.ip_filter = make_ip_filter_from(*f, o.at("ip_filter"), true);
+    if (const json* t = o.find("trace_context"))
+      opts.trace_context = parse_trace_context(*t, o.at("trace_context"), trace_context);
     if (opts.port != 0) {
       for (std::size_t k = 0; k < out.size(); ++k) {
         if (out[k].port == opts.port && bound[k].first == addr) {

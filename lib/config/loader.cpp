@@ -25,10 +25,12 @@
 //     address   IP address string, default "127.0.0.1"
 //     port      required, integer 0..65535 (0 picks a free port)
 //     backlog   integer 1..65535, default 1024
+//     max_connections, max_connections_per_client   integers >= 0, default 0 (no limit)
 //     tls       optional object:
 //       certificates          required, non-empty array of {"cert": file, "key": file}
 //       handshake_timeout_ms  duration, default 10000
 //       client_ca             file; when set, client certificates are required (mTLS)
+//     trace_context  optional object as the top-level one; keys it leaves out come from there
 //   admin              optional object (admin.cpp): the admin API's own listener {address
 //                      ("127.0.0.1"), port (9901), token_file | token_env, tls (as a listener's)}
 //   upstreams          object: name (non-empty) -> object:
@@ -53,6 +55,9 @@
 //                      {set: {name: value}, append: {name: value}, remove: [name]},
 //                      "authenticate", "authorize", "mint_identity_token" {minter: name, header:
 //                      "x-gatehouse-identity"} (each in lib/middleware/<name>_config.cpp)
+//   trace_context      optional object: W3C trace context (lib/config/trace_context.cpp):
+//                      {enabled: true, continue_from: "all" | "trusted" | "never" ("trusted"),
+//                       trusted_sources: [CIDR] ([] = trusted_proxies), sample_new: true}
 //   security_events    optional object: the security-event stream (lib/config/security_events.cpp):
 //                      {format, sinks: [{type: file|stdout|syslog, ...}], queue_size,
 //                       rate_limit_per_kind: {per_second, burst}, summary_interval_ms}
@@ -92,7 +97,6 @@
 #include "config/json.hpp"
 #include "config/reload_reuse.hpp"
 #include "config/sections.hpp"
-#include "net/cidr.hpp"
 
 namespace gatehouse {
 
@@ -155,25 +159,13 @@ GatewayConfig detail::load_config_reusing(std::string_view json_text, const Conf
   Object top(root, "",
              {"workers", "drain_timeout_ms", "trusted_proxies", "request_id_header", "limits", "listeners",
               "upstreams", "verifiers", "token_minters", "middleware", "routes", "metrics", "admin",
-              "security_events"});
+              "security_events", "trace_context"});
 
   GatewayConfig config;
   GatewayOptions& opts = config.options;
   opts.workers = static_cast<unsigned>(top.integer("workers", 0, 4096, opts.workers));
   opts.drain_timeout = top.duration("drain_timeout_ms", opts.drain_timeout);
-  if (const json* tp = top.find("trusted_proxies")) {
-    const std::string tpp = top.at("trusted_proxies");
-    std::size_t i = 0;
-    for (const json& block : as_array(*tp, tpp)) {
-      const std::string p = child(tpp, i++);
-      const std::string& s = as_string(block, p);
-      if (!detail::Cidr::parse(s)) {
-        throw ConfigError(p, "invalid CIDR block " + quote(s) +
-                                 ": expected an IPv4 or IPv6 address with an optional /prefix, as in \"10.0.0.0/8\"");
-      }
-      opts.trusted_proxies.push_back(s);
-    }
-  }
+  if (const json* tp = top.find("trusted_proxies")) opts.trusted_proxies = detail::cidr_list(*tp, top.at("trusted_proxies"));
   if (const json* h = top.find("request_id_header")) {
     const std::string& s = as_string(*h, top.at("request_id_header"));
     if (!is_token(s)) throw ConfigError(top.at("request_id_header"), "expected an HTTP header name, got " + quote(s));
@@ -184,7 +176,9 @@ GatewayConfig detail::load_config_reusing(std::string_view json_text, const Conf
   if (const json* se = top.find("security_events"))
     opts.security_events = std::make_shared<SecurityEvents>(detail::parse_security_events(*se, top.at("security_events")));
 
-  config.listeners = parse_listeners(top);
+  if (const json* t = top.find("trace_context"))
+    opts.trace_context = detail::parse_trace_context(*t, top.at("trace_context"), opts.trace_context);
+  config.listeners = parse_listeners(top, opts.trace_context);
   config.admin = detail::parse_admin(top, config.listeners);
   config.upstreams = parse_upstreams(top, registries.load_balancers, reuse.get());
   if (const json* v = top.find("verifiers")) {

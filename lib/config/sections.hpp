@@ -18,8 +18,15 @@ namespace gatehouse::detail {
 
 class ConfigReuse;  // config/reload_reuse.hpp: with it, entries unchanged since the last load are kept
 
-/// "listeners" (listeners.cpp), TLS files loaded once to be checked.
-std::vector<ListenerOptions> parse_listeners(const config_json::Object& top);
+/// "listeners" (listeners.cpp), TLS files loaded once to be checked. `trace_context`: the top
+/// level's, which a listener's own "trace_context" starts from.
+std::vector<ListenerOptions> parse_listeners(const config_json::Object& top, const TraceContextOptions& trace_context);
+
+/// A "trace_context" object (trace_context.cpp): `defaults` with the keys it gives.
+TraceContextOptions parse_trace_context(const nlohmann::json& j, const std::string& path,
+                                        const TraceContextOptions& defaults);
+/// An array of CIDR blocks (trace_context.cpp), each checked.
+std::vector<std::string> cidr_list(const nlohmann::json& j, const std::string& path);
 
 /// "metrics" (metrics.cpp): absent, metrics are on.
 MetricsOptions parse_metrics(const config_json::Object& top);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/exchange_access.hpp"
+#include "gatehouse/client_identity.hpp"
 
 namespace gatehouse {
 
@@ -19,6 +20,10 @@ Exchange::Exchange(std::string_view method, std::string_view target,
 }
 
 Exchange::~Exchange() { destroy_slots(); }
+
+std::string_view Exchange::client_cert_subject() const noexcept {
+  return client_identity_ ? std::string_view(client_identity_->subject) : std::string_view();
+}
 
 void Exchange::destroy_slots() noexcept {
   // Destroy in reverse order of creation: a later slot may refer to an earlier one.
@@ -72,6 +77,7 @@ void ExchangeAccess::reset(Exchange& ex) noexcept {
   ex.request_id_.clear();
   ex.route_name_.clear();
   ex.upstream_endpoint_.clear();
+  ex.trace_ = TraceContext{};
   ex.start_ = Exchange::clock::now();
   ex.bytes_in_ = ex.bytes_out_ = 0;
   ex.metrics_shard_ = nullptr;

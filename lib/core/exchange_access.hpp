@@ -48,6 +48,7 @@ struct ExchangeAccess {
     ex.metrics_shard_ = shard;
   }
   static WorkerMetrics* metrics(const Exchange& ex) noexcept { return ex.worker_metrics_; }
+  static TraceContext& trace(Exchange& ex) noexcept { return ex.trace_; }
   /// Scratch for the serialized response head; recycled with the exchange.
   static std::string& wire_head(Exchange& ex) noexcept { return ex.wire_head_; }
   /// Returns a used exchange to the state of a new one, keeping the memory of its strings and

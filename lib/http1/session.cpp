@@ -28,16 +28,18 @@ class Http1Session final : public ClientSession,
                            private Downstream,
                            private BodySource {
  public:
-  Http1Session(Worker& worker, WorkerSnapshotPtr snapshot, std::size_t listener, tcp::socket socket)
+  Http1Session(Worker& worker, WorkerSnapshotPtr snapshot, std::size_t listener, tcp::socket socket,
+               const tcp::endpoint& peer, ListenerSlot slot)
       : worker_(worker),
+        slot_(std::move(slot)),
         snapshot_(std::move(snapshot)),
         listener_(&snapshot_->shared->listeners[listener]),
         tls_context_(listener_->tls),
         stream_(tls_context_ ? Stream(std::move(socket), *tls_context_) : Stream(std::move(socket))),
         watchdog_(worker.deadlines(), stream_),
-        writer_(stream_, worker.buffers()) {
+        writer_(stream_, worker.buffers()),
+        peer_(peer) {
     asio::error_code ec;
-    peer_ = stream_.socket().remote_endpoint(ec);
     peer_text_ = address_text(peer_.address());
     stream_.socket().set_option(tcp::no_delay(true), ec);
     const auto& trusted = shared().trusted_proxies;
@@ -113,6 +115,7 @@ class Http1Session final : public ClientSession,
   asio::awaitable<BodyRead> read_more() override;
 
   Worker& worker_;
+  ListenerSlot slot_;                // counted in the listener's open connections until the end
   WorkerSnapshotPtr snapshot_;         // what the current (or next) request runs on
   const ListenerRuntime* listener_;    // in snapshot_
   // The series this connection was counted open in; a reload may relabel its listener.
@@ -247,6 +250,7 @@ asio::awaitable<bool> Http1Session::fill_buffer() {
 
 asio::awaitable<bool> Http1Session::refuse(Exchange& ex, unsigned status, std::string_view why) {
   closing_ = true;
+  listener_->trace.start_new(ex);  // a trace id for the log line and the event, when tracing is on
   const ChainView global = listener_->router->global_chain();
   co_await refuse_exchange(ex, global, *this, status, why);
   if (WorkerMetrics* m = worker_.metrics())
@@ -352,6 +356,9 @@ asio::awaitable<bool> Http1Session::serve_one() {
   // Before the middleware: fields the client names in Connection go now, so that a client cannot
   // make the gateway drop headers its middleware sets (identity headers, a minted token).
   strip_hop_by_hop(req.headers());
+  // Before the middleware, so that every hook, log line and event has the trace id, and what the
+  // upstream receives is decided by the listener's policy alone.
+  if (listener_->trace.enabled()) listener_->trace.apply(ex);
 
   bool method_mismatch = false;
   const Router& router = *listener_->router;
@@ -443,11 +450,13 @@ void Http1Session::start_response(Exchange& ex, std::int64_t length) {
 
 }  // namespace
 
-void start_http1_session(Worker& worker, WorkerSnapshotPtr snapshot, std::size_t listener, tcp::socket socket) {
+void start_http1_session(Worker& worker, WorkerSnapshotPtr snapshot, std::size_t listener, tcp::socket socket,
+                         const tcp::endpoint& peer, ListenerSlot slot) {
   // The session and its shared_ptr control block in one block of the worker's session slab
   // (the margin covers the control block: two counts, a vtable pointer, the allocator).
   SlabAllocator<Http1Session> alloc(worker.session_blocks(sizeof(Http1Session) + 32));
-  auto session = std::allocate_shared<Http1Session>(alloc, worker, std::move(snapshot), listener, std::move(socket));
+  auto session = std::allocate_shared<Http1Session>(alloc, worker, std::move(snapshot), listener, std::move(socket),
+                                                    peer, std::move(slot));
   asio::co_spawn(worker.executor(), session->run(), asio::detached);
 }
 

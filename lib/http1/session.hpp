@@ -9,6 +9,9 @@ namespace gatehouse::detail {
 /// Starts serving `socket`, accepted on listener `listener` of `snapshot`, on the worker's
 /// executor. Each request runs on the worker's snapshot of the moment it arrives (a reload moves
 /// the connection over at its next request).
-void start_http1_session(Worker& worker, WorkerSnapshotPtr snapshot, std::size_t listener, tcp::socket socket);
+/// `peer`: the socket's remote address; `slot`: its place in the listener's connection counts,
+/// given back when the session ends.
+void start_http1_session(Worker& worker, WorkerSnapshotPtr snapshot, std::size_t listener, tcp::socket socket,
+                         const tcp::endpoint& peer, ListenerSlot slot);
 
 }  // namespace gatehouse::detail

@@ -83,6 +83,7 @@ void format_line(std::string& out, const Exchange& ex, std::error_code ec) {
   append_time(out, std::chrono::system_clock::now());
   out += '"';
   append_field(out, "request_id", ex.request_id());
+  if (!ex.trace_id().empty()) append_field(out, "trace_id", ex.trace_id());
   append_field(out, "client", ex.client_address().to_string());
   append_field(out, "method", ex.request().method());
   append_field(out, "path", ex.request().path());  // no query: it often carries tokens

@@ -1,10 +1,10 @@
 #include "gatehouse/middleware/request_id.hpp"
 
-#include <cstdint>
-#include <random>
 #include <stdexcept>
 #include <string_view>
 #include <utility>
+
+#include "util/fast_random.hpp"
 
 namespace gatehouse {
 namespace {
@@ -12,40 +12,12 @@ namespace {
 constexpr std::size_t kIdChars = 32;
 constexpr std::size_t kMaxIncoming = 128;
 
-// xoshiro256** (Blackman and Vigna): a few cycles per number and no shared state, so workers never
-// contend. Ids only need to be unique, not secret, so a seeded PRNG is enough.
-class IdGenerator {
- public:
-  IdGenerator() {
-    std::random_device rd;
-    for (auto& word : s_) word = (std::uint64_t{rd()} << 32) | rd();
-    if ((s_[0] | s_[1] | s_[2] | s_[3]) == 0) s_[0] = 0x9e3779b97f4a7c15ULL;  // all-zero never moves
-  }
-  std::uint64_t next() noexcept {
-    const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
-    const std::uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = rotl(s_[3], 45);
-    return result;
-  }
-
- private:
-  static std::uint64_t rotl(std::uint64_t x, int k) noexcept { return (x << k) | (x >> (64 - k)); }
-  std::uint64_t s_[4];
-};
-
-// Writes 128 random bits as 32 lowercase hex characters.
+// Writes 128 random bits as 32 lowercase hex characters. Ids only need to be unique, not secret,
+// so the thread's fast generator is enough (no shared state: workers never contend).
 void format_random_id(char (&out)[kIdChars]) {
-  static constexpr char hex[] = "0123456789abcdef";
-  thread_local IdGenerator gen;  // seeded once per thread
-  for (std::size_t half = 0; half < 2; ++half) {
-    std::uint64_t v = gen.next();
-    for (std::size_t i = 0; i < 16; ++i, v >>= 4) out[half * 16 + 15 - i] = hex[v & 0xf];
-  }
+  detail::FastRandom& gen = detail::FastRandom::local();
+  detail::write_hex64(out, gen.next());
+  detail::write_hex64(out + 16, gen.next());
 }
 
 bool valid_incoming(std::string_view id) noexcept {

@@ -105,7 +105,7 @@ void bound_event(SecurityEvent& e) noexcept {
   cut(e.reason, kLong);
   cut(e.url_path, kLong);
   for (std::string* s : {&e.action, &e.route, &e.request_id, &e.trace_id, &e.http_method, &e.user_name, &e.rule_id,
-                         &e.rule_name})
+                         &e.rule_name, &e.tls_client_subject})
     cut(*s, kShort);
   if (e.labels.size() > kLabels) e.labels.resize(kLabels);
   for (auto& f : e.labels) {
@@ -198,6 +198,7 @@ std::string format_ecs(const SecurityEvent& e) {
   if (!e.rule_id.empty()) j["rule"]["id"] = e.rule_id;
   if (!e.rule_name.empty()) j["rule"]["name"] = e.rule_name;
   if (!e.trace_id.empty()) j["trace"]["id"] = e.trace_id;
+  if (!e.tls_client_subject.empty()) j["tls"]["client"]["subject"] = e.tls_client_subject;
   if (!e.route.empty() || !e.labels.empty()) {
     json& labels = j["labels"];
     if (!e.route.empty()) labels["route"] = e.route;
@@ -268,6 +269,10 @@ std::string format_cef(const SecurityEvent& e) {
   if (!e.trace_id.empty()) {
     add("cs4", e.trace_id);
     add("cs4Label", "traceId");
+  }
+  if (!e.tls_client_subject.empty()) {
+    add("flexString1", e.tls_client_subject);
+    add("flexString1Label", "tlsClientSubject");
   }
   if (!e.labels.empty()) {
     std::string joined;

@@ -97,6 +97,16 @@ GatewayMetrics::GatewayMetrics(std::shared_ptr<MetricsRegistry> registry)
                               "TLS handshakes with clients, by listener and result (success, failure).",
                               {"listener", "result"},
                               kMaxListeners * 2});
+  connections_refused = r.counter({"gatehouse_downstream_connections_refused_total",
+                                   "Client connections closed right after accept, by listener and reason "
+                                   "(max_connections, max_connections_per_client).",
+                                   {"listener", "reason"},
+                                   kMaxListeners * 2});
+  accept_backoffs = r.counter({"gatehouse_accept_backoffs_total",
+                               "Times a listener stopped accepting for a while because the process ran out of "
+                               "file descriptors (or socket buffers).",
+                               {"listener"},
+                               kMaxListeners});
   upstream_duration = r.histogram({"gatehouse_upstream_duration_seconds",
                                    "Time from the start of an attempt at an upstream (connect included) to its "
                                    "response head, by upstream.",
@@ -236,6 +246,9 @@ const ListenerMetrics& GatewayMetrics::listener(std::string_view name) {
   m->tls_failure = tls_handshakes.series({name, "failure"});
   m->client_cert_verified = client_certificates.series({name, "verified"});
   m->client_cert_rejected = client_certificates.series({name, "rejected"});
+  m->refused_listener_limit = connections_refused.series({name, "max_connections"});
+  m->refused_client_limit = connections_refused.series({name, "max_connections_per_client"});
+  m->accept_backoffs = accept_backoffs.series({name});
   return *listeners_.emplace(std::string(name), std::move(m)).first->second;
 }
 
@@ -298,6 +311,14 @@ void WorkerMetrics::connection_closed(const ListenerMetrics& l) noexcept {
 
 void WorkerMetrics::tls_handshake(const ListenerMetrics& l, bool ok) noexcept {
   gateway.tls_handshakes.inc(shard, ok ? l.tls_success : l.tls_failure);
+}
+
+void WorkerMetrics::connection_refused(const ListenerMetrics& l, bool per_client) noexcept {
+  gateway.connections_refused.inc(shard, per_client ? l.refused_client_limit : l.refused_listener_limit);
+}
+
+void WorkerMetrics::accept_backoff(const ListenerMetrics& l) noexcept {
+  gateway.accept_backoffs.inc(shard, l.accept_backoffs);
 }
 
 void WorkerMetrics::upstream_answered(const UpstreamMetrics& u, double seconds) noexcept {

@@ -48,6 +48,7 @@ struct RouteMetrics {
 struct ListenerMetrics {
   MetricSeries connections_active, connections_total, tls_success, tls_failure;
   MetricSeries client_cert_verified, client_cert_rejected;
+  MetricSeries refused_listener_limit, refused_client_limit, accept_backoffs;
 };
 
 /// The "condition" label of gatehouse_upstream_retries_total for a failed attempt:
@@ -95,6 +96,8 @@ class GatewayMetrics {
   Gauge connections_active;    // {listener}
   Counter connections_total;   // {listener}
   Counter tls_handshakes;      // {listener, result}
+  Counter connections_refused;  // {listener, reason}
+  Counter accept_backoffs;      // {listener}
   Histogram upstream_duration;       // {upstream}
   Counter upstream_connect_failures;  // {upstream}
   Counter upstream_timeouts;          // {upstream}
@@ -134,6 +137,11 @@ struct WorkerMetrics {
   void connection_opened(const ListenerMetrics& l) noexcept;
   void connection_closed(const ListenerMetrics& l) noexcept;
   void tls_handshake(const ListenerMetrics& l, bool ok) noexcept;
+  /// A connection closed right after accept: over max_connections_per_client (`per_client`) or
+  /// max_connections.
+  void connection_refused(const ListenerMetrics& l, bool per_client) noexcept;
+  /// Accepting paused for want of file descriptors (once per episode).
+  void accept_backoff(const ListenerMetrics& l) noexcept;
   /// A response head arrived `seconds` after the attempt started.
   void upstream_answered(const UpstreamMetrics& u, double seconds) noexcept;
   void upstream_failed(const UpstreamMetrics& u, AttemptFailure f) noexcept;

@@ -13,6 +13,8 @@ void Exchange::report(SecurityEvent event) {
   try {
     if (event.route.empty()) event.route = route_name_;
     if (event.request_id.empty()) event.request_id = request_id_;
+    if (event.trace_id.empty()) event.trace_id = trace_.trace_id();
+    if (event.tls_client_subject.empty() && client_identity_) event.tls_client_subject = client_identity_->subject;
     if (!event.client_ip) event.client_ip = client_address_;
     if (!event.peer) event.peer = peer_;
     if (event.http_method.empty()) event.http_method = request_.method();

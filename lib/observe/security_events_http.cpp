@@ -11,6 +11,7 @@
 
 #include "gatehouse/security_events.hpp"
 #include "observe/gateway_metrics.hpp"
+#include "tls/client_certificate.hpp"
 
 namespace gatehouse::detail {
 namespace {
@@ -87,6 +88,7 @@ void report_tls_failure(SecurityEvents& events, const asio::ip::tcp::endpoint& p
   e.reason = timed_out ? std::string("handshake not completed in time") : ec.message();
   if (ssl) {
     if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) e.label("sni", sni);
+    if (client_cert_required) e.tls_client_subject = client_certificate_subject(ssl);
     const long verify = SSL_get_verify_result(ssl);
     const bool missing = client_cert_required && e.reason.find("certificate") != std::string::npos;
     if (verify != X509_V_OK || missing) {
@@ -98,6 +100,26 @@ void report_tls_failure(SecurityEvents& events, const asio::ip::tcp::endpoint& p
     }
   }
   events.report(std::move(e));
+}
+
+void report_connection_refused(SecurityEvents& events, const asio::ip::tcp::endpoint& peer, bool per_client,
+                               std::size_t limit, std::string_view listener) {
+  try {
+    SecurityEvent e;
+    e.kind = SecurityEventKind::rate_limited;
+    e.outcome = SecurityEventOutcome::failure;
+    e.action = "connection-limit-exceeded";
+    e.reason = per_client ? "client has " + std::to_string(limit) + " connections open on this listener"
+                          : "listener has " + std::to_string(limit) + " connections open";
+    e.peer = peer;
+    e.client_ip = peer.address();
+    e.rule_id = per_client ? "max_connections_per_client" : "max_connections";
+    e.label("limit", std::to_string(limit));
+    if (!listener.empty()) e.label("listener", std::string(listener));
+    events.report(std::move(e));
+  } catch (...) {
+    // Out of memory: the connection was refused all the same, and counted.
+  }
 }
 
 }  // namespace gatehouse::detail

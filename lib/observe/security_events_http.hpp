@@ -1,7 +1,9 @@
-// The security events the HTTP/1 session reports itself: requests it refuses before any
-// middleware (malformed, ambiguous framing, bad path or Host, over a limit, too slow) and failed
-// TLS handshakes. report_* are called only when a SecurityEvents is configured.
+// The security events the HTTP/1 session and the worker report themselves: requests refused before
+// any middleware (malformed, ambiguous framing, bad path or Host, over a limit, too slow), failed TLS
+// handshakes, and connections refused at accept.
+// Called only when a SecurityEvents is configured; the session tests the pointer first.
 #pragma once
+#include <cstddef>
 #include <string_view>
 #include <system_error>
 
@@ -32,5 +34,11 @@ void note_refused_request(Exchange& ex, unsigned status, std::string_view why);
 /// tls_handshake_failure otherwise. A peer that closed before saying anything is not reported.
 void report_tls_failure(SecurityEvents& events, const asio::ip::tcp::endpoint& peer, ssl_st* ssl,
                         const std::error_code& ec, bool timed_out, bool client_cert_required);
+
+/// A connection closed right after accept because its listener had `limit` connections open
+/// (max_connections) or its client did (`per_client`: max_connections_per_client): a rate_limited
+/// event, action "connection-limit-exceeded", label "limit" naming the option.
+void report_connection_refused(SecurityEvents& events, const asio::ip::tcp::endpoint& peer, bool per_client,
+                               std::size_t limit, std::string_view listener);
 
 }  // namespace gatehouse::detail

@@ -36,6 +36,7 @@ ListenerChanges match_listeners(const GatewayShared* running, GatewayShared& nex
       taken[k] = matched = true;
       l.id = old.id;
       l.bound = old.bound;  // as bound: a port 0 listener keeps its port
+      l.connections = old.connections;  // its open connections still count against its limits
     }
     if (matched) {
       ++changes.kept;

@@ -24,8 +24,9 @@ struct ListenerChanges {
 };
 
 /// Gives every listener of `next` its id. A running listener with the same address, configured
-/// port and TLS mode (matched in order when several share those) passes on its id and the address
-/// it is bound to, so that its sockets stay (port 0 keeps the port it got); TLS certificates,
+/// port and TLS mode (matched in order when several share those) passes on its id, the address
+/// it is bound to, so that its sockets stay (port 0 keeps the port it got), and its connection
+/// counts (its connections still count against the new limits); TLS certificates,
 /// name, backlog and routes may differ. The others get fresh ids from `next_id`. `running` may be
 /// null (start()).
 ListenerChanges match_listeners(const GatewayShared* running, GatewayShared& next, std::uint64_t& next_id);

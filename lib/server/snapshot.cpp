@@ -77,6 +77,7 @@ std::shared_ptr<GatewayShared> build_snapshot(const GatewayDefinition& definitio
     lr.bound = tcp::endpoint(addr, lo.port);
     if (lo.tls) lr.tls = make_server_context(*lo.tls);
     lr.router = routers.by_listener[i];
+    lr.trace = TracePolicy(lo.trace_context ? *lo.trace_context : options.trace_context, s->trusted_proxies);
     s->listeners.push_back(std::move(lr));
   }
   s->global = std::move(chain);

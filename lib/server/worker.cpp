@@ -17,6 +17,8 @@
 
 #include "http1/session.hpp"
 #include "middleware/ip_filter_listener.hpp"
+#include "observe/security_events_http.hpp"
+#include "util/log.hpp"
 
 namespace gatehouse::detail {
 namespace {
@@ -126,33 +128,76 @@ asio::awaitable<void> Worker::sweep_loop() {
 
 asio::awaitable<void> Worker::accept_loop(std::shared_ptr<Acceptor> acceptor) {
   tcp::acceptor& acc = *acceptor->socket;
+  AcceptBackoff backoff;
   for (;;) {
     auto [ec, socket] = co_await acc.async_accept(use_tuple);
     // A connection accepted as the listener closes is served all the same: its client is
     // connected already.
-    if (!ec) serve(*acceptor, std::move(socket));
+    if (!ec) {
+      if (backoff.active()) accept_resumed(*acceptor, backoff);
+      serve(*acceptor, std::move(socket));
+    }
     if (draining_ || !acc.is_open()) co_return;
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
-      // Out of descriptors or memory: pause rather than spin, then accept again.
-      asio::steady_timer pause(executor_, std::chrono::milliseconds(50));
+      // Out of descriptors (EMFILE, ENFILE) or buffers (ENOBUFS, ENOMEM): stop accepting for a
+      // growing while, serving the connections we have, rather than spin on a queue we cannot
+      // take from; any other failure pauses too.
+      if (!backoff.active()) accept_paused(*acceptor, ec);
+      asio::steady_timer pause(executor_, backoff.next());
       co_await pause.async_wait(use_tuple);
+      if (draining_ || !acc.is_open()) co_return;
     }
   }
 }
 
+void Worker::accept_paused(const Acceptor& acceptor, const asio::error_code& ec) noexcept {
+  const ListenerRuntime& l = acceptor.snapshot->shared->listeners[acceptor.listener];
+  if (WorkerMetrics* m = metrics(); m && l.metrics) m->accept_backoff(*l.metrics);
+  const std::string address = l.bound.address().to_string() + ":" + std::to_string(l.bound.port());
+  const std::string reason = ec.message();
+  log(nullptr, LogLevel::warning, "accept failed, pausing new connections on this listener (retried up to every second)",
+      {{"listener", address}, {"error", reason}});
+}
+
+void Worker::accept_resumed(const Acceptor& acceptor, AcceptBackoff& backoff) noexcept {
+  const ListenerRuntime& l = acceptor.snapshot->shared->listeners[acceptor.listener];
+  const std::string address = l.bound.address().to_string() + ":" + std::to_string(l.bound.port());
+  const std::string paused = std::to_string(backoff.paused().count());
+  const std::string retries = std::to_string(backoff.retries());
+  log(nullptr, LogLevel::info, "accepting new connections again",
+      {{"listener", address}, {"paused_ms", paused}, {"retries", retries}});
+  backoff.reset();
+}
+
 void Worker::serve(Acceptor& acceptor, tcp::socket socket) {
-  const ListenerRuntime& listener = acceptor.snapshot->shared->listeners[acceptor.listener];
-  if (const auto& filter = listener.options.ip_filter) {
-    asio::error_code ec;
-    const tcp::endpoint peer = socket.remote_endpoint(ec);
-    if (ec || !admit_connection(*filter, peer, listener.options.name, metrics(),
-                                acceptor.snapshot->shared->options.security_events.get())) {
-      socket.close(ec);  // refused before TLS: the client sees the connection closed
-      return;
-    }
+  const ListenerRuntime& l = acceptor.snapshot->shared->listeners[acceptor.listener];
+  asio::error_code ec;
+  const tcp::endpoint peer = socket.remote_endpoint(ec);
+  if (ec) return;  // the client is gone already
+  const ListenerOptions& o = l.options;
+  if (o.ip_filter && !admit_connection(*o.ip_filter, peer, o.name, metrics(),
+                                       acceptor.snapshot->shared->options.security_events.get())) {
+    socket.close(ec);  // refused before TLS: the client sees the connection closed
+    return;
   }
-  start_http1_session(*this, acceptor.snapshot, acceptor.listener, std::move(socket));
+  const auto admit = l.connections->admit(peer.address(), o.max_connections, o.max_connections_per_client);
+  if (admit != ListenerConnections::Admit::ok) return refuse(l, socket, peer, admit);
+  ListenerSlot slot(l.connections, peer.address(), o.max_connections_per_client != 0);
+  start_http1_session(*this, acceptor.snapshot, acceptor.listener, std::move(socket), peer, std::move(slot));
+}
+
+void Worker::refuse(const ListenerRuntime& l, tcp::socket& socket, const tcp::endpoint& peer,
+                    ListenerConnections::Admit why) noexcept {
+  // Closed before anything is read or any TLS work is done: the cheapest answer to a flood.
+  asio::error_code ec;
+  socket.close(ec);
+  const bool per_client = why == ListenerConnections::Admit::client_full;
+  if (WorkerMetrics* m = metrics(); m && l.metrics) m->connection_refused(*l.metrics, per_client);
+  if (SecurityEvents* events = shared().options.security_events.get())
+    report_connection_refused(*events, peer, per_client,
+                              per_client ? l.options.max_connections_per_client : l.options.max_connections,
+                              l.options.name);
 }
 
 void Worker::close_acceptor(Acceptor& acceptor) noexcept {

@@ -16,13 +16,16 @@
 #include "core/exchange_access.hpp"
 #include "gatehouse/gateway.hpp"
 #include "http1/parser.hpp"
+#include "net/accept_backoff.hpp"
 #include "net/buffer_pool.hpp"
 #include "net/deadline_queue.hpp"
 #include "net/slab_pool.hpp"
 #include "net/cidr.hpp"
 #include "net/stream.hpp"
 #include "observe/gateway_metrics.hpp"
+#include "observe/trace_context.hpp"
 #include "proxy/upstream_pool.hpp"
+#include "server/connection_limits.hpp"
 #include "server/router.hpp"
 
 namespace gatehouse::detail {
@@ -34,6 +37,9 @@ struct ListenerRuntime {
   tcp::endpoint bound;
   const Router* router = nullptr;  // the routes this listener serves (owned by GatewayShared)
   const ListenerMetrics* metrics = nullptr;  // its series (owned by GatewayMetrics); null: off
+  TracePolicy trace;                          // its W3C trace-context handling (off by default)
+  /// Its open connections, all workers together; a reload that keeps the listener keeps these.
+  std::shared_ptr<ListenerConnections> connections = std::make_shared<ListenerConnections>();
   /// Names the listening socket across reloads: a listener a reload keeps has the same id (and the
   /// same sockets) in the next snapshot (server/reload.hpp).
   std::uint64_t id = 0;
@@ -167,7 +173,14 @@ class Worker {
  private:
   struct Acceptor;
   asio::awaitable<void> accept_loop(std::shared_ptr<Acceptor> acceptor);
+  /// The two ends of an accept backoff episode: a warning (and the metric) when it starts, a line
+  /// when accepting works again.
+  void accept_paused(const Acceptor& acceptor, const asio::error_code& ec) noexcept;
+  void accept_resumed(const Acceptor& acceptor, AcceptBackoff& backoff) noexcept;
   void serve(Acceptor& acceptor, tcp::socket socket);
+  /// A connection over one of the listener's limits: counted, reported, closed.
+  void refuse(const ListenerRuntime& listener, tcp::socket& socket, const tcp::endpoint& peer,
+              ListenerConnections::Admit why) noexcept;
   /// Serves the connections already queued on `acceptor`, then closes it: closing a listening
   /// socket resets what waits in its queue.
   void close_acceptor(Acceptor& acceptor) noexcept;

@@ -10,6 +10,7 @@
 
 #include "core/exchange_access.hpp"
 #include "core/pipeline.hpp"
+#include "observe/trace_context.hpp"
 
 namespace gatehouse::testing {
 namespace {
@@ -146,6 +147,11 @@ void set_client_identity(Exchange& ex, const ClientIdentity* identity) {
 void set_route_name(Exchange& ex, std::string_view name) { detail::ExchangeAccess::set_route_name(ex, name); }
 void set_upstream_endpoint(Exchange& ex, std::string_view endpoint) {
   detail::ExchangeAccess::set_upstream_endpoint(ex, endpoint);
+}
+
+void apply_trace_context(Exchange& ex, const TraceContextOptions& options) {
+  const detail::TracePolicy policy(options, detail::CidrSet{});
+  if (policy.enabled()) policy.apply(ex);
 }
 
 Flow run(Flow flow) {

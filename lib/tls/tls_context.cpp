@@ -1,4 +1,5 @@
 #include "tls/tls_context.hpp"
+#include "tls/client_certificate.hpp"
 #include "util/openssl_ptr.hpp"
 #include "util/text.hpp"
 
@@ -139,7 +140,7 @@ void configure_server(SSL_CTX* ctx, const ServerTls& tls, const CertificateFiles
     STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(tls.client_ca_file.c_str());
     if (!names) fail("no CA certificate names in client CA file '" + tls.client_ca_file + "'");
     SSL_CTX_set_client_CA_list(ctx, names);  // takes ownership
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, remember_refused_subject);
     if (tls.max_chain_depth >= 0) SSL_CTX_set_verify_depth(ctx, tls.max_chain_depth);
     if (!tls.crl_files.empty()) load_crls(ctx, tls);
   } else if (!tls.crl_files.empty() || tls.max_chain_depth >= 0) {

@@ -1,29 +1,46 @@
-// A cheap per-thread pseudo-random source for jitter (not for anything secret).
+// A fast random generator for ids and jitter (request ids, trace and span ids): xoshiro256** (Blackman and
+// Vigna), seeded from the kernel's CSPRNG, one per thread, so workers never share or lock it.
+// Ids must be unique and hard to guess in bulk, not secret keys: never use it for keys or tokens.
 #pragma once
-#include <chrono>
 #include <cstdint>
-#include <random>
-#include <thread>
 
 namespace gatehouse::detail {
 
-/// Uniform in [0, 1). splitmix64, seeded once per thread.
+class FastRandom {
+ public:
+  /// Seeded from getrandom(2) (std::random_device if that fails).
+  FastRandom() noexcept;
+  std::uint64_t next() noexcept {
+    const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
+    const std::uint64_t t = s_[1] << 17;
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = rotl(s_[3], 45);
+    return result;
+  }
+  /// This thread's generator (each worker thread has its own, seeded on first use).
+  static FastRandom& local() noexcept {
+    thread_local FastRandom gen;
+    return gen;
+  }
+
+ private:
+  static std::uint64_t rotl(std::uint64_t x, int k) noexcept { return (x << k) | (x >> (64 - k)); }
+  std::uint64_t s_[4];
+};
+
+/// Writes the 16 lowercase hex digits of `v` to out[0..16).
+inline void write_hex64(char* out, std::uint64_t v) noexcept {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 15; i >= 0; --i, v >>= 4) out[i] = kHex[v & 0xf];
+}
+
+/// Uniform in [0, 1), from this thread's generator (jitter, random choices; nothing secret).
 inline double random_unit() noexcept {
-  thread_local std::uint64_t state = [] {
-    std::uint64_t seed = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-    seed ^= std::hash<std::thread::id>{}(std::this_thread::get_id()) * 0x9e3779b97f4a7c15ULL;
-    try {
-      seed ^= static_cast<std::uint64_t>(std::random_device{}()) << 32;
-    } catch (...) {
-      // No entropy device: the clock and thread id still differ between threads and runs.
-    }
-    return seed;
-  }();
-  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  z ^= z >> 31;
-  return static_cast<double>(z >> 11) * 0x1.0p-53;
+  return static_cast<double>(FastRandom::local().next() >> 11) * 0x1.0p-53;
 }
 
 }  // namespace gatehouse::detail

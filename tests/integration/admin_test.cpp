@@ -168,10 +168,10 @@ TEST_CASE("admin: POST /reload reports what changed, or the configuration error 
   RawServer upstream = echo_upstream();
   std::atomic<int> calls{0};
   AdminOptions admin;
-  admin.reload = [&calls]() -> ReloadReport {
+  admin.reload = [&calls]() -> ReloadResult {
     switch (calls++) {
-      case 0: return {.applied = true, .changes = {"route \"users\" changed"}};
-      case 1: return {.applied = false, .error = "unknown upstream \"userz\"", .error_path = "/routes/0/upstream"};
+      case 0: return {.ok = true, .changes = {"route \"users\" changed"}};
+      case 1: return {.ok = false, .error = "unknown upstream \"userz\"", .error_path = "/routes/0/upstream"};
       default: throw ConfigError("/listeners/0/port", "expected an integer");
     }
   };

@@ -35,7 +35,8 @@ const std::set<std::string> kDocumentedFields = {
     "event.type",   "event.action",    "event.outcome",        "event.reason",       "event.severity",
     "event.dataset", "event.module",   "service.name",         "source.ip",          "source.port",
     "client.ip",    "network.forwarded_ip", "url.path",        "http.request.method", "http.request.id",
-    "http.response.status_code", "user.name", "rule.id",       "rule.name",          "trace.id"};
+    "http.response.status_code", "user.name", "rule.id",       "rule.name",          "trace.id",
+    "tls.client.subject"};
 const std::set<std::string> kRequiredFields = {"@timestamp", "message", "ecs.version", "event.kind",
                                                "event.category", "event.type", "event.action", "event.outcome",
                                                "event.severity", "event.dataset", "event.module", "service.name"};
@@ -291,9 +292,19 @@ TEST_CASE("security events: TLS handshake failures and rejected client certifica
   TestPki other("an untrusted CA");
   const auto server = pki.issue("localhost", {"localhost"}, {"127.0.0.1"});
   const auto stranger = other.issue("stranger", {}, {}, /*client=*/true);
+  const auto alice = pki.issue("alice", {}, {}, /*client=*/true);
   GatewayUnderTest g({.security_events = events});
-  g.gw->route({.path = "/", .origin = [](Exchange&) { return Flow::respond(Status::ok, "hi"); }});
+  g.gw->route({.path = "/", .origin = [](Exchange& ex) {
+                 // A decision about a request on an mTLS connection: the event names the certificate.
+                 ex.report(SecurityEvent{.kind = SecurityEventKind::authorization_denied, .reason = "probe"});
+                 return Flow::respond(Status::forbidden, "no");
+               }});
   const auto port = g.start(ServerTls{.certificates = {server}, .client_ca_file = pki.ca_cert});
+  const std::string p = std::to_string(port);
+  const auto accepted = run_command("timeout 20 curl -sS --noproxy '*' --max-time 10 -o /dev/null -w '%{http_code}' --cacert " +
+                                    pki.ca_cert + " --resolve localhost:" + p + ":127.0.0.1 --cert " + alice.cert_file +
+                                    " --key " + alice.key_file + " https://localhost:" + p + "/");
+  CHECK(accepted.output == "403");
 
   // Plain HTTP to the TLS port.
   exchange_raw(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 2s);
@@ -302,7 +313,7 @@ TEST_CASE("security events: TLS handshake failures and rejected client certifica
               stranger.cert_file + " -key " + stranger.key_file + " </dev/null");
 
   REQUIRE(events->flush());
-  REQUIRE(collector.wait_for(2));
+  REQUIRE(collector.wait_for(3));
   std::vector<Syslog> msgs;
   for (const auto& m : collector.tcp()) msgs.push_back(parse_5424(m));
   const json* tls = find_action(msgs, "tls-handshake-failure");
@@ -316,6 +327,12 @@ TEST_CASE("security events: TLS handshake failures and rejected client certifica
   CHECK((*cert)["event"]["outcome"] == "failure");
   CHECK((*cert)["event"]["reason"] == "unable to get local issuer certificate");
   CHECK((*cert)["labels"]["verify_error"] == "20");  // X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+  CHECK((*cert)["tls"]["client"]["subject"] == "CN=stranger,O=gatehouse tests");
+  CHECK_FALSE(tls->contains("tls"));  // no certificate at all
+  const json* denied = find_action(msgs, "authorization-denied");
+  REQUIRE(denied);
+  check_schema(*denied);
+  CHECK((*denied)["tls"]["client"]["subject"] == "CN=alice,O=gatehouse tests");
 }
 
 TEST_CASE("security events: a collector that is away never slows requests; TCP connects when it comes") {

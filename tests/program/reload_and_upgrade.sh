@@ -54,6 +54,36 @@ kill -HUP "$first"
 wait_for "$tmp/first.err" "configuration reloaded" || bad "no reload logged: $(cat "$tmp/first.err")"
 [ "$(answer)" = reloaded ] && ok "SIGHUP with a valid file: the new answer" || bad "answered '$(answer)' after the reload"
 
+# SIGUSR1 reopens the security-event file of the configuration in force: here one that a reload
+# brought (the start configuration has none), rotated away as logrotate would.
+cat >"$tmp/gateway.json.tmp" <<JSON
+{ "workers": 1, "drain_timeout_ms": 5000,
+  "listeners": [ { "address": "127.0.0.1", "port": $port } ],
+  "security_events": { "sinks": [ { "type": "file", "path": "$tmp/events.json" } ] },
+  "routes": [ { "path": "/", "respond": { "status": 200, "body": "reloaded" } } ] }
+JSON
+mv "$tmp/gateway.json.tmp" "$tmp/gateway.json"
+kill -HUP "$first"
+wait_for "$tmp/events.json" "config-reloaded" || bad "no reload event in the new events file"
+mv "$tmp/events.json" "$tmp/events.json.1"
+kill -USR1 "$first"
+sleep 0.3
+smuggle() {
+  python3 - "$port" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n")
+s.recv(4096)
+PY
+}
+smuggle
+if wait_for "$tmp/events.json" "http-request-smuggling-suspected"; then
+  ok "SIGUSR1 after a reload: the reloaded configuration's event file is reopened"
+else
+  bad "no event in the reopened file (rotated one: $(cat "$tmp/events.json.1" 2>/dev/null))"
+fi
+kill -0 "$first" 2>/dev/null && ok "still running after SIGUSR1" || bad "SIGUSR1 ended the process"
+
 # The upgrade, under a client that opens a new connection per request all along.
 cat >"$tmp/client.py" <<'PY'
 import os, socket, sys

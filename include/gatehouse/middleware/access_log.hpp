@@ -22,9 +22,10 @@ struct AccessLogStats {
   std::uint64_t dropped = 0;  ///< lines dropped because the queue was full
 };
 
-/// Each line: {"time":"2026-11-27T10:00:00.123Z","request_id":..,"client":..,"method":..,
-/// "path":..,"route":..,"upstream":..,"status":..,"bytes_in":..,"bytes_out":..,"duration_ms":..}
-/// plus "error" when the exchange failed. Strings are JSON-escaped; control bytes never reach the
+/// Each line: {"time":"2026-11-27T10:00:00.123Z","request_id":..,"trace_id":..,"client":..,
+/// "method":..,"path":..,"route":..,"upstream":..,"status":..,"bytes_in":..,"bytes_out":..,
+/// "duration_ms":..} plus "error" when the exchange failed. "trace_id" (the W3C trace id) is
+/// there when trace context is on. Strings are JSON-escaped; control bytes never reach the
 /// log raw.
 class AccessLog final : public Middleware {
  public:
