@@ -304,7 +304,7 @@ TEST_CASE("unknown keys suggest the closest known key") {
   CHECK(e.path() == "/listeners/0/colour");
   CHECK(has(e, "unknown key \"colour\""));
   CHECK_FALSE(has(e, "did you mean"));
-  CHECK(has(e, "address, backlog, ip_filter, name, path_policy, port, tls"));
+  CHECK(has(e, "address, backlog, ip_filter, max_connections, max_connections_per_client, name, path_policy, port, tls, trace_context"));
 
   j = minimal();
   j["limits"] = {{"max_body_byte", 1}};
