@@ -2,6 +2,7 @@
 #pragma once
 #include "gatehouse/admin.hpp"
 #include "gatehouse/auth/api_key_verifier.hpp"
+#include "gatehouse/bans.hpp"
 #include "gatehouse/auth/introspection_verifier.hpp"
 #include "gatehouse/auth/jwt_verifier.hpp"
 #include "gatehouse/auth/key_source.hpp"
@@ -22,6 +23,7 @@
 #include "gatehouse/middleware/header_rewrite.hpp"
 #include "gatehouse/middleware/mint_identity_token.hpp"
 #include "gatehouse/middleware/request_id.hpp"
+#include "gatehouse/redis.hpp"
 #include "gatehouse/request.hpp"
 #include "gatehouse/response.hpp"
 #include "gatehouse/route.hpp"

@@ -21,6 +21,7 @@
 namespace gatehouse {
 
 class SecurityEvents;
+class BanList;
 
 struct ListenerOptions {
   std::string address = "127.0.0.1";  ///< IPv4 or IPv6 address ("::" for all IPv6)
@@ -72,6 +73,10 @@ struct GatewayOptions {
   /// Null: no events are built at all (one pointer test per decision); the library logger keeps
   /// its usual messages either way.
   std::shared_ptr<SecurityEvents> security_events{};
+  /// Automatic bans (gatehouse/bans.hpp): banned clients are refused at accept and per request
+  /// (403). The gateway reports ban events to security_events; for scoring, security_events must
+  /// have the list's sink() among its sinks (the configuration loader adds it). Null: no bans.
+  std::shared_ptr<BanList> bans{};
 };
 
 /// Everything listen(), use() and route() register, with the options: what Gateway::reload

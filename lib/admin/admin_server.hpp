@@ -32,6 +32,8 @@ class AdminServer {
   /// std::runtime_error if the TLS files do not load.
   void start();
   void set_readiness(Readiness r) noexcept;
+  /// What GET/POST/DELETE /bans work on (null: 404).
+  void set_bans(std::shared_ptr<BanList> bans) noexcept;
   /// Stops accepting; admin connections close once their request is answered.
   void stop();
   /// Blocks until its own thread ended (returns at once on a host executor).

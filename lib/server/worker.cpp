@@ -1,5 +1,7 @@
 #include "server/worker.hpp"
 
+#include "gatehouse/bans.hpp"
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -140,6 +142,17 @@ asio::awaitable<void> Worker::accept_loop(std::shared_ptr<Acceptor> acceptor) {
 }
 
 void Worker::serve(Acceptor& acceptor, tcp::socket socket) {
+  // A banned client's connection closes before anything is read (before TLS). The peer address
+  // is asked for only when someone is banned at all.
+  if (const BanList* bans = acceptor.snapshot->shared->options.bans.get(); bans && bans->any()) {
+    asio::error_code ec;
+    const auto peer = socket.remote_endpoint(ec);
+    if (!ec && bans->banned(peer.address())) {
+      bans->count_hit(true);
+      socket.close(ec);
+      return;
+    }
+  }
   start_http1_session(*this, acceptor.snapshot, acceptor.listener, std::move(socket));
 }
 
