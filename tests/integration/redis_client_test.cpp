@@ -7,6 +7,7 @@
 #include <future>
 #include <thread>
 
+#include <asio/bind_executor.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -80,7 +81,8 @@ TEST_CASE("redis client: commands, replies of every type, handler on the caller'
   std::thread::id resumed_on;
   std::string value;
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    auto [ec, r] = co_await c->async_command({"GET", "k"}, 200ms, asio::experimental::as_tuple(asio::use_awaitable));
+    gh::RedisCommand get{"GET", "k"};  // a named local: g++ 12 mishandles temporaries in co_await
+    auto [ec, r] = co_await c->async_command(std::move(get), 200ms, asio::experimental::as_tuple(asio::use_awaitable));
     resumed_on = std::this_thread::get_id();
     value = r.str;
   }, asio::detached);
