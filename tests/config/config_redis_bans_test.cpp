@@ -99,7 +99,7 @@ TEST_CASE("bans: the section builds a ban list that scores the security events")
   gatehouse::SecurityEvent e;
   e.kind = gatehouse::SecurityEventKind::authentication_failure;
   e.client_ip = asio::ip::make_address("203.0.113.5");
-  for (int i = 0; i < 3; ++i) config.options.security_events->report(e);
+  for (int i = 0; i < 4; ++i) config.options.security_events->report(e);  // the score decays between events
   REQUIRE(config.options.security_events->flush());
   CHECK(bans->banned(asio::ip::make_address("203.0.113.5")));
   CHECK(bans->allowed(asio::ip::make_address("10.1.1.1")));
