@@ -239,21 +239,33 @@ class RedisClient : public std::enable_shared_from_this<RedisClient> {
   std::unique_ptr<detail::RedisClientImpl> impl_;
 };
 
-/// A pub/sub connection: channels subscribed again after every reconnect. Messages missed while
-/// disconnected are lost (that is Redis pub/sub): on_subscribed tells when to resynchronize.
+/// A pub/sub connection: after every reconnect (and after AUTH and SELECT), every channel and
+/// pattern still subscribed is subscribed again. Messages published while disconnected are lost
+/// (that is Redis pub/sub): gaps() counts those outages and on_subscribed tells when to reload.
+/// A subscribed connection that stops answering its PINGs for stall_timeout is made again.
 class RedisSubscriber {
  public:
+  /// `channel` is the channel the message was published on (for a pattern, the one it matched).
   using MessageHandler = std::function<void(std::string_view channel, std::string_view message)>;
   ~RedisSubscriber();  ///< unsubscribes; no handler runs after it returns
   RedisSubscriber(const RedisSubscriber&) = delete;
   RedisSubscriber& operator=(const RedisSubscriber&) = delete;
 
-  /// Any thread. `handler` runs on `ex` for each message on `channel`.
+  /// Any thread. `handler` runs on `ex` for each message on `channel` (SUBSCRIBE).
   void subscribe(std::string channel, asio::any_io_executor ex, MessageHandler handler);
-  /// Any thread. `handler` runs on `ex` each time all channels are (re)subscribed: after it,
-  /// messages are delivered again; state that may have changed meanwhile should be reloaded.
+  /// Any thread. `handler` runs on `ex` for each message on a channel matching `pattern` (PSUBSCRIBE).
+  void psubscribe(std::string pattern, asio::any_io_executor ex, MessageHandler handler);
+  /// Any thread: drops the handlers of `channel` (or, with `pattern`, of that pattern) and
+  /// unsubscribes; it is not subscribed again after a reconnect.
+  void unsubscribe(std::string channel, bool pattern = false);
+  /// Any thread. `handler` runs on `ex` each time every channel and pattern is confirmed
+  /// subscribed: at first, after each reconnect (a gap: messages were missed, reload the state
+  /// they describe) and after a subscribe() on a live connection.
   void on_subscribed(asio::any_io_executor ex, std::function<void()> handler);
+  /// Connected, and every subscription confirmed.
   bool subscribed() const noexcept;
+  /// Subscribed connections lost so far: each one a gap in which messages may have been missed.
+  std::uint64_t gaps() const noexcept;
 
  private:
   friend class RedisClient;

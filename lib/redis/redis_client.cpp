@@ -90,11 +90,11 @@ void RedisClientImpl::start() {
   if (!options.sentinel.addresses.empty()) {
     sentinel_watch_ = std::make_shared<RedisSubscriberLoop>(
         *this, true,
-        [this](const std::string&, const std::string& message) {
+        [this](bool, const std::string&, const std::string&, const std::string& message) {
           if (auto to = parse_switch_master(message, options.sentinel.master_name)) on_switch_master(*to);
         },
         nullptr);
-    asio::post(io->executor(), [w = sentinel_watch_] { w->add_channel("+switch-master"); });
+    asio::post(io->executor(), [w = sentinel_watch_] { w->add({"+switch-master"}); });
     sentinel_watch_->start();
   }
   asio::co_spawn(io->executor(), connect_loop(), asio::detached);
@@ -285,8 +285,10 @@ std::vector<RedisCommand> RedisClientImpl::handshake(bool for_commands) const {
   std::vector<RedisCommand> h;
   if (auto auth = auth_command(options.username, options.password)) h.push_back(std::move(*auth));
   if (!options.sentinel.addresses.empty()) h.push_back(RedisCommand{"ROLE"});
+  // Pub/sub ignores the database, but a subscriber on a db the server refuses must fail like the
+  // command connection does rather than look healthy.
+  if (options.db != 0) h.push_back(RedisCommand{"SELECT"}.arg(static_cast<std::int64_t>(options.db)));
   if (for_commands) {
-    if (options.db != 0) h.push_back(RedisCommand{"SELECT"}.arg(static_cast<std::int64_t>(options.db)));
     for (const auto& [sha, script] : scripts_) h.push_back(RedisCommand{"SCRIPT", "LOAD", script.source()});
   }
   return h;

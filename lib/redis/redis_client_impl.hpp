@@ -60,7 +60,8 @@ class RedisClientImpl {
 
   /// I/O thread: the current primary (Sentinel) or the configured address.
   asio::awaitable<std::optional<RedisTarget>> locate_primary();
-  /// Handshake commands for a data connection (AUTH, SELECT) and, with Sentinel, ROLE last.
+  /// Handshake commands: AUTH, ROLE (with Sentinel), SELECT and, for the command connection, the
+  /// scripts in use.
   std::vector<RedisCommand> handshake(bool for_commands) const;
   /// I/O thread: opens a connection to the primary (checking its ROLE under Sentinel).
   asio::awaitable<std::shared_ptr<RedisLink>> open_primary(bool for_commands, std::string& error);
@@ -118,32 +119,56 @@ class RedisClientImpl {
   std::shared_ptr<RedisSubscriberLoop> sentinel_watch_;
 };
 
-/// A pub/sub connection's life on the client's I/O thread: connect, SUBSCRIBE, deliver messages,
-/// reconnect with backoff and subscribe again. Also follows the sentinels' +switch-master.
+/// A pub/sub connection's life on the client's I/O thread: connect, (P)SUBSCRIBE, deliver messages,
+/// PING to notice a dead connection, reconnect with backoff and subscribe again. Also follows the
+/// sentinels' +switch-master.
 class RedisSubscriberLoop : public std::enable_shared_from_this<RedisSubscriberLoop> {
  public:
-  using OnMessage = std::function<void(const std::string& channel, const std::string& message)>;
+  /// A channel, or a pattern.
+  struct Topic {
+    std::string name;
+    bool pattern = false;
+    bool operator==(const Topic&) const = default;
+  };
+  /// `subscription` (a channel, or a pattern when `pattern`) is what the message came through;
+  /// `channel` where it was published.
+  using OnMessage = std::function<void(bool pattern, const std::string& subscription, const std::string& channel,
+                                       const std::string& message)>;
   using OnSubscribed = std::function<void()>;
   /// `sentinels`: connect to the sentinels (rotating) rather than the primary.
   RedisSubscriberLoop(RedisClientImpl& client, bool sentinels, OnMessage on_message, OnSubscribed on_subscribed);
 
   void start();
   /// I/O thread.
-  void add_channel(const std::string& channel);
+  void add(const Topic& topic);
+  void remove(const Topic& topic);
   /// I/O thread: drop the connection (it is made again: a failover happened).
   void reconnect() noexcept;
   void stop() noexcept;
   std::atomic<bool> subscribed{false};
+  std::atomic<std::uint64_t> gaps{0};
+  /// add() and remove() calls posted to the I/O thread and not run yet: until they ran, the
+  /// caller's subscriptions are not all in place whatever `subscribed` says.
+  std::atomic<std::size_t> queued{0};
 
  private:
   asio::awaitable<void> run();
+  asio::awaitable<void> watch(std::shared_ptr<RedisLink> link);
+  void send(const char* command, const Topic& topic);
+  void on_reply(const RedisReply& r);
+  void announce_if_complete();
   RedisClientImpl& client_;
   bool sentinels_;
   OnMessage on_message_;
   OnSubscribed on_subscribed_;
-  std::vector<std::string> channels_;
+  std::vector<Topic> topics_;       // wanted: subscribed again on every connection
+  std::vector<Topic> unconfirmed_;  // sent on this connection, not confirmed yet
+  bool announced_ = false;          // on_subscribed ran since the last change on this connection
+  bool was_subscribed_ = false;     // this connection was subscribed once: losing it is a gap
+  std::optional<std::chrono::steady_clock::time_point> ping_sent_;  // a PING awaits its answer
   std::shared_ptr<RedisLink> link_;
   asio::steady_timer backoff_;
+  asio::steady_timer ping_timer_;
   bool stopped_ = false;
   std::size_t sentinel_index_ = 0;
 };

@@ -1,6 +1,7 @@
 // Pub/sub: a connection of its own (a subscribed connection takes no other commands), subscribed
-// again to every channel after each reconnect. The same loop, pointed at the sentinels, follows
-// +switch-master for the client.
+// again to every channel and pattern after each reconnect. The same loop, pointed at the
+// sentinels, follows +switch-master for the client.
+#include <algorithm>
 #include <mutex>
 
 #include <asio/co_spawn.hpp>
@@ -20,29 +21,102 @@ RedisSubscriberLoop::RedisSubscriberLoop(RedisClientImpl& client, bool sentinels
       sentinels_(sentinels),
       on_message_(std::move(on_message)),
       on_subscribed_(std::move(on_subscribed)),
-      backoff_(client.io->executor()) {}
+      backoff_(client.io->executor()),
+      ping_timer_(client.io->executor()) {}
 
 void RedisSubscriberLoop::start() {
   asio::co_spawn(client_.io->executor(), [self = shared_from_this()]() { return self->run(); }, asio::detached);
 }
 
-void RedisSubscriberLoop::add_channel(const std::string& channel) {
-  if (std::find(channels_.begin(), channels_.end(), channel) != channels_.end()) return;
-  channels_.push_back(channel);
-  if (link_) {
-    link_->append(RedisCommand{"SUBSCRIBE", channel}.encoded());
-    link_->flush();
+void RedisSubscriberLoop::send(const char* command, const Topic& topic) {
+  link_->append(RedisCommand{command, topic.name}.encoded());
+  link_->flush();
+}
+
+void RedisSubscriberLoop::add(const Topic& topic) {
+  if (std::find(topics_.begin(), topics_.end(), topic) != topics_.end()) return;
+  topics_.push_back(topic);
+  if (!link_) return;  // subscribed when the connection is made
+  send(topic.pattern ? "PSUBSCRIBE" : "SUBSCRIBE", topic);
+  unconfirmed_.push_back(topic);
+  announced_ = false;
+  subscribed.store(false);
+}
+
+void RedisSubscriberLoop::remove(const Topic& topic) {
+  const auto it = std::find(topics_.begin(), topics_.end(), topic);
+  if (it == topics_.end()) return;
+  topics_.erase(it);
+  if (!link_) return;
+  send(topic.pattern ? "PUNSUBSCRIBE" : "UNSUBSCRIBE", topic);
+  std::erase(unconfirmed_, topic);
+  announce_if_complete();
+}
+
+void RedisSubscriberLoop::announce_if_complete() {
+  if (!link_ || announced_ || !unconfirmed_.empty()) return;
+  announced_ = true;
+  was_subscribed_ = true;
+  subscribed.store(true);
+  if (on_subscribed_) on_subscribed_();
+}
+
+void RedisSubscriberLoop::on_reply(const RedisReply& r) {
+  // PING answers "+PONG" on a connection with no subscription, ["pong", ""] on a subscribed one.
+  if (r.type == RedisReply::Type::status && r.str == "PONG") {
+    ping_sent_.reset();
+    return;
+  }
+  if (!r.is_array() || r.elements.empty()) return;
+  const auto& e = r.elements;
+  const std::string& kind = e[0].str;
+  if (kind == "message" && e.size() == 3) {
+    if (on_message_) on_message_(false, e[1].str, e[1].str, e[2].str);
+  } else if (kind == "pmessage" && e.size() == 4) {
+    if (on_message_) on_message_(true, e[1].str, e[2].str, e[3].str);
+  } else if ((kind == "subscribe" || kind == "psubscribe") && e.size() == 3) {
+    const Topic confirmed{e[1].str, kind == "psubscribe"};
+    if (auto it = std::find(unconfirmed_.begin(), unconfirmed_.end(), confirmed); it != unconfirmed_.end())
+      unconfirmed_.erase(it);
+    announce_if_complete();
+  } else if (kind == "pong") {
+    ping_sent_.reset();
   }
 }
 
 void RedisSubscriberLoop::reconnect() noexcept {
   if (link_) link_->close();
   backoff_.cancel();
+  ping_timer_.cancel();
 }
 
 void RedisSubscriberLoop::stop() noexcept {
   stopped_ = true;
   reconnect();
+}
+
+// A subscribed connection carries no replies to wait for: a server that stopped or a peer that
+// vanished without a FIN would go unnoticed (and every message with it). A PING unanswered for
+// stall_timeout drops the connection, which is then made again.
+asio::awaitable<void> RedisSubscriberLoop::watch(std::shared_ptr<RedisLink> link) {
+  const auto limit = client_.options.stall_timeout;
+  const auto tick = std::clamp(limit / 2, std::chrono::milliseconds(20), std::chrono::milliseconds(1000));
+  while (!link->closed && link == link_) {
+    ping_timer_.expires_after(tick);
+    co_await ping_timer_.async_wait(use_tuple);
+    if (link->closed || link != link_ || stopped_) break;
+    const auto now = std::chrono::steady_clock::now();
+    if (!ping_sent_) {
+      ping_sent_ = now;
+      link->append(RedisCommand{"PING"}.encoded());
+      link->flush();
+    } else if (now - *ping_sent_ > limit) {
+      log(nullptr, LogLevel::warning,
+          "redis " + client_.options.name + ": pub/sub: no answer to PING for " + std::to_string(limit.count()) +
+              " ms; reconnecting");
+      link->close();
+    }
+  }
 }
 
 asio::awaitable<void> RedisSubscriberLoop::run() {
@@ -63,7 +137,7 @@ asio::awaitable<void> RedisSubscriberLoop::run() {
                                         std::chrono::steady_clock::now() + o.connect_timeout, replies, error);
       }
     } else {
-      link = co_await client_.open_primary(false, error);
+      link = co_await client_.open_primary(false, error);  // AUTH, ROLE, SELECT done
     }
     if (stopped_ || client_.stopping.load()) {
       if (link) link->close();
@@ -78,38 +152,34 @@ asio::awaitable<void> RedisSubscriberLoop::run() {
     }
     failures = 0;
     link_ = link;
-    std::size_t expected = channels_.size();
-    if (expected > 0) {
-      RedisCommand sub{"SUBSCRIBE"};
-      sub.args(channels_);
-      link->append(sub.encoded());
-      link->flush();
+    unconfirmed_.clear();
+    announced_ = was_subscribed_ = false;
+    ping_sent_.reset();
+    // Everything still wanted, in one SUBSCRIBE and one PSUBSCRIBE.
+    RedisCommand channels{"SUBSCRIBE"}, patterns{"PSUBSCRIBE"};
+    for (const auto& t : topics_) {
+      (t.pattern ? patterns : channels).arg(t.name);
+      unconfirmed_.push_back(t);
     }
-    std::size_t confirmed = 0;
-    auto announce = [&] {
-      subscribed.store(true);
-      if (on_subscribed_) on_subscribed_();
-    };
-    if (expected == 0) announce();
+    if (channels.size() > 1) link->append(channels.encoded());
+    if (patterns.size() > 1) link->append(patterns.encoded());
+    link->flush();
+    announce_if_complete();  // nothing to subscribe to: being connected is all there is
+    asio::co_spawn(client_.io->executor(), [self = shared_from_this(), link] { return self->watch(link); },
+                   asio::detached);
     for (;;) {
       auto [ec, size] = co_await link->stream.read_some(asio::buffer(link->read_buffer));
       if (ec || link->closed || !link->reader.feed(link->read_buffer.data(), size)) break;
       bool bad = false;
-      while (auto r = link->reader.next(bad)) {
-        if (!r->is_array() || r->elements.size() != 3) continue;
-        const auto& type = r->elements[0].str;
-        if (type == "message") {
-          if (on_message_) on_message_(r->elements[1].str, r->elements[2].str);
-        } else if (type == "subscribe") {
-          if (++confirmed == expected) announce();
-        }
-      }
+      while (auto r = link->reader.next(bad)) on_reply(*r);
       if (bad || link->closed) break;
     }
     link->close();
     link_.reset();
+    ping_timer_.cancel();
     subscribed.store(false);
-    if (stopped_) break;
+    if (stopped_ || client_.stopping.load()) break;
+    if (was_subscribed_) gaps.fetch_add(1);
     // Not at once: a server that accepts and drops again would otherwise be hammered.
     backoff_.expires_after(redis_backoff(o, 1));
     co_await backoff_.async_wait(use_tuple);
@@ -124,7 +194,8 @@ struct RedisSubscriber::Impl {
     std::function<void()> fn;
   };
   struct Listener {
-    std::string channel;
+    std::string subscription;  // a channel, or a pattern
+    bool pattern;
     asio::any_io_executor ex;
     MessageHandler fn;
   };
@@ -136,10 +207,10 @@ struct RedisSubscriber::Impl {
   // Checked by every posted handler: none starts once the subscriber is gone.
   std::shared_ptr<std::atomic<bool>> alive = std::make_shared<std::atomic<bool>>(true);
 
-  void deliver(const std::string& channel, const std::string& message) {
+  void deliver(bool pattern, const std::string& subscription, const std::string& channel, const std::string& message) {
     std::lock_guard lock(mutex);
     for (const auto& l : listeners) {
-      if (l.channel != channel) continue;
+      if (l.pattern != pattern || l.subscription != subscription) continue;
       asio::post(l.ex, [alive = alive, fn = l.fn, channel, message] {
         if (alive->load()) fn(channel, message);
       });
@@ -152,6 +223,23 @@ struct RedisSubscriber::Impl {
         if (alive->load()) fn();
       });
   }
+  void listen(std::string name, bool pattern, asio::any_io_executor ex, MessageHandler handler) {
+    {
+      std::lock_guard lock(mutex);
+      listeners.push_back({name, pattern, std::move(ex), std::move(handler)});
+    }
+    change([loop = loop, topic = detail::RedisSubscriberLoop::Topic{std::move(name), pattern}] { loop->add(topic); });
+  }
+  // Counted before it is posted: subscribed() is false from the moment subscribe() returns until
+  // the new subscription is confirmed.
+  template <class F>
+  void change(F f) {
+    loop->queued.fetch_add(1);
+    asio::post(client->executor(), [loop = loop, f = std::move(f)] {
+      f();
+      loop->queued.fetch_sub(1);
+    });
+  }
 };
 
 std::shared_ptr<RedisSubscriber> RedisClient::subscriber() {
@@ -160,8 +248,8 @@ std::shared_ptr<RedisSubscriber> RedisClient::subscriber() {
   std::weak_ptr<RedisSubscriber::Impl> weak = impl;
   impl->loop = std::make_shared<detail::RedisSubscriberLoop>(
       *impl_, false,
-      [weak](const std::string& channel, const std::string& message) {
-        if (auto i = weak.lock()) i->deliver(channel, message);
+      [weak](bool pattern, const std::string& subscription, const std::string& channel, const std::string& message) {
+        if (auto i = weak.lock()) i->deliver(pattern, subscription, channel, message);
       },
       [weak] {
         if (auto i = weak.lock()) i->subscribed();
@@ -177,11 +265,22 @@ RedisSubscriber::~RedisSubscriber() {
 }
 
 void RedisSubscriber::subscribe(std::string channel, asio::any_io_executor ex, MessageHandler handler) {
+  impl_->listen(std::move(channel), false, std::move(ex), std::move(handler));
+}
+
+void RedisSubscriber::psubscribe(std::string pattern, asio::any_io_executor ex, MessageHandler handler) {
+  impl_->listen(std::move(pattern), true, std::move(ex), std::move(handler));
+}
+
+void RedisSubscriber::unsubscribe(std::string channel, bool pattern) {
   {
     std::lock_guard lock(impl_->mutex);
-    impl_->listeners.push_back({channel, std::move(ex), std::move(handler)});
+    std::erase_if(impl_->listeners,
+                  [&](const Impl::Listener& l) { return l.pattern == pattern && l.subscription == channel; });
   }
-  asio::post(impl_->client->executor(), [loop = impl_->loop, channel = std::move(channel)] { loop->add_channel(channel); });
+  impl_->change([loop = impl_->loop, topic = detail::RedisSubscriberLoop::Topic{std::move(channel), pattern}] {
+    loop->remove(topic);
+  });
 }
 
 void RedisSubscriber::on_subscribed(asio::any_io_executor ex, std::function<void()> handler) {
@@ -189,6 +288,11 @@ void RedisSubscriber::on_subscribed(asio::any_io_executor ex, std::function<void
   impl_->on_subscribed.push_back({std::move(ex), std::move(handler)});
 }
 
-bool RedisSubscriber::subscribed() const noexcept { return impl_->loop->subscribed.load(); }
+bool RedisSubscriber::subscribed() const noexcept {
+  // `queued` first: a change that ran cleared `subscribed` before it was uncounted.
+  return impl_->loop->queued.load() == 0 && impl_->loop->subscribed.load();
+}
+
+std::uint64_t RedisSubscriber::gaps() const noexcept { return impl_->loop->gaps.load(); }
 
 }  // namespace gatehouse

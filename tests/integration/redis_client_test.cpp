@@ -1,10 +1,12 @@
 // The Redis client against a real redis-server on loopback: commands, pipelining order, the
 // deadline on a stopped server, reconnect after a restart, AUTH, TLS, EVALSHA after a script-cache
-// flush, pub/sub across a restart, and the queue limit.
+// flush, pub/sub across a restart (and on a server that stops answering), and the queue limit.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include <asio/bind_executor.hpp>
@@ -29,11 +31,17 @@ struct Result {
   gh::RedisReply reply;
 };
 
+// The client answers every call by its deadline; the wait here is bounded all the same, so a
+// broken client fails the test rather than hanging it.
 Result call(gh::RedisClient& c, gh::RedisCommand cmd, std::chrono::milliseconds timeout = 500ms) {
-  std::promise<Result> p;
-  auto f = p.get_future();
+  auto p = std::make_shared<std::promise<Result>>();
+  auto f = p->get_future();
   c.async_command(std::move(cmd), timeout,
-                  [&p](std::error_code ec, gh::RedisReply r) { p.set_value({ec, std::move(r)}); });
+                  [p](std::error_code ec, gh::RedisReply r) { p->set_value({ec, std::move(r)}); });
+  if (f.wait_for(timeout + 2s) != std::future_status::ready) {
+    FAIL_CHECK("no answer 2 s after the call's deadline");
+    return {std::make_error_code(std::errc::timed_out), {}};
+  }
   return f.get();
 }
 
@@ -178,10 +186,12 @@ TEST_CASE("redis client: EVALSHA loads the script when the server does not know 
   auto c = client_for(server);
   const gh::RedisScript script("return {KEYS[1], ARGV[1], redis.call('INCR', KEYS[1])}");
   auto eval = [&] {
-    std::promise<Result> p;
+    auto p = std::make_shared<std::promise<Result>>();
     c->async_evalsha(script, {"{t}:counter"}, {"hello"}, 500ms,
-                     [&p](std::error_code ec, gh::RedisReply r) { p.set_value({ec, std::move(r)}); });
-    return p.get_future().get();
+                     [p](std::error_code ec, gh::RedisReply r) { p->set_value({ec, std::move(r)}); });
+    auto f = p->get_future();
+    REQUIRE(f.wait_for(3s) == std::future_status::ready);
+    return f.get();
   };
   auto r = eval();
   REQUIRE(!r.ec);
@@ -227,38 +237,86 @@ TEST_CASE("redis client: TLS") {
   CHECK(!bad->wait_connected(300ms));
 }
 
-TEST_CASE("redis client: pub/sub delivers, and subscribes again after a restart") {
-  RedisServer server;
-  auto c = client_for(server);
-  auto sub = c->subscriber();
+// What a subscriber received, on a thread of its own; stopped (and joined) however the test ends.
+struct Inbox {
   asio::io_context io;
-  auto work = asio::make_work_guard(io);
-  std::thread t([&] { io.run(); });
+  asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
+  std::thread thread{[this] { io.run(); }};
   std::atomic<int> subscribed{0};
   std::mutex m;
   std::vector<std::string> got;
-  sub->on_subscribed(io.get_executor(), [&] { ++subscribed; });
-  sub->subscribe("news", io.get_executor(), [&](std::string_view ch, std::string_view msg) {
+
+  ~Inbox() {
+    work.reset();
+    io.stop();
+    thread.join();
+  }
+  void listen(gh::RedisSubscriber& sub) {
+    sub.on_subscribed(io.get_executor(), [this] { ++subscribed; });
+  }
+  gh::RedisSubscriber::MessageHandler handler(std::string tag) {
+    return [this, tag](std::string_view ch, std::string_view msg) {
+      std::lock_guard lock(m);
+      got.push_back(tag + ":" + std::string(ch) + ":" + std::string(msg));
+    };
+  }
+  bool has(const std::string& entry) {
     std::lock_guard lock(m);
-    got.push_back(std::string(ch) + ":" + std::string(msg));
-  });
-  REQUIRE(eventually([&] { return subscribed.load() >= 1; }));
-  call(*c, {"PUBLISH", "news", "one"});
-  CHECK(eventually([&] {
-    std::lock_guard lock(m);
-    return got.size() == 1;
-  }));
+    return std::find(got.begin(), got.end(), entry) != got.end();
+  }
+};
+
+TEST_CASE("redis client: pub/sub delivers, and subscribes again after a restart") {
+  Inbox inbox;  // first: outlives the client, which posts to it
+  RedisServer server;
+  auto c = client_for(server);
+  auto sub = c->subscriber();
+  inbox.listen(*sub);
+  sub->subscribe("news", inbox.io.get_executor(), inbox.handler("s"));
+  sub->psubscribe("alerts.*", inbox.io.get_executor(), inbox.handler("p"));
+  sub->subscribe("gone", inbox.io.get_executor(), inbox.handler("s"));
+  REQUIRE(eventually([&] { return sub->subscribed() && inbox.subscribed.load() >= 1; }));
+  CHECK(call(*c, {"PUBLISH", "news", "one"}).reply.integer == 1);
+  CHECK(call(*c, {"PUBLISH", "alerts.disk", "full"}).reply.integer == 1);
+  CHECK(eventually([&] { return inbox.has("s:news:one") && inbox.has("p:alerts.disk:full"); }));
+  sub->unsubscribe("gone");
+  REQUIRE(eventually([&] { return call(*c, {"PUBLISH", "gone", "x"}).reply.integer == 0; }));
+  CHECK(sub->gaps() == 0);
+
+  // Killed and restarted: every channel and pattern still wanted is subscribed again, and the
+  // user is told (a gap, and on_subscribed again) that messages may have been missed.
+  const int before = inbox.subscribed.load();
   server.stop();
+  REQUIRE(eventually([&] { return !sub->subscribed(); }));
   server.start();
-  REQUIRE(eventually([&] { return subscribed.load() >= 2; }));
-  REQUIRE(eventually([&] { return call(*c, {"PUBLISH", "news", "two"}).reply.integer == 1; }));
-  CHECK(eventually([&] {
-    std::lock_guard lock(m);
-    return got.size() >= 2 && got.back() == "news:two";
-  }));
-  sub.reset();
-  work.reset();
-  t.join();
+  REQUIRE(eventually([&] { return sub->subscribed() && inbox.subscribed.load() > before; }));
+  CHECK(sub->gaps() == 1);
+  REQUIRE(c->wait_connected(3s));  // the command connection reconnects on its own schedule
+  CHECK(call(*c, {"PUBLISH", "news", "two"}).reply.integer == 1);
+  CHECK(call(*c, {"PUBLISH", "alerts.cpu", "hot"}).reply.integer == 1);
+  CHECK(call(*c, {"PUBLISH", "gone", "y"}).reply.integer == 0);  // unsubscribed stays so
+  CHECK(eventually([&] { return inbox.has("s:news:two") && inbox.has("p:alerts.cpu:hot"); }));
+}
+
+TEST_CASE("redis client: a subscriber whose server stops answering reconnects (PING)") {
+  Inbox inbox;
+  RedisServer server;
+  gh::RedisOptions o;
+  o.stall_timeout = 200ms;
+  auto c = client_for(server, o);
+  auto sub = c->subscriber();
+  inbox.listen(*sub);
+  sub->subscribe("news", inbox.io.get_executor(), inbox.handler("s"));
+  REQUIRE(eventually([&] { return sub->subscribed(); }));
+  // Stopped, not killed: no FIN, no RST; only the unanswered PING tells.
+  server.pause();
+  const bool noticed = eventually([&] { return !sub->subscribed(); }, 3s);
+  server.resume();
+  REQUIRE(noticed);
+  REQUIRE(eventually([&] { return sub->subscribed(); }));
+  CHECK(sub->gaps() >= 1);
+  CHECK(eventually([&] { return call(*c, {"PUBLISH", "news", "again"}).reply.integer == 1; }));
+  CHECK(eventually([&] { return inbox.has("s:news:again"); }));
 }
 
 TEST_CASE("redis client: over the queue limit, calls fail at once") {
