@@ -77,6 +77,9 @@ struct BanStats {
   std::uint64_t by_score = 0, by_api = 0, by_shared = 0;  ///< bans made, by source
   std::uint64_t refused_full = 0;     ///< bans not made: max_bans reached
   std::uint64_t redis_errors = 0;     ///< Redis calls that failed (the local ban holds)
+  /// Shared bans loaded from Redis: at start and after each gap in the subscription (bans
+  /// published while this instance was not listening are picked up so).
+  std::uint64_t resyncs = 0;
 };
 
 class BanList : public std::enable_shared_from_this<BanList> {

@@ -43,6 +43,35 @@ void tick(std::shared_ptr<Ticker> t, std::weak_ptr<BanList::Impl> weak) {
   });
 }
 
+// Loading the shared bans after each (re)subscription, again with backoff until it works: the
+// subscription and the command connection reconnect on their own schedules, so the first load
+// after a gap can fail at once (`unavailable`), and the bans published in the gap would then stay
+// unknown here. A newer subscription's load supersedes an older one's retries.
+struct Resync {
+  Resync(const asio::any_io_executor& ex, std::weak_ptr<RedisSubscriber> s) : timer(ex), subscriber(std::move(s)) {}
+  asio::steady_timer timer;
+  std::weak_ptr<RedisSubscriber> subscriber;
+  std::uint64_t generation = 0;  // the timer's executor only
+};
+
+void resync(std::shared_ptr<Resync> r, std::weak_ptr<BanList::Impl> weak, std::uint64_t generation, unsigned attempt) {
+  auto list = weak.lock();
+  if (!list) return;
+  list->resync([r, weak, generation, attempt](bool ok) {
+    if (ok) return;
+    asio::post(r->timer.get_executor(), [r, weak, generation, attempt] {
+      auto sub = r->subscriber.lock();
+      // Unsubscribed: the next subscription starts a load of its own.
+      if (generation != r->generation || !sub || !sub->subscribed()) return;
+      const auto delay = std::chrono::milliseconds(100 << std::min(attempt, 4u));  // 0.1 s .. 1.6 s
+      r->timer.expires_after(delay);
+      r->timer.async_wait([r, weak, generation, attempt](const asio::error_code& ec) {
+        if (!ec && generation == r->generation) resync(r, weak, generation, attempt + 1);
+      });
+    });
+  });
+}
+
 std::string default_instance() {
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
@@ -55,6 +84,7 @@ struct BanList::Runtime {
   std::shared_ptr<detail::IoThread> io = detail::IoThread::shared();
   std::shared_ptr<Ticker> ticker;
   std::shared_ptr<RedisSubscriber> subscriber;
+  std::shared_ptr<Resync> resync;
 };
 
 std::shared_ptr<BanList> BanList::create(BanOptions options) {
@@ -77,8 +107,10 @@ void BanList::start() {
                                   o.instance.empty() ? default_instance() : o.instance};
   runtime_->subscriber = o.redis->subscriber();
   std::weak_ptr<Impl> weak = impl_;
-  runtime_->subscriber->on_subscribed(ex, [weak] {
-    if (auto l = weak.lock()) l->resync();
+  runtime_->resync = std::make_shared<Resync>(ex, runtime_->subscriber);
+  runtime_->subscriber->on_subscribed(ex, [weak, r = runtime_->resync] {
+    r->timer.cancel();
+    resync(r, weak, ++r->generation, 0);
   });
   runtime_->subscriber->subscribe(impl_->redis->channel, ex, [weak](std::string_view, std::string_view message) {
     if (auto l = weak.lock()) l->on_shared_message(message);
@@ -89,6 +121,7 @@ void BanList::start() {
 
 BanList::~BanList() {
   if (runtime_->ticker) asio::post(runtime_->io->executor(), [t = runtime_->ticker] { t->timer.cancel(); });
+  if (runtime_->resync) asio::post(runtime_->io->executor(), [r = runtime_->resync] { r->timer.cancel(); });
 }
 
 bool BanList::banned(const asio::ip::address& client) const noexcept {
@@ -184,6 +217,7 @@ BanStats BanList::stats() const {
   s.by_shared = i.by_shared.load();
   s.refused_full = i.refused_full.load();
   s.redis_errors = i.redis_errors.load();
+  s.resyncs = i.resyncs.load();
   return s;
 }
 

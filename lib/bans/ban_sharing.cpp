@@ -139,20 +139,22 @@ void BanList::Impl::on_shared_message(std::string_view text) {
   }
 }
 
-void BanList::Impl::resync() {
+void BanList::Impl::resync(std::function<void(bool ok)> done) {
   auto client = redis->client.lock();
   if (!client) return;
   std::weak_ptr<Impl> weak = shared_from_this();
   const std::string now = std::to_string(unix_ms(clock->now()));
   client->async_evalsha(load_script(), {redis->until_key, redis->info_key}, {now}, redis->timeout,
-                        [weak](std::error_code ec, RedisReply r) {
+                        [weak, done = std::move(done)](std::error_code ec, RedisReply r) {
                           auto self = weak.lock();
                           if (!self) return;
                           if (ec || !r.is_array()) {
                             self->redis_errors.fetch_add(1, std::memory_order_relaxed);
                             log_redis_failure("loading the bans", ec, r);
+                            if (done) done(false);
                             return;
                           }
+                          self->resyncs.fetch_add(1, std::memory_order_relaxed);
                           for (std::size_t i = 0; i + 2 < r.elements.size(); i += 3) {
                             asio::error_code aec;
                             const auto ip = asio::ip::make_address(r.elements[i].str, aec);
@@ -181,6 +183,7 @@ void BanList::Impl::resync() {
                               if (!e.stored) unstored.push_back(e.ban);
                           }
                           for (const Ban& b : unstored) self->share_ban(b);
+                          if (done) done(true);
                         });
 }
 

@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -59,7 +60,7 @@ struct BanList::Impl : std::enable_shared_from_this<BanList::Impl> {
   std::atomic<std::shared_ptr<const detail::BanSet>> snapshot;
 
   mutable std::atomic<std::uint64_t> hits_accept{0}, hits_request{0};
-  std::atomic<std::uint64_t> by_score{0}, by_api{0}, by_shared{0}, refused_full{0}, redis_errors{0};
+  std::atomic<std::uint64_t> by_score{0}, by_api{0}, by_shared{0}, refused_full{0}, redis_errors{0}, resyncs{0};
 
   BanOptions options;
   std::shared_ptr<const Clock> clock;
@@ -95,8 +96,9 @@ struct BanList::Impl : std::enable_shared_from_this<BanList::Impl> {
   void share_ban(const Ban& ban);
   void share_lift(const asio::ip::address& client);
   void on_shared_message(std::string_view message);
-  /// After (re)subscribing: load what others banned meanwhile, store what we could not.
-  void resync();
+  /// After (re)subscribing: load what others banned meanwhile, store what we could not. `done`
+  /// (may be null) runs on the Redis client's thread with whether the load worked.
+  void resync(std::function<void(bool ok)> done);
 
  private:
   void publish_locked();

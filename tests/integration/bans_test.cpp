@@ -1,6 +1,7 @@
 // Automatic bans across gateway instances sharing one real redis-server: a client banned on one
 // instance is refused by another within a second, an instance started later loads the ban, a
-// lift reaches all, and with Redis killed local bans keep working and nothing hangs. Clients
+// lift reaches all, with Redis killed local bans keep working and nothing hangs, and a ban
+// published while an instance was cut off reaches it when it is back. Clients
 // are told apart by their source address (127.0.0.2, .3, ... are all loopback on Linux).
 #include <doctest/doctest.h>
 
@@ -71,9 +72,12 @@ struct Instance {
   std::unique_ptr<GatewayUnderTest> gw;
   unsigned short port = 0;
 
-  Instance(const std::string& redis_address, const std::string& name) {
+  Instance(const std::string& redis_address, const std::string& name, const std::string& user = {},
+           const std::string& password = {}) {
     RedisOptions ro;
     ro.address = redis_address;
+    ro.username = user;
+    ro.password = password;
     ro.reconnect_min = 20ms;
     ro.reconnect_max = 200ms;
     redis = RedisClient::create(ro);
@@ -178,4 +182,34 @@ TEST_CASE("bans: the admin API lists, adds and lifts bans; per-request 403 behin
   const std::string metrics = gw.gw->metrics()->render_prometheus();
   CHECK(metrics.find("gatehouse_ban_hits_total{stage=\"request\"} 1") != std::string::npos);
   CHECK(metrics.find("gatehouse_bans_total{source=\"api\"} 1") != std::string::npos);
+}
+
+TEST_CASE("bans: a ban published while an instance was cut off from Redis reaches it when it is back") {
+  RedisServer server;
+  // B logs in as its own ACL user: switching the user off and killing its connections cuts B
+  // alone off (A keeps publishing), and B cannot reconnect until the user is on again.
+  REQUIRE(server.cli("ACL SETUSER gw-b on '>pw-b' '~*' '&*' '+@all'") == "OK");
+  Instance a(server.address(), "a"), b(server.address(), "b", "gw-b", "pw-b");
+  REQUIRE(listeners(server, 2));
+  const auto resyncs = b.bans->stats().resyncs;
+  CHECK(resyncs >= 1);  // the load at start
+
+  REQUIRE(server.cli("ACL SETUSER gw-b off") == "OK");
+  server.cli("CLIENT KILL USER gw-b");
+  REQUIRE(listeners(server, 1));
+  const auto ip = asio::ip::make_address("127.0.0.6");
+  REQUIRE(a.bans->ban(ip, 60s, "while B was away"));
+  // Stored and published (to A alone): B missed the message.
+  REQUIRE(within(2s, [&] { return !server.cli("ZSCORE {gatehouse:bans}:until 127.0.0.6").empty(); }));
+  CHECK(!b.bans->banned(ip));
+
+  // Back: B subscribes again and loads the set, so it has the ban without any new message.
+  REQUIRE(server.cli("ACL SETUSER gw-b on") == "OK");
+  const auto back = std::chrono::steady_clock::now();
+  CHECK(within(3s, [&] { return b.bans->banned(ip); }));
+  CHECK(std::chrono::steady_clock::now() - back < 3s);
+  CHECK(b.bans->stats().resyncs > resyncs);
+  CHECK(b.bans->list().at(0).reason == "while B was away");
+  CHECK(get_from("127.0.0.6", b.port) == 0);
+  CHECK(listeners(server, 2));
 }
