@@ -2,6 +2,7 @@
 #pragma once
 #include "gatehouse/admin.hpp"
 #include "gatehouse/auth/api_key_verifier.hpp"
+#include "gatehouse/bans.hpp"
 #include "gatehouse/auth/introspection_verifier.hpp"
 #include "gatehouse/auth/jwt_verifier.hpp"
 #include "gatehouse/auth/key_source.hpp"
@@ -31,6 +32,7 @@
 #include "gatehouse/path_policy.hpp"
 #include "gatehouse/middleware/response_hardening.hpp"
 #include "gatehouse/reload_result.hpp"
+#include "gatehouse/redis.hpp"
 #include "gatehouse/request.hpp"
 #include "gatehouse/response.hpp"
 #include "gatehouse/route.hpp"

@@ -25,6 +25,7 @@ namespace gatehouse {
 
 class IpFilter;
 class SecurityEvents;
+class BanList;
 
 struct ListenerOptions {
   std::string address = "127.0.0.1";  ///< IPv4 or IPv6 address ("::" for all IPv6)
@@ -94,6 +95,10 @@ struct GatewayOptions {
   /// continue the caller's trace or start one, and send the upstream a traceparent with the
   /// gateway's span (docs/observability.md, "Trace context").
   TraceContextOptions trace_context{};
+  /// Automatic bans (gatehouse/bans.hpp): banned clients are refused at accept and per request
+  /// (403). The gateway reports ban events to security_events; for scoring, security_events must
+  /// have the list's sink() among its sinks (the configuration loader adds it). Null: no bans.
+  std::shared_ptr<BanList> bans{};
 };
 
 /// Everything listen(), use() and route() register, with the options: what Gateway::reload

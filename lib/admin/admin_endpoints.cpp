@@ -1,6 +1,9 @@
 #include "admin/admin_endpoints.hpp"
 
+#include <cctype>
+#include <chrono>
 #include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -8,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "admin/redact.hpp"
+#include "gatehouse/bans.hpp"
 #include "config/json.hpp"
 #include "gatehouse/config.hpp"
 
@@ -172,7 +176,90 @@ Flow reload(const AdminState& s, Exchange&) {
 Flow endpoint_list(const AdminState&, Exchange&) {
   return json_answer(200, {{"endpoints",
                             {"GET /livez", "GET /readyz", "GET /metrics", "GET /config", "GET /upstreams",
-                             "POST /drain", "POST /reload"}}});
+                             "POST /drain", "POST /reload", "GET /bans", "POST /bans", "DELETE /bans/<ip>"}}});
+}
+
+// "%3A" -> ':'; '+' -> ' '. Invalid escapes stay as they are.
+std::string url_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) && hex(s[i + 2])) {
+      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i] == '+' ? ' ' : s[i];
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> query_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    const auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name) return url_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+std::int64_t unix_seconds(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+json ban_json(const Ban& b) {
+  return {{"ip", b.client.to_string()},     {"since", unix_seconds(b.since)}, {"until", unix_seconds(b.until)},
+          {"reason", b.reason},             {"source", b.source},            {"offence", b.offence}};
+}
+
+// GET /bans: the list. POST /bans?ip=A&duration_s=N&reason=R: ban. DELETE /bans/<ip>: lift.
+Flow bans(AdminState& s, Exchange& ex) {
+  const std::shared_ptr<BanList> list = s.bans.load();
+  if (!list) return error_answer(404, "automatic bans are not configured");
+  const std::string_view method = ex.request().method();
+  const std::string_view path = ex.request().path();
+  const bool one = path.size() > 6;  // "/bans/<ip>"
+  if (!one && (method == "GET" || method == "HEAD")) {
+    json items = json::array();
+    for (const Ban& b : list->list()) items.push_back(ban_json(b));
+    return json_answer(200, {{"bans", std::move(items)}});
+  }
+  if (!one && method == "POST") {
+    const auto ip_text = query_param(ex.request().query(), "ip");
+    if (!ip_text) return error_answer(400, "POST /bans needs ?ip=ADDRESS (and optionally duration_s, reason)");
+    asio::error_code ec;
+    const auto ip = asio::ip::make_address(*ip_text, ec);
+    if (ec) return error_answer(400, "invalid ip address");
+    std::int64_t seconds = std::chrono::duration_cast<std::chrono::seconds>(list->options().ban_time).count();
+    if (const auto d = query_param(ex.request().query(), "duration_s")) {
+      try {
+        std::size_t used = 0;
+        seconds = std::stoll(*d, &used);
+        if (used != d->size() || seconds <= 0 || seconds > 366LL * 86400) throw std::out_of_range("duration");
+      } catch (const std::exception&) {
+        return error_answer(400, "duration_s must be an integer of seconds in 1..31622400");
+      }
+    }
+    std::string reason = query_param(ex.request().query(), "reason").value_or("banned through the admin API");
+    if (reason.size() > 256) reason.resize(256);
+    if (list->allowed(ip)) return error_answer(409, "the address is in the allow list");
+    if (!list->ban(ip, std::chrono::seconds(seconds), std::move(reason)))
+      return error_answer(503, "the ban list is full");
+    return json_answer(201, {{"banned", ip.to_string()}, {"duration_s", seconds}});
+  }
+  if (one && method == "DELETE") {
+    asio::error_code ec;
+    const auto ip = asio::ip::make_address(url_decode(path.substr(6)), ec);
+    if (ec) return error_answer(400, "invalid ip address");
+    if (!list->lift(ip)) return error_answer(404, "not banned");
+    return json_answer(200, {{"lifted", ip.to_string()}});
+  }
+  Flow refusal = error_answer(405, one ? "use DELETE" : "use GET or POST");
+  refusal.response().headers().set("allow", one ? "DELETE" : "GET, HEAD, POST");
+  return refusal;
 }
 
 }  // namespace
@@ -208,6 +295,12 @@ std::vector<Route> admin_routes(const std::shared_ptr<AdminState>& state) {
     };
     routes.push_back(std::move(r));
   }
+  Route b;
+  b.name = "admin_bans";
+  b.path = "/bans";
+  b.prefix = true;
+  b.origin = [state](Exchange& ex) { return bans(*state, ex); };
+  routes.push_back(std::move(b));
   return routes;
 }
 

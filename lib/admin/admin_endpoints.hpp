@@ -9,6 +9,10 @@
 #include "gatehouse/route.hpp"
 #include "gatehouse/upstream.hpp"
 
+namespace gatehouse {
+class BanList;
+}
+
 namespace gatehouse::detail {
 
 /// What GET /readyz reports.
@@ -21,6 +25,7 @@ struct AdminState {
   std::atomic<std::shared_ptr<const std::vector<std::shared_ptr<Upstream>>>> upstreams;
   std::function<void()> stop_gateway;                ///< Gateway::stop()
   std::atomic<Readiness> readiness{Readiness::starting};
+  std::atomic<std::shared_ptr<BanList>> bans{};  ///< set by the gateway at start and reload
 };
 
 /// One exact-path route per endpoint (GET /livez, /readyz, /metrics, /config, /upstreams, an index

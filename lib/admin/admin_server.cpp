@@ -102,6 +102,8 @@ void AdminServer::start() {
 
 void AdminServer::set_readiness(Readiness r) noexcept { state_->readiness.store(r, std::memory_order_release); }
 
+void AdminServer::set_bans(std::shared_ptr<BanList> bans) noexcept { state_->bans.store(std::move(bans)); }
+
 void AdminServer::stop() { server_->stop(); }
 
 void AdminServer::wait() { server_->wait(); }

@@ -34,6 +34,8 @@ class AdminServer {
   void set_readiness(Readiness r) noexcept;
   /// The upstreams GET /upstreams shows: those of the configuration in force (after a reload).
   void set_upstreams(std::vector<std::shared_ptr<Upstream>> upstreams);
+  /// What GET/POST/DELETE /bans work on (null: 404).
+  void set_bans(std::shared_ptr<BanList> bans) noexcept;
   /// Stops accepting; admin connections close once their request is answered.
   void stop();
   /// Blocks until its own thread ended (returns at once on a host executor).

@@ -58,6 +58,13 @@
 //   trace_context      optional object: W3C trace context (lib/config/trace_context.cpp):
 //                      {enabled: true, continue_from: "all" | "trusted" | "never" ("trusted"),
 //                       trusted_sources: [CIDR] ([] = trusted_proxies), sample_new: true}
+//   redis              object: name (non-empty) -> Redis connection (lib/config/redis.cpp):
+//                      {address, username, password | password_env, tls, db, timeout_ms,
+//                       connect_timeout_ms, reconnect_min_ms, reconnect_max_ms, stall_timeout_ms,
+//                       max_pending, sentinel: {addresses, master_name, username, password}}
+//   bans               optional object: automatic bans (lib/config/bans.cpp): {threshold, weights,
+//                      half_life_s, ban_s, growth, max_ban_s, forget_after_s, allow, max_clients,
+//                      max_bans, redis, redis_prefix, redis_timeout_ms, instance}
 //   security_events    optional object: the security-event stream (lib/config/security_events.cpp):
 //                      {format, sinks: [{type: file|stdout|syslog, ...}], queue_size,
 //                       rate_limit_per_kind: {per_second, burst}, summary_interval_ms}
@@ -97,6 +104,8 @@
 #include "config/json.hpp"
 #include "config/reload_reuse.hpp"
 #include "config/sections.hpp"
+#include "gatehouse/bans.hpp"
+#include "net/cidr.hpp"
 
 namespace gatehouse {
 
@@ -159,7 +168,7 @@ GatewayConfig detail::load_config_reusing(std::string_view json_text, const Conf
   Object top(root, "",
              {"workers", "drain_timeout_ms", "trusted_proxies", "request_id_header", "limits", "listeners",
               "upstreams", "verifiers", "token_minters", "middleware", "routes", "metrics", "admin",
-              "security_events", "trace_context"});
+              "security_events", "trace_context", "redis", "bans"});
 
   GatewayConfig config;
   GatewayOptions& opts = config.options;
@@ -173,8 +182,6 @@ GatewayConfig detail::load_config_reusing(std::string_view json_text, const Conf
   }
   if (const json* l = top.find("limits")) opts.limits = parse_limits(*l, top.at("limits"));
   opts.metrics = detail::parse_metrics(top);
-  if (const json* se = top.find("security_events"))
-    opts.security_events = std::make_shared<SecurityEvents>(detail::parse_security_events(*se, top.at("security_events")));
 
   if (const json* t = top.find("trace_context"))
     opts.trace_context = detail::parse_trace_context(*t, top.at("trace_context"), opts.trace_context);
@@ -186,6 +193,19 @@ GatewayConfig detail::load_config_reusing(std::string_view json_text, const Conf
   }
   if (const json* t = top.find("token_minters")) {
     config.context.token_minters = detail::make_token_minters(*t, top.at("token_minters"), reuse.get());
+  }
+  if (const json* r = top.find("redis")) {
+    config.context.redis = detail::parse_redis(*r, top.at("redis"), reuse.get());
+  }
+  if (const json* b = top.find("bans")) opts.bans = detail::parse_bans(*b, top.at("bans"), config.context, reuse.get());
+  // The ban list scores the security events: it is one of their sinks (with no section, the
+  // only one).
+  if (const json* se = top.find("security_events")) {
+    SecurityEventsOptions events = detail::parse_security_events(*se, top.at("security_events"));
+    if (opts.bans) events.sinks.push_back(opts.bans->sink());
+    opts.security_events = std::make_shared<SecurityEvents>(std::move(events));
+  } else if (opts.bans) {
+    opts.security_events = std::make_shared<SecurityEvents>(SecurityEventsOptions{.sinks = {opts.bans->sink()}});
   }
   if (const json* m = top.find("middleware")) {
     config.middleware = parse_chain(*m, top.at("middleware"), registry, config.context, reuse.get());

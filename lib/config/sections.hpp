@@ -12,6 +12,7 @@
 
 #include "config/json.hpp"
 #include "gatehouse/config.hpp"
+#include "gatehouse/redis.hpp"
 #include "gatehouse/security_events.hpp"
 
 namespace gatehouse::detail {
@@ -76,6 +77,21 @@ GatewayConfig load_config_reusing(std::string_view json_text, const ConfigRegist
                                   const ConfigReuse* previous);
 /// The text of a configuration file; a ConfigError with path "" when it cannot be read.
 std::string read_config_file(const std::string& file);
+
+/// "redis" (redis.cpp): name -> client; an unchanged entry keeps its client (and connection).
+std::map<std::string, std::shared_ptr<RedisClient>, std::less<>> parse_redis(const nlohmann::json& section,
+                                                                              const std::string& path,
+                                                                              ConfigReuse* reuse = nullptr);
+/// One entry of "redis", validated (no connection made).
+RedisOptions parse_redis_options(const nlohmann::json& j, const std::string& path, const std::string& name);
+/// Why "host:port" / "[v6]:port" is not an endpoint, or nullopt (upstreams.cpp).
+std::optional<std::string> endpoint_problem(std::string_view endpoint);
+/// An upstream's "tls" object (upstreams.cpp); Redis's too.
+UpstreamTls parse_upstream_tls(const nlohmann::json& j, const std::string& path);
+
+/// "bans" (bans.cpp): the ban list, sharing through the Redis connection it names.
+std::shared_ptr<BanList> parse_bans(const nlohmann::json& j, const std::string& path, const ConfigContext& context,
+                                    ConfigReuse* reuse = nullptr);
 
 /// "security_events" (security_events.cpp): sinks are created (files opened) here.
 SecurityEventsOptions parse_security_events(const nlohmann::json& j, const std::string& path);

@@ -9,6 +9,7 @@
 #include <asio/detached.hpp>
 
 #include "core/pipeline.hpp"
+#include "gatehouse/bans.hpp"
 #include "http1/body_writer.hpp"
 #include "http1/request_checks.hpp"
 #include "http1/serializer.hpp"
@@ -98,7 +99,8 @@ class Http1Session final : public ClientSession,
   /// connection costs little more than its socket), then runs run() again.
   void park();
   /// Answers a request refused before routing, and ends the connection.
-  asio::awaitable<bool> refuse(Exchange& ex, unsigned status, std::string_view why);
+  /// `report`: a security event for the refusal (not for a banned client: it was reported when banned).
+  asio::awaitable<bool> refuse(Exchange& ex, unsigned status, std::string_view why, bool report = true);
 
   // Downstream: the pipeline's view of the client.
   BodySource* request_body() noexcept override {
@@ -248,14 +250,14 @@ asio::awaitable<bool> Http1Session::fill_buffer() {
   co_return true;
 }
 
-asio::awaitable<bool> Http1Session::refuse(Exchange& ex, unsigned status, std::string_view why) {
+asio::awaitable<bool> Http1Session::refuse(Exchange& ex, unsigned status, std::string_view why, bool report) {
   closing_ = true;
   listener_->trace.start_new(ex);  // a trace id for the log line and the event, when tracing is on
   const ChainView global = listener_->router->global_chain();
   co_await refuse_exchange(ex, global, *this, status, why);
   if (WorkerMetrics* m = worker_.metrics())
     m->exchange_done(ex, nullptr, phase_ == Phase::response ? ex.response().status() : kNoResponseStatus);
-  note_refused_request(ex, status, why);
+  if (report) note_refused_request(ex, status, why);  // a banned client was reported when banned
   co_return false;
 }
 
@@ -353,6 +355,11 @@ asio::awaitable<bool> Http1Session::serve_one() {
   if (parser_.upgrade()) closing_ = true;
   if (peer_trusted_)
     ExchangeAccess::set_client_address(ex, client_address_from(req.headers(), peer_.address(), shared.trusted_proxies));
+  // Banned since the connection was accepted, or behind a trusted proxy: refused per request.
+  if (const BanList* bans = shared.options.bans.get(); bans && bans->any() && bans->banned(ex.client_address())) {
+    bans->count_hit(false);
+    co_return co_await refuse(ex, 403, "client banned", false);
+  }
   // Before the middleware: fields the client names in Connection go now, so that a client cannot
   // make the gateway drop headers its middleware sets (identity headers, a minted token).
   strip_hop_by_hop(req.headers());

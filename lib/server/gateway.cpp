@@ -18,6 +18,7 @@
 #include "core/handler_origin.hpp"
 #include "proxy/upstream_call.hpp"
 #include "server/worker.hpp"
+#include "gatehouse/bans.hpp"
 #include "util/log.hpp"
 
 namespace gatehouse {
@@ -45,8 +46,24 @@ struct Gateway::Impl {
   // Declared last, destroyed first: its drain check (host executor) reads the workers.
   std::unique_ptr<detail::AdminServer> admin_server;
 
+  std::vector<const BanList*> bans_with_metrics;  // attach_metrics once per list
+
   void init_metrics();
+  /// The ban list of `options` reports to its security events, counts into our registry and is
+  /// what the admin API shows.
+  void wire_bans(const GatewayOptions& options);
 };
+
+void Gateway::Impl::wire_bans(const GatewayOptions& options) {
+  const auto& bans = options.bans;
+  if (admin_server) admin_server->set_bans(bans);
+  if (!bans) return;
+  bans->set_event_reporter(options.security_events);
+  if (registry && std::find(bans_with_metrics.begin(), bans_with_metrics.end(), bans.get()) == bans_with_metrics.end()) {
+    bans->attach_metrics(*registry);
+    bans_with_metrics.push_back(bans.get());
+  }
+}
 
 // Once, at construction: every snapshot (start(), each reload) counts into the same families.
 void Gateway::Impl::init_metrics() {
@@ -150,6 +167,7 @@ void Gateway::start() {
   }
   for (auto& ctx : g.contexts) g.threads.emplace_back([c = ctx.get()] { c->run(); });
   g.started = true;
+  g.wire_bans(g.shared->options);
   if (g.admin_server) g.admin_server->set_readiness(detail::Readiness::ready);
 }
 
@@ -198,6 +216,7 @@ ReloadSummary Gateway::reload(GatewayDefinition next) {
   auto handover = detail::install_everywhere(g.workers, snapshot, std::move(opened), on_its_thread);
   g.shared = std::move(snapshot);
   g.definition = std::move(next);
+  g.wire_bans(g.shared->options);
   const ReloadSummary summary{g.shared->generation, listeners.added.size(), listeners.removed.size(), listeners.kept};
   // Not under `mu`: a request handler may be calling local_endpoints() on a worker meanwhile.
   lock.unlock();

@@ -1,5 +1,7 @@
 #include "server/worker.hpp"
 
+#include "gatehouse/bans.hpp"
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -179,6 +181,12 @@ void Worker::serve(Acceptor& acceptor, tcp::socket socket) {
   if (o.ip_filter && !admit_connection(*o.ip_filter, peer, o.name, metrics(),
                                        acceptor.snapshot->shared->options.security_events.get())) {
     socket.close(ec);  // refused before TLS: the client sees the connection closed
+    return;
+  }
+  // A banned client's connection closes before anything is read (before TLS).
+  if (const BanList* bans = acceptor.snapshot->shared->options.bans.get(); bans && bans->any() && bans->banned(peer.address())) {
+    bans->count_hit(true);
+    socket.close(ec);
     return;
   }
   const auto admit = l.connections->admit(peer.address(), o.max_connections, o.max_connections_per_client);
