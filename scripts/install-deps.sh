@@ -11,12 +11,15 @@ if [ -n "${GATEHOUSE_SKIP_DEPS:-}" ]; then exit 0; fi
 # clang builds the fuzzers (scripts/fuzz.sh); libclang-rt-14-dev holds libFuzzer and the sanitizer
 # runtimes (clang only recommends it), llvm the llvm-symbolizer that makes crash reports readable.
 # nginx-light and wrk are for bench/; curl, openssl and procps for the tests and bench/.
+# libhiredis-dev: the RESP reply parser of the Redis client; redis-server (and its Sentinel mode)
+# for the tests of the client, the shared rate limits and the shared bans.
 # prometheus ships promtool, with which the tests check a metrics scrape (Debian has no smaller
 # package holding it).
 PACKAGES=(
   g++ meson ninja-build pkg-config ca-certificates
   libasio-dev libssl-dev nlohmann-json3-dev libcpp-httplib-dev doctest-dev node-llhttp
   curl openssl nginx-light wrk procps clang libclang-rt-14-dev llvm prometheus
+  libhiredis-dev redis-server
 )
 
 if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then

@@ -17,6 +17,7 @@
 
 namespace gatehouse {
 
+class RedisClient;
 namespace auth {
 class TokenVerifier;
 class TokenMinter;
@@ -44,6 +45,9 @@ struct ConfigContext {
   std::map<std::string, std::shared_ptr<const auth::TokenVerifier>, std::less<>> verifiers{};
   /// The "token_minters" section: name -> minter of internal identity tokens for upstreams.
   std::map<std::string, std::shared_ptr<const auth::TokenMinter>, std::less<>> token_minters{};
+  /// The "redis" section: name -> client (connected in the background; shared by everything that
+  /// names it: rate limits, bans).
+  std::map<std::string, std::shared_ptr<RedisClient>, std::less<>> redis{};
 };
 
 /// Middleware by name: a factory receives the "options" object and its JSON path, validates it

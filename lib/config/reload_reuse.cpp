@@ -117,6 +117,11 @@ std::string middleware_fingerprint(const json& entry, const ConfigContext& conte
       out += id;
       out += s;
     }
+    if (const auto r = context.redis.find(s); r != context.redis.end()) {
+      std::snprintf(id, sizeof id, "\nredis %p ", static_cast<const void*>(r->second.get()));
+      out += id;
+      out += s;
+    }
   });
   return out;
 }

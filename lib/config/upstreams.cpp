@@ -31,8 +31,6 @@ namespace gatehouse::detail {
 using nlohmann::json;
 using namespace config_json;
 
-namespace {
-
 // Why an upstream endpoint is invalid, or nullopt if it is fine.
 std::optional<std::string> endpoint_problem(std::string_view ep) {
   if (ep.empty()) return "must not be empty";
@@ -90,6 +88,8 @@ UpstreamTls parse_upstream_tls(const json& j, const std::string& path) {
   }
   return tls;
 }
+
+namespace {
 
 LoadBalancerFactory parse_load_balancer(const json& j, const std::string& path, const LoadBalancerRegistry& balancers) {
   if (j.is_string()) {

@@ -38,7 +38,10 @@ IoThread::IoThread() : work_(io_.get_executor()) {
   });
 }
 
-IoThread::~IoThread() {
+IoThread::~IoThread() { join(); }
+
+void IoThread::join() {
+  if (!thread_.joinable()) return;
   // Let the work of the last users wind down (their stop() closes connections and cancels
   // timers, so this takes moments), then stop whatever is left so that exit never hangs.
   work_.reset();

@@ -24,6 +24,9 @@ class IoThread {
   IoThread& operator=(const IoThread&) = delete;
 
   asio::io_context::executor_type executor() noexcept { return io_.get_executor(); }
+  /// What the destructor does, for owners whose I/O objects must go before the thread ends but
+  /// after its handlers ran: lets the work wind down (at most 2 s), then stops and joins. Idempotent.
+  void join();
 
  private:
   std::mutex mutex_;
