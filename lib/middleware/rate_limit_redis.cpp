@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <array>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -142,11 +143,16 @@ asio::awaitable<Flow> RateLimiter::decide_shared(Exchange& ex) const {
     }
     const std::uint64_t hash = detail::rate_limit_key_hash(key, e.seed);
     const std::string rkey = detail::redis_key(e, key);
-    const std::string_view rkey_view = rkey;
-    const std::string_view interval = e.interval_arg;
-    const std::string_view tolerance = e.tolerance_arg;
-    auto [ec, reply] = co_await shared.redis->async_evalsha(detail::gcra_script(), {rkey_view}, {interval, tolerance},
-                                                            shared.timeout, detail::use_tuple);
+    // Named arrays, not braced lists, in the co_await (GCC 12 coroutine bug with initializer lists).
+    std::array<std::string_view, 1> keys;
+    keys[0] = rkey;
+    std::array<std::string_view, 2> args;
+    args[0] = e.interval_arg;
+    args[1] = e.tolerance_arg;
+    const std::span<const std::string_view> key_span(keys);
+    const std::span<const std::string_view> arg_span(args);
+    auto [ec, reply] = co_await shared.redis->async_evalsha(detail::gcra_script(), key_span, arg_span, shared.timeout,
+                                                            detail::use_tuple);
     const bool well_formed = !ec && reply.is_array() && reply.elements.size() == 3 &&
                              reply.elements[0].is_integer() && reply.elements[1].is_integer() &&
                              reply.elements[2].is_integer();
