@@ -3,8 +3,9 @@
 // request of that key can be admitted anywhere before its retry time.
 //
 // A direct-mapped table of atomic words (16-bit tag | 48-bit "until" in ticks); a collision just
-// replaces the older entry, which then costs one round trip more, never a wrong refusal (the tag
-// must match).
+// replaces the older entry, which then costs one round trip more. Another key is refused by a
+// cached entry only if its 64-bit hash matches in slot and tag (1 in 65,536 of the keys that share
+// the slot, and only until the entry's retry time).
 #pragma once
 #include <atomic>
 #include <bit>
