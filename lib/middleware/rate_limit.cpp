@@ -209,6 +209,7 @@ RateLimiter::RateLimiter(RateLimitOptions options) : options_(std::move(options)
   }
   for (const RateLimit& l : options_.limits) {
     state_->entries.push_back(std::make_unique<detail::RateLimitEntry>(l, options_.max_keys, detail::random_seed()));
+    if (options_.shared.redis) state_->entries.back()->enable_shared(options_.shared);
     if (l.shadow) continue;  // a trial: clients are not told about it
     if (!state_->policy_header.empty()) state_->policy_header += ", ";
     state_->policy_header += state_->entries.back()->policy_item;
@@ -218,6 +219,7 @@ RateLimiter::RateLimiter(RateLimitOptions options) : options_(std::move(options)
 RateLimiter::~RateLimiter() = default;
 
 Flow RateLimiter::on_request(Exchange& ex) const {
+  if (options_.shared.redis) return on_request_shared(ex);
   thread_local std::string key;  // reused: no allocation per request once warm
   const std::int64_t now = detail::rate_limit_now(options_.clock);
   detail::RateLimitFewest fewest;

@@ -3,7 +3,9 @@
 //   {limits: [{name, requests, period_s: 1, burst: requests, key: ["client_address", "route",
 //              "subject", "api_key", {"header": h}, {"claim": c}], shadow: false}],
 //    ipv4_prefix: 32, ipv6_prefix: 64, max_keys: 100000, headers: "denied" | "all" | "none",
-//    x_ratelimit_headers: false}
+//    x_ratelimit_headers: false,
+//    shared: {redis (a connection of the top-level "redis" section), key_prefix: "gatehouse:rl:",
+//             timeout_ms: 5, on_failure: "local" | "open" | "closed", deny_cache_keys: 65536}}
 
 #include <memory>
 #include <stdexcept>
@@ -58,10 +60,43 @@ RateLimit limit(const json& j, const std::string& path) {
   return l;
 }
 
+RateLimitSharedOptions shared_store(const json& j, const std::string& path, const ConfigContext& context) {
+  Object o(j, path, {"redis", "key_prefix", "timeout_ms", "on_failure", "deny_cache_keys"});
+  RateLimitSharedOptions s;
+  const std::string name = name_string(o.require("redis"), o.at("redis"), "Redis connection name");
+  auto it = context.redis.find(name);
+  if (it == context.redis.end()) {
+    std::vector<std::string> known;
+    for (const auto& [n, c] : context.redis) known.push_back(n);
+    throw ConfigError(o.at("redis"), "no Redis connection named " + quote(name) + " in the \"redis\" section" +
+                                         did_you_mean(name, known));
+  }
+  s.redis = it->second;
+  s.key_prefix = o.string("key_prefix", s.key_prefix);
+  if (s.key_prefix.find_first_of("{}") != std::string::npos || has_control(s.key_prefix)) {
+    throw ConfigError(o.at("key_prefix"), "must not contain '{', '}' or control characters");
+  }
+  s.timeout = std::chrono::milliseconds(o.integer("timeout_ms", 1, 60'000, 5));
+  const std::string mode = o.string("on_failure", "local");
+  if (mode == "local") {
+    s.on_failure = RateLimitFailureMode::local;
+  } else if (mode == "open") {
+    s.on_failure = RateLimitFailureMode::open;
+  } else if (mode == "closed") {
+    s.on_failure = RateLimitFailureMode::closed;
+  } else {
+    throw ConfigError(o.at("on_failure"), "expected \"local\", \"open\" or \"closed\", got " + quote(mode));
+  }
+  s.deny_cache_keys = static_cast<std::size_t>(o.integer("deny_cache_keys", 64, std::int64_t{1} << 26, 65'536));
+  return s;
+}
+
 }  // namespace
 
-std::shared_ptr<const Middleware> make_rate_limit(const json& options, const std::string& path, const ConfigContext&) {
-  Object o(options, path, {"limits", "ipv4_prefix", "ipv6_prefix", "max_keys", "headers", "x_ratelimit_headers"});
+std::shared_ptr<const Middleware> make_rate_limit(const json& options, const std::string& path,
+                                                  const ConfigContext& context) {
+  Object o(options, path,
+           {"limits", "ipv4_prefix", "ipv6_prefix", "max_keys", "headers", "x_ratelimit_headers", "shared"});
   RateLimitOptions opts;
   const std::string lp = o.at("limits");
   std::size_t i = 0;
@@ -88,6 +123,7 @@ std::shared_ptr<const Middleware> make_rate_limit(const json& options, const std
     throw ConfigError(o.at("headers"), "expected \"denied\", \"all\" or \"none\", got " + quote(headers));
   }
   opts.x_ratelimit_headers = o.boolean("x_ratelimit_headers", false);
+  if (const json* sh = o.find("shared")) opts.shared = shared_store(*sh, o.at("shared"), context);
   try {
     return std::make_shared<const RateLimiter>(std::move(opts));
   } catch (const std::invalid_argument& e) {

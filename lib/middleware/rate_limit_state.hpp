@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gatehouse/middleware/rate_limit.hpp"
+#include "middleware/rate_limit_deny_cache.hpp"
 #include "middleware/rate_limit_gcra.hpp"
 #include "middleware/rate_limit_table.hpp"
 
@@ -29,6 +30,14 @@ struct RateLimitEntry {
   std::string parts;        // "client_address+route", for events
   std::atomic<std::int64_t> next_log_ns{0};
   std::atomic<std::uint64_t> unlogged{0};
+
+  // Shared through Redis (rate_limit_redis.cpp); unused otherwise.
+  void enable_shared(const RateLimitSharedOptions& shared);
+  std::unique_ptr<RateLimitDenyCache> deny_cache;
+  std::string redis_prefix;  // "<key_prefix><name>:{"
+  std::int64_t interval_us = 0, tolerance_us = 0;
+  std::string interval_arg, tolerance_arg;  // the script's ARGV
+  std::atomic<std::int64_t> next_failure_log_ns{0};
 };
 
 /// The limit with the fewest requests left among those that admitted a request (for the fields

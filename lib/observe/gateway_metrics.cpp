@@ -149,7 +149,8 @@ GatewayMetrics::GatewayMetrics(std::shared_ptr<MetricsRegistry> registry)
                                    16});
   rate_limit_decisions = r.counter({"gatehouse_rate_limit_decisions_total",
                                     "Rate-limit decisions by route, limit name and outcome (allowed, limited, "
-                                    "shadow_limited, no_key: the request lacked a part of the limit's key).",
+                                    "shadow_limited; with a shared store also local_fallback, failed_open, "
+                                    "failed_closed, cached_limited).",
                                     {"route", "limit", "outcome"},
                                     kMaxRateLimitSeries});
   rate_limit_evictions = r.counter({"gatehouse_rate_limit_evictions_total",

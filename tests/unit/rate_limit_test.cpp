@@ -12,6 +12,7 @@
 #include "gatehouse/config.hpp"
 #include "gatehouse/middleware/rate_limit.hpp"
 #include "gatehouse/testing.hpp"
+#include "middleware/rate_limit_deny_cache.hpp"
 #include "middleware/rate_limit_gcra.hpp"
 #include "middleware/rate_limit_key.hpp"
 #include "middleware/rate_limit_table.hpp"
@@ -325,4 +326,22 @@ TEST_CASE("config: rate_limit builds from JSON and points at the offending key")
         "/m/limits/1/name");
   CHECK(error_at(R"({"limits": [{"name": "a", "requests": 1}], "headers": "some"})") == "/m/headers");
   CHECK(error_at(R"({"limits": [{"name": "a", "requests": 1, "burts": 3}]})") == "/m/limits/0/burts");
+}
+
+TEST_CASE("deny cache: a refused key is refused until its retry time, other keys are never refused by it") {
+  detail::RateLimitDenyCache cache(64);
+  const std::uint64_t key = 0xabcd'0000'0000'0005ull;
+  const std::uint64_t same_slot_other_key = 0x1234'0000'0000'0005ull;
+  CHECK(cache.retry_after(key, 1000) == 0);
+  cache.refuse_until(key, 1500);
+  CHECK(cache.retry_after(key, 1000) == 500);
+  CHECK(cache.retry_after(key, 1499) == 1);
+  CHECK(cache.retry_after(key, 1500) == 0);
+  CHECK(cache.retry_after(same_slot_other_key, 1000) == 0);  // the tag differs
+  cache.refuse_until(same_slot_other_key, 2000);              // takes the slot over
+  CHECK(cache.retry_after(key, 1000) == 0);                   // one round trip more, never a wrong refusal
+  // Through the 48-bit wrap of the tick counter.
+  const std::int64_t wrap = std::int64_t{1} << 48;
+  cache.refuse_until(key, wrap + 10);
+  CHECK(cache.retry_after(key, wrap - 10) == 20);
 }

@@ -13,6 +13,8 @@
 
 namespace gatehouse {
 
+class RedisClient;
+
 /// One part of a rate-limit key. A key is the combination of its parts ("per subject and route").
 struct RateLimitKeyPart {
   enum class Kind : unsigned char {
@@ -57,6 +59,27 @@ enum class RateLimitHeaders : unsigned char {
   all,     ///< RateLimit-Policy and RateLimit on every answer
 };
 
+/// What a shared limiter does when its store does not answer in time (or is down).
+enum class RateLimitFailureMode : unsigned char {
+  open,    ///< let the request through (counted as failed_open)
+  closed,  ///< refuse it with 503 and Retry-After: 1
+  local,   ///< decide with this instance's own table (each instance then allows the full limit)
+};
+
+/// One limit for all gateway instances: the state lives in Redis (gatehouse/redis.hpp), and N per
+/// second means N per second in total. Each decision is one EVALSHA round trip, awaited without
+/// blocking the worker; keys Redis refused are refused locally until their retry time.
+struct RateLimitSharedOptions {
+  std::shared_ptr<RedisClient> redis{};  ///< null: the limiter is local to this instance
+  /// Redis keys are "<prefix><limit>:{<hash of the key>}" (a Redis Cluster hash tag).
+  std::string key_prefix = "gatehouse:rl:";
+  /// Hard deadline of one decision; past it the failure mode decides.
+  std::chrono::milliseconds timeout{5};
+  RateLimitFailureMode on_failure = RateLimitFailureMode::local;
+  /// Entries of the local cache of refused keys, per limit (8 bytes each).
+  std::size_t deny_cache_keys = 65'536;
+};
+
 struct RateLimitOptions {
   std::vector<RateLimit> limits{};  ///< at least one
   /// The client_address part keeps this many leading bits of an IPv6 address, so that one host
@@ -72,6 +95,8 @@ struct RateLimitOptions {
   bool x_ratelimit_headers = false;
   /// Time source; null: the monotonic clock (tests pass a testing::FakeClock).
   const Clock* clock = nullptr;
+  /// Shared through Redis; by default (no client) local to this instance.
+  RateLimitSharedOptions shared{};
 };
 
 /// Refuses a request with 429 when any of its limits is exceeded (the first such limit decides;
@@ -95,6 +120,9 @@ class RateLimiter final : public Middleware {
   struct State;
 
  private:
+  Flow on_request_shared(Exchange& ex) const;
+  asio::awaitable<Flow> decide_shared(Exchange& ex) const;
+
   RateLimitOptions options_;
   std::unique_ptr<State> state_;
 };
