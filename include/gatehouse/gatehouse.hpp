@@ -22,6 +22,7 @@
 #include "gatehouse/middleware/header_rewrite.hpp"
 #include "gatehouse/middleware/mint_identity_token.hpp"
 #include "gatehouse/middleware/request_id.hpp"
+#include "gatehouse/middleware/waf.hpp"
 #include "gatehouse/request.hpp"
 #include "gatehouse/response.hpp"
 #include "gatehouse/route.hpp"

@@ -28,6 +28,8 @@ std::shared_ptr<const Middleware> make_authenticate(const nlohmann::json& option
                                                     const ConfigContext& context);
 std::shared_ptr<const Middleware> make_authorize(const nlohmann::json& options, const std::string& path,
                                                  const ConfigContext& context);
+std::shared_ptr<const Middleware> make_waf(const nlohmann::json& options, const std::string& path,
+                                          const ConfigContext& context);
 std::shared_ptr<const Middleware> make_mint_identity_token(const nlohmann::json& options, const std::string& path,
                                                            const ConfigContext& context);
 

@@ -26,6 +26,7 @@ MiddlewareRegistry MiddlewareRegistry::with_builtins() {
   r.add("authenticate", Factory(detail::make_authenticate));
   r.add("authorize", Factory(detail::make_authorize));
   r.add("mint_identity_token", Factory(detail::make_mint_identity_token));
+  r.add("waf", Factory(detail::make_waf));
   return r;
 }
 

@@ -86,6 +86,11 @@ class GatewayMetrics {
   Counter upstream_timeouts;          // {upstream}
   Counter upstream_retries;           // {upstream}
   Counter auth;                       // {verifier, result}
+  Counter waf_requests;               // {route, result}
+  Counter waf_rule_matches;           // {route, rule}
+  Histogram waf_evaluation_duration;  // {}
+  Gauge waf_pending;                  // {}
+  MetricSeries waf_evaluation_series, waf_pending_series;  // their one series each
 
  private:
   struct PoolWatch;
