@@ -6,9 +6,9 @@
 #                            and the WAF pool) or the nginx+ModSecurity worker
 #   CPU 1 (BENCH_LOAD_CPU):  wrk, the origin (nginx, 1 worker) and this script
 #
-#   origin            127.0.0.1:18100  answers every request with 100 bytes
-#   gatehouse + CRS   127.0.0.1:18180  (workers 1, WAF threads 1, block mode, paranoia level 1)
-#   nginx + CRS       127.0.0.1:18181  (worker_processes 1, modsecurity on, the same rules)
+#   origin            127.0.0.1:18200  answers every request with 100 bytes
+#   gatehouse + CRS   127.0.0.1:18280  (workers 1, WAF threads 1, block mode, paranoia level 1)
+#   nginx + CRS       127.0.0.1:18281  (worker_processes 1, modsecurity on, the same rules)
 #
 # Traffic (one wrk connection set per run, keep-alive):
 #   clean-get    GET /api/users/42?include=orders&sort=-created_at  with a browser-like header set
@@ -57,9 +57,9 @@ CLK_TCK=$(getconf CLK_TCK)
 ulimit -n 65536 2>/dev/null || true
 NOFILE=$(ulimit -n)
 
-ORIGIN_PORT=18100
-GH_PORT=18180
-NGX_PORT=18181
+ORIGIN_PORT=18200
+GH_PORT=18280
+NGX_PORT=18281
 require_free_ports "$ORIGIN_PORT" "$GH_PORT" "$NGX_PORT"
 
 if [[ -z $GATEHOUSE_BIN ]]; then

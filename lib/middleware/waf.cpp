@@ -54,6 +54,8 @@ class WafJob final : public detail::WafTask, public std::enable_shared_from_this
         if (!tx_) tx_ = std::make_unique<detail::WafTransaction>(engine_, policy_);
         verdict = response_phase ? tx_->inspect_response(response_status, response_header_bytes, response_headers)
                                  : tx_->inspect_request(request);
+        // Freed here, not on the worker: a CRS transaction holds many small allocations.
+        if (response_phase || !options_->inspect_response_headers) tx_.reset();
       } catch (...) {
         failed = true;
       }
@@ -102,7 +104,7 @@ class WafJob final : public detail::WafTask, public std::enable_shared_from_this
 
  private:
   std::shared_ptr<const detail::WafEngine> engine_;
-  std::shared_ptr<const WafOptions> options_;  // keeps policy_'s exclusions alive
+  std::shared_ptr<const WafOptions> options_;  // keeps policy_'s exclusions alive, says if a phase follows
   detail::WafTransactionPolicy policy_;
   std::unique_ptr<detail::WafTransaction> tx_;  // kept between the request and response phases
   std::mutex mutex_;
@@ -143,11 +145,15 @@ struct WafState {
     return (r && r->mode ? *r->mode : options->mode) == WafMode::detect;
   }
 
+  static std::string_view route_label(const Exchange& ex) noexcept {
+    return ex.route_name().empty() ? kNoRouteLabel : ex.route_name();
+  }
+
   static void count(const Exchange& ex, std::string_view result) noexcept {
     detail::WorkerMetrics* m = detail::ExchangeAccess::metrics(ex);
     if (!m) return;
     try {
-      m->gateway.waf_requests.inc(m->shard, {ex.route_name(), result});
+      m->gateway.waf_requests.inc(m->shard, {route_label(ex), result});
     } catch (...) {
     }
   }
@@ -159,7 +165,7 @@ struct WafState {
       char id[16];
       for (const auto& match : v.matches) {
         auto [end, ec] = std::to_chars(id, id + sizeof id, match.rule_id);
-        m->gateway.waf_rule_matches.inc(m->shard, {ex.route_name(), std::string_view(id, end - id)});
+        m->gateway.waf_rule_matches.inc(m->shard, {route_label(ex), std::string_view(id, end - id)});
       }
     } catch (...) {
     }

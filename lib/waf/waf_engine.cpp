@@ -32,15 +32,13 @@ std::mutex& load_mutex() {
   return m;
 }
 
-std::string quoted_path(const std::string& p) {
+// SecLang's Include takes the path as it is (quotes would be part of it), so a path with spaces
+// or quotes cannot be included: refused with a clear error instead.
+std::string include_path(const std::string& p) {
   std::string abs = std::filesystem::absolute(p).lexically_normal().string();
-  std::string out = "\"";
-  for (char c : abs) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  out += '"';
-  return out;
+  if (abs.find_first_of(" \t\r\n\"'\\") != std::string::npos)
+    throw WafError("WAF rule file path " + abs + ": spaces, quotes and backslashes are not supported");
+  return abs;
 }
 
 void append_exclusions(std::string& text, const WafExclusions& ex) {
@@ -65,8 +63,22 @@ void WafRequest::add_header(std::string_view name, std::string_view value) {
   headers.push_back(f);
 }
 
+// One ModSecurity instance for the process, never destroyed: its destructor cleans up libxml2 and
+// libcurl globally (xmlCleanupParser), which would break every other rule set still in use.
+modsecurity::ModSecurity& modsecurity_instance() {
+  static modsecurity::ModSecurity* const instance = [] {
+    auto* m = new modsecurity::ModSecurity();
+    m->setConnectorInformation("gatehouse");
+    // Matches are read from each transaction and reported as security events; without a callback
+    // ModSecurity prints every one of them on standard output.
+    m->setServerLogCb([](void*, const void*) {}, modsecurity::RuleMessageLogProperty);
+    return m;
+  }();
+  return *instance;
+}
+
 struct WafEngine::Impl {
-  modsecurity::ModSecurity modsec;
+  modsecurity::ModSecurity& modsec = modsecurity_instance();
   modsecurity::RulesSet rules;
   int inbound_threshold = 5;
 };
@@ -96,17 +108,17 @@ std::string WafEngine::rules_text(const WafOptions& o) {
   t += "SecRule MULTIPART_STRICT_ERROR \"!@eq 0\" \"id:" + std::to_string(kMultipartStrictRule) +
        ",phase:2,t:none,log,deny,status:400,severity:'CRITICAL',msg:'Multipart body fails strict validation'\"\n";
   if (o.crs) {
-    t += "Include " + quoted_path(o.crs_setup) + "\n";
+    t += "Include " + include_path(o.crs_setup) + "\n";
     t += "SecAction \"id:" + std::to_string(kCrsSettingsRule) + ",phase:1,pass,nolog,t:none," +
          "setvar:tx.paranoia_level=" + std::to_string(o.paranoia_level) +
          ",setvar:tx.inbound_anomaly_score_threshold=" + std::to_string(o.inbound_anomaly_threshold) +
          ",setvar:tx.outbound_anomaly_score_threshold=" + std::to_string(o.outbound_anomaly_threshold) +
          // An API gateway serves REST verbs (CRS allows only GET HEAD POST OPTIONS by default).
          ",setvar:'tx.allowed_methods=GET HEAD POST PUT PATCH DELETE OPTIONS'\"\n";
-    t += "Include " + quoted_path(o.crs_rules_dir + "/*.conf") + "\n";
+    t += "Include " + include_path(o.crs_rules_dir + "/*.conf") + "\n";
     t += "SecRuleRemoveById " + std::to_string(kCrsCollectionsRule) + "\n";
   }
-  for (const std::string& f : o.rule_files) t += "Include " + quoted_path(f) + "\n";
+  for (const std::string& f : o.rule_files) t += "Include " + include_path(f) + "\n";
   if (!o.rules.empty()) t += o.rules + "\n";
   append_exclusions(t, o.exclude);
   return t;
@@ -120,7 +132,6 @@ std::shared_ptr<const WafEngine> WafEngine::load(const WafOptions& options) {
   if (auto it = cache.find(text); it != cache.end())
     if (auto engine = it->second.lock()) return engine;
   auto impl = std::make_unique<Impl>();
-  impl->modsec.setConnectorInformation("gatehouse");
   impl->inbound_threshold = options.inbound_anomaly_threshold;
   {
     std::lock_guard load_lock(load_mutex());

@@ -45,9 +45,9 @@ TEST_CASE("WAF: a heavy evaluation does not stall the worker's other connections
   g.gw->route({.name = "api", .path = "/", .origin = upstream_at(origin_port)});
   const unsigned short port = g.start();
 
-  // A form with tens of thousands of fields: every CRS rule runs over every one of them.
+  // A form with thousands of fields: every CRS rule runs over every one of them.
   std::string heavy;
-  for (int i = 0; i < 30000; ++i) heavy += "field" + std::to_string(i) + "=an+ordinary+value&";
+  for (int i = 0; i < 4000; ++i) heavy += "field" + std::to_string(i) + "=an+ordinary+value&";
   std::atomic<bool> heavy_done{false};
   int heavy_status = 0;
   clk::duration heavy_time{};

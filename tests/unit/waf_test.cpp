@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "config/builtins.hpp"
+#include <nlohmann/json.hpp>
 #include "gatehouse/config.hpp"
 #include "gatehouse/middleware/waf.hpp"
 #include "gatehouse/security_event.hpp"
@@ -279,7 +279,7 @@ TEST_CASE("past the time limit the request is refused, or passed when failing op
   auto closed = std::make_shared<const Waf>(o);
   // Thousands of arguments keep the CRS busy far longer than 1 ms.
   std::string body;
-  for (int i = 0; i < 5000; ++i) body += "field" + std::to_string(i) + "=some+ordinary+value&";
+  for (int i = 0; i < 2000; ++i) body += "field" + std::to_string(i) + "=some+ordinary+value&";
   auto r = send("POST", "/bulk", {{"content-type", kForm}}, body, "api", closed);
   CHECK(r.status == 503);
   REQUIRE(r.events.size() == 1);
