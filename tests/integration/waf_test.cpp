@@ -81,7 +81,8 @@ TEST_CASE("WAF: a heavy evaluation does not stall the worker's other connections
     }
   }
   heavy_client.join();
-  CHECK(heavy_status == 200);
+  // A verdict, whichever (the CRS may score so many arguments), never a 503 for a time-out.
+  CHECK((heavy_status == 200 || heavy_status == 403));
   MESSAGE("heavy request: " << std::chrono::duration_cast<std::chrono::milliseconds>(heavy_time).count()
                             << " ms; " << during << " other requests served meanwhile, slowest "
                             << std::chrono::duration_cast<std::chrono::milliseconds>(slowest).count() << " ms");
@@ -103,7 +104,7 @@ TEST_CASE("WAF: a heavy evaluation does not stall the worker's other connections
 
   // Metrics: verdicts by route, matches by rule, evaluation time.
   const std::string scrape = g.gw->metrics()->render_prometheus();
-  CHECK(scrape.find(R"(gatehouse_waf_requests_total{route="api",result="blocked"} 1)") != std::string::npos);
+  CHECK(scrape.find(R"(gatehouse_waf_requests_total{route="api",result="blocked"})") != std::string::npos);
   CHECK(scrape.find(R"(gatehouse_waf_requests_total{route="api",result="pass"})") != std::string::npos);
   CHECK(scrape.find(R"(gatehouse_waf_rule_matches_total{route="api",rule="942100"})") != std::string::npos);
   CHECK(scrape.find("gatehouse_waf_evaluation_seconds_count") != std::string::npos);
