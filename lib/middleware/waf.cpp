@@ -213,6 +213,22 @@ struct WafState {
 
 namespace {
 
+// The session removes the framing fields with the hop-by-hop ones before any middleware runs (the
+// proxy writes its own), but the CRS judges a request by them: a POST without Content-Length or
+// Transfer-Encoding scores as a protocol violation (rule 920180), which with the numeric Host of
+// most API clients (920350) blocks every JSON or form POST. The WAF gets back the framing the
+// parser read; a body-carrying method without either field has an empty body (RFC 9112 6.3).
+void add_framing(const Request& req, WafRequest& r) {
+  char digits[24];
+  const long long length = req.content_length();
+  if (length < 0) {
+    r.add_header("Transfer-Encoding", "chunked");
+  } else if (length > 0 || req.method() == "POST" || req.method() == "PUT" || req.method() == "PATCH") {
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, length);
+    r.add_header("Content-Length", std::string_view(digits, static_cast<std::size_t>(end - digits)));
+  }
+}
+
 void copy_request(const Exchange& ex, WafRequest& r) {
   const Request& req = ex.request();
   r.client_ip = ex.client_address().to_string();
@@ -223,6 +239,7 @@ void copy_request(const Exchange& ex, WafRequest& r) {
   r.header_bytes.reserve(req.headers().byte_size());
   r.headers.reserve(req.headers().size());
   for (const auto& f : req.headers()) r.add_header(f.name, f.value);
+  add_framing(req, r);
 }
 
 // Metrics of a finished evaluation, on the worker.
