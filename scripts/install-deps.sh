@@ -20,6 +20,8 @@ PACKAGES=(
   libasio-dev libssl-dev nlohmann-json3-dev libcpp-httplib-dev doctest-dev node-llhttp
   curl openssl nginx-light wrk procps clang libclang-rt-14-dev llvm prometheus
   libhiredis-dev redis-server
+  # The WAF middleware: ModSecurity v3 and the OWASP Core Rule Set; the nginx module for bench/waf_run.sh.
+  libmodsecurity-dev modsecurity-crs libnginx-mod-http-modsecurity
 )
 
 if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then

@@ -18,3 +18,17 @@ struct BodyChunk {
 };
 
 }  // namespace gatehouse
+
+namespace gatehouse {
+
+/// What Exchange::read_request_body read: the body's first bytes, kept by the gateway until the
+/// exchange ends (the origin still receives the whole body, unchanged).
+struct BufferedBody {
+  std::string_view data{};  ///< the body, or its first `limit` bytes when it is longer
+  bool complete = true;     ///< `data` is the whole body
+  /// Nonzero when the body could not be read: the status the client deserves (400 malformed or
+  /// the client went away, 408 too slow, 500 read_request_body called where it cannot read).
+  unsigned failed_status = 0;
+};
+
+}  // namespace gatehouse

@@ -59,7 +59,7 @@ class MiddlewareRegistry {
   using SimpleFactory = std::function<std::shared_ptr<const Middleware>(const nlohmann::json& options,
                                                                         const std::string& path)>;
   /// A registry holding the built-ins: "access_log", "header_rewrite", "authenticate", "authorize", "rate_limit",
-  /// "mint_identity_token".
+  /// "mint_identity_token", "ip_filter", "client_identity_headers", "response_hardening", "waf".
   static MiddlewareRegistry with_builtins();
   void add(std::string name, Factory factory);
   /// For factories that need nothing from the context.

@@ -10,8 +10,10 @@
 #include <type_traits>
 #include <utility>
 
+#include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
 
+#include "gatehouse/body.hpp"
 #include "gatehouse/request.hpp"
 #include "gatehouse/response.hpp"
 #include "gatehouse/trace_context.hpp"
@@ -23,6 +25,7 @@ struct ClientIdentity;
 namespace detail {
 struct ExchangeAccess;
 struct WorkerMetrics;
+class RequestBodyBuffer;
 }
 struct SecurityEvent;
 class SecurityEvents;
@@ -86,6 +89,13 @@ class Exchange {
   /// Where report() sends events; null when nothing listens. Test it before building an event
   /// on a hot path.
   SecurityEvents* security_events() const noexcept { return security_events_; }
+
+  /// Reads the request body ahead of the origin, up to `limit` bytes, and keeps what it read: for
+  /// a middleware that must see the body before the request goes on (a WAF, a signature check).
+  /// The origin and the request-body hooks still get the whole body, unchanged. Call it from the
+  /// awaitable of a Flow::later that on_request returned (before the origin starts); called again
+  /// with a larger limit it reads on. Memory: up to `limit` plus one read of the connection.
+  asio::awaitable<BufferedBody> read_request_body(std::size_t limit);
 
   clock::time_point start_time() const noexcept { return start_; }
   std::uint64_t bytes_received() const noexcept { return bytes_in_; }
@@ -153,6 +163,7 @@ class Exchange {
   std::uint64_t bytes_out_ = 0;
   MetricsShard* metrics_shard_ = nullptr;
   detail::WorkerMetrics* worker_metrics_ = nullptr;
+  detail::RequestBodyBuffer* body_buffer_ = nullptr;  // set by the pipeline until the origin starts
   bool peer_trusted_ = false;
   bool secure_ = false;
 

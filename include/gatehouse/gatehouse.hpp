@@ -33,6 +33,7 @@
 #include "gatehouse/middleware/response_hardening.hpp"
 #include "gatehouse/reload_result.hpp"
 #include "gatehouse/redis.hpp"
+#include "gatehouse/middleware/waf.hpp"
 #include "gatehouse/request.hpp"
 #include "gatehouse/response.hpp"
 #include "gatehouse/route.hpp"

@@ -31,6 +31,8 @@ std::shared_ptr<const Middleware> make_authorize(const nlohmann::json& options, 
                                                  const ConfigContext& context);
 std::shared_ptr<const Middleware> make_rate_limit(const nlohmann::json& options, const std::string& path,
                                                     const ConfigContext& context);
+std::shared_ptr<const Middleware> make_waf(const nlohmann::json& options, const std::string& path,
+                                          const ConfigContext& context);
 std::shared_ptr<const Middleware> make_mint_identity_token(const nlohmann::json& options, const std::string& path,
                                                            const ConfigContext& context);
 std::shared_ptr<const Middleware> make_ip_filter(const nlohmann::json& options, const std::string& path,

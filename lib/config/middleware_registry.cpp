@@ -30,6 +30,7 @@ MiddlewareRegistry MiddlewareRegistry::with_builtins() {
   r.add("ip_filter", Factory(detail::make_ip_filter));
   r.add("client_identity_headers", Factory(detail::make_client_identity_headers));
   r.add("response_hardening", Factory(detail::make_response_hardening));
+  r.add("waf", Factory(detail::make_waf));
   return r;
 }
 

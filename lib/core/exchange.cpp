@@ -4,8 +4,17 @@
 
 #include "core/exchange_access.hpp"
 #include "gatehouse/client_identity.hpp"
+#include "core/request_body_buffer.hpp"
 
 namespace gatehouse {
+
+asio::awaitable<BufferedBody> Exchange::read_request_body(std::size_t limit) {
+  if (!body_buffer_) {
+    BufferedBody none{{}, false, 500};
+    co_return none;
+  }
+  co_return co_await body_buffer_->fill(limit);
+}
 
 Exchange::Exchange() : start_(clock::now()) {}
 
@@ -82,6 +91,7 @@ void ExchangeAccess::reset(Exchange& ex) noexcept {
   ex.bytes_in_ = ex.bytes_out_ = 0;
   ex.metrics_shard_ = nullptr;
   ex.worker_metrics_ = nullptr;
+  ex.body_buffer_ = nullptr;
   ex.peer_trusted_ = ex.secure_ = false;
 }
 

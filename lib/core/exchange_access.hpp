@@ -49,6 +49,8 @@ struct ExchangeAccess {
   }
   static WorkerMetrics* metrics(const Exchange& ex) noexcept { return ex.worker_metrics_; }
   static TraceContext& trace(Exchange& ex) noexcept { return ex.trace_; }
+  /// Where read_request_body reads from (null: nowhere, the origin has started).
+  static void set_body_buffer(Exchange& ex, RequestBodyBuffer* b) noexcept { ex.body_buffer_ = b; }
   /// Scratch for the serialized response head; recycled with the exchange.
   static std::string& wire_head(Exchange& ex) noexcept { return ex.wire_head_; }
   /// Returns a used exchange to the state of a new one, keeping the memory of its strings and

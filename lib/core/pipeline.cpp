@@ -2,6 +2,8 @@
 
 #include <exception>
 
+#include "core/exchange_access.hpp"
+#include "core/request_body_buffer.hpp"
 #include "gatehouse/middleware/request_id.hpp"
 
 namespace gatehouse::detail {
@@ -155,6 +157,13 @@ PumpResult RequestBody::end_without_body() {
 asio::awaitable<std::error_code> run_exchange(ExchangePlan plan) {
   Exchange& ex = plan.ex;
   const ChainView chain = plan.chain;
+  // Request hooks may read the body ahead (Exchange::read_request_body) until the origin starts.
+  RequestBodyBuffer body_buffer(plan.down.request_body());
+  struct Unlink {
+    Exchange& ex;
+    ~Unlink() { ExchangeAccess::set_body_buffer(ex, nullptr); }
+  } unlink{ex};
+  ExchangeAccess::set_body_buffer(ex, &body_buffer);
   std::size_t entered = 0;
   Flow flow = step_on_request(chain, ex, entered);
   while (flow.is_later()) {
@@ -171,8 +180,9 @@ asio::awaitable<std::error_code> run_exchange(ExchangePlan plan) {
     co_return co_await answer(chain, entered, ex, plan.down);
   }
 
+  ExchangeAccess::set_body_buffer(ex, nullptr);
   RequestHooks request_hooks(chain, entered, ex);
-  RequestBody body(plan.down.request_body(), request_hooks, ex);
+  RequestBody body(body_buffer.for_origin(), request_hooks, ex);
   PipelineResponder responder(chain, entered, ex, plan.down);
   ServeContext ctx{ex, body, responder, plan.worker, plan.watchdog, plan.peer_text};
   OriginResult result;

@@ -18,6 +18,7 @@ constexpr std::size_t kMaxListeners = 64;
 constexpr std::size_t kMaxUpstreams = 256;
 constexpr std::size_t kMaxAuthSeries = 1024;
 constexpr std::size_t kMaxRateLimitSeries = 2048;
+constexpr std::size_t kMaxWafRuleSeries = 1000;
 
 }  // namespace
 
@@ -168,6 +169,26 @@ GatewayMetrics::GatewayMetrics(std::shared_ptr<MetricsRegistry> registry)
                                    "(verified, rejected).",
                                    {"listener", "result"},
                                    kMaxListeners * 2});
+  waf_requests = r.counter({"gatehouse_waf_requests_total",
+                            "Requests the WAF decided on, by route and result (pass, blocked, detected, "
+                            "body_too_large, body_error, overloaded, fail_open).",
+                            {"route", "result"},
+                            kMaxRoutes * 7});
+  waf_rule_matches = r.counter({"gatehouse_waf_rule_matches_total",
+                                "WAF rule matches by route and rule id (bounded: extra combinations are "
+                                "counted under _overflow).",
+                                {"route", "rule"},
+                                kMaxWafRuleSeries});
+  waf_evaluation_duration = r.histogram({"gatehouse_waf_evaluation_seconds",
+                                         "CPU-side time of one WAF evaluation on the WAF pool (queueing excluded).",
+                                         {},
+                                         1},
+                                        {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                         0.05, 0.1, 0.25, 1});
+  waf_pending = r.gauge({"gatehouse_waf_pending",
+                         "Requests waiting for a WAF verdict (queued or being evaluated), all workers.", {}, 1});
+  waf_evaluation_series = waf_evaluation_duration.series();
+  waf_pending_series = waf_pending.series();
   // Idle pooled connections: read at scrape time, no cost per request.
   std::weak_ptr<PoolWatch> watch = pools_;
   pool_idle_ = r.gauge_callback({"gatehouse_upstream_pool_idle_connections",

@@ -110,6 +110,11 @@ class GatewayMetrics {
   Counter rate_limit_evictions;       // {limit}
   Counter ip_filter;                  // {filter, verdict}
   Counter client_certificates;        // {listener, result}
+  Counter waf_requests;               // {route, result}
+  Counter waf_rule_matches;           // {route, rule}
+  Histogram waf_evaluation_duration;  // {}
+  Gauge waf_pending;                  // {}
+  MetricSeries waf_evaluation_series, waf_pending_series;  // their one series each
 
  private:
   struct PoolWatch;
