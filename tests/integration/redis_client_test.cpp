@@ -268,8 +268,11 @@ struct Inbox {
 
 TEST_CASE("redis client: pub/sub delivers, and subscribes again after a restart") {
   Inbox inbox;  // first: outlives the client, which posts to it
-  RedisServer server;
-  auto c = client_for(server);
+  RedisServer server({"--requirepass", "pw"});
+  gh::RedisOptions o;
+  o.password = "pw";
+  o.db = 1;
+  auto c = client_for(server, o);
   auto sub = c->subscriber();
   inbox.listen(*sub);
   sub->subscribe("news", inbox.io.get_executor(), inbox.handler("s"));
@@ -296,6 +299,8 @@ TEST_CASE("redis client: pub/sub delivers, and subscribes again after a restart"
   CHECK(call(*c, {"PUBLISH", "alerts.cpu", "hot"}).reply.integer == 1);
   CHECK(call(*c, {"PUBLISH", "gone", "y"}).reply.integer == 0);  // unsubscribed stays so
   CHECK(eventually([&] { return inbox.has("s:news:two") && inbox.has("p:alerts.cpu:hot"); }));
+  // The new subscription connection logged in (else SUBSCRIBE fails NOAUTH) and selected the db.
+  CHECK(server.cli("-a pw --no-auth-warning CLIENT LIST").find("flags=P db=1 sub=1 psub=1") != std::string::npos);
 }
 
 TEST_CASE("redis client: a subscriber whose server stops answering reconnects (PING)") {
