@@ -21,10 +21,7 @@ BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_FRONT_SECONDS=${FUZZ_FRONT_SECONDS:-$((FUZZ_SECONDS / 2))}
 TOKEN_TARGETS=(jwt_fuzz jwk_fuzz b64_json_fuzz)
-# http1_request_fuzz runs by name only until its finding is fixed: a request whose final CRLF
-# arrives in a read of its own after an absolute-form target is left incomplete by the split-read
-# path while one read completes it (reproducer in the 2026-12-07 closing note).
-FRONT_TARGETS=(canonical_path_fuzz host_fuzz forward_fuzz)
+FRONT_TARGETS=(http1_request_fuzz canonical_path_fuzz host_fuzz forward_fuzz)
 if [ $# -gt 0 ]; then
   targets=("$@")
   FUZZ_FRONT_SECONDS=$FUZZ_SECONDS

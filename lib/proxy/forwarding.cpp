@@ -66,6 +66,12 @@ bool parse_forwarded_address(std::string_view s, asio::ip::address& out) {
 
 }  // namespace
 
+Framing request_framing(std::string_view method, bool has_body, std::int64_t length) noexcept {
+  if (has_body) return length < 0 ? Framing::chunked : Framing::length;
+  const bool content_has_meaning = method == "POST" || method == "PUT" || method == "PATCH";
+  return content_has_meaning ? Framing::length : Framing::none;
+}
+
 void strip_hop_by_hop(Headers& headers) {
   // One pass that usually finds nothing: a length switch per field.
   bool any = false, connection = false;

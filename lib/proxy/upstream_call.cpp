@@ -397,7 +397,7 @@ asio::awaitable<OriginResult> UpstreamOrigin::serve(ServeContext& ctx) const {
 
   // Re-frame: what the upstream gets is our own serialization of the request.
   const std::int64_t length = ctx.body.length();
-  c.request_framing = !ctx.body.present() ? Framing::none : length < 0 ? Framing::chunked : Framing::length;
+  c.request_framing = request_framing(req.method(), ctx.body.present(), length);
   c.request_length = length > 0 ? static_cast<std::uint64_t>(length) : 0;
   c.head_request = req.method() == "HEAD";
   strip_hop_by_hop(req.headers());

@@ -3,7 +3,8 @@
 // Input: one selector byte (PathPolicy bits, as canonical_path_fuzz), then one request. A request
 // the front accepts (parser, head checks) is prepared as the upstream call prepares it
 // (hop-by-hop and framing fields and Expect removed, Host added when absent), serialized with the gateway's own head
-// writer and framing (Content-Length, or chunked with write_chunk_header), and parsed again by
+// writer and framing (request_framing: Content-Length, also 0 for a POST, PUT or PATCH without a
+// body, or chunked with write_chunk_header), and parsed again by
 // llhttp. The copy must parse as exactly one complete message, consume every byte, pass the same
 // checks unchanged, and carry the same method, target, fields (values without surrounding
 // whitespace), body and framing.
@@ -79,9 +80,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   req.headers().remove("expect");
   // An HTTP/1.0 request may come without Host; the call adds the endpoint's (upstream_call.cpp).
   if (!req.headers().contains("host")) req.headers().add("host", "svc.internal:8080");
-  const d::Framing framing = first.chunked ? d::Framing::chunked
-                             : first.length > 0 ? d::Framing::length
-                                                : d::Framing::none;
+  // The session hands over a body when the request is chunked or has a length above zero.
+  const bool has_body = first.chunked || first.length > 0;
+  const d::Framing framing = d::request_framing(req.method(), has_body, first.chunked ? -1 : first.length);
   std::string wire;
   d::write_request_head(wire, req, framing, first.body.size());
   if (framing == d::Framing::chunked) {

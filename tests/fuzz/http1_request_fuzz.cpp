@@ -3,11 +3,11 @@
 // target form, Host, canonical path), over pipelined messages.
 //
 // Input: two selector bytes, then the bytes a client sends. Byte 0 picks where the bytes are cut
-// into two reads; byte 1's bits pick the PathPolicy (as canonical_path_fuzz). The bytes are parsed
-// once in one read and once in two, each read in its own buffer: both must accept the same
-// messages and refuse at the same one (split reads are how obs-fold and limit checks go wrong).
-// Every request that
-// passes has an origin-form, canonical target without '#', and at most one valid Host.
+// into two non-empty reads; byte 1's bits pick the PathPolicy (as canonical_path_fuzz). The bytes
+// are parsed once in one read and once in two, each read in its own buffer: both must accept the
+// same messages and refuse at the same one (split reads are how obs-fold and limit checks go
+// wrong). Every request that passes has an origin-form, canonical target without '#', and at most
+// one valid Host.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -101,8 +101,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const unsigned sel = data[1];
   const PathPolicy policy = gatehouse::fuzz::path_policy_from(sel);
   const std::string_view bytes(reinterpret_cast<const char*>(data + 2), size - 2);
-  if (bytes.empty()) return 0;
-  const std::size_t cut = 1 + data[0] % bytes.size();
+  if (bytes.size() < 2) return 0;  // no message fits in one byte, and it cannot be split
+  // Both reads hold bytes, as a socket's do (a read of zero bytes is the end of the stream). An
+  // empty second read would be fed as the start of one more message that never comes, so a run
+  // whose bytes end at a message boundary would end "incomplete" in two reads and not in one.
+  const std::size_t cut = 1 + data[0] % (bytes.size() - 1);
   auto whole = run({std::string(bytes)}, policy);
   auto split = run({std::string(bytes.substr(0, cut)), std::string(bytes.substr(cut))}, policy);
   // Both runs see every byte, so they must accept the same messages, identically, and refuse at

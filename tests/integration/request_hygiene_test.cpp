@@ -140,6 +140,29 @@ TEST_CASE("hygiene: the absolute-form authority replaces Host, for routing and f
   CHECK(status_of(gw.get("http://b.test/x/../admin")) == 403);
 }
 
+TEST_CASE("hygiene: a POST, PUT or PATCH without content reaches the upstream with Content-Length: 0") {
+  RecordingUpstream up;
+  Guarded gw(up);
+  // RFC 9110 8.6: some origins answer 411 to a POST without a length. A GET gets no framing field.
+  const std::string requests[] = {
+      "POST /p HTTP/1.1\r\nHost: a.test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+      "PUT /p HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n",
+      "PATCH /p HTTP/1.1\r\nHost: a.test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+      "GET /p HTTP/1.1\r\nHost: a.test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+  };
+  for (const std::string& r : requests) CHECK(status_of(exchange_raw(gw.port, r, 3s)) == 200);
+  const auto heads = up.heads();
+  REQUIRE(heads.size() == 4);
+  for (int i = 0; i < 3; ++i) {
+    CAPTURE(heads[i]);
+    const std::string h = lower(heads[i]);
+    CHECK(h.find("\r\ncontent-length: 0\r\n") != std::string::npos);
+    CHECK(h.find("content-length") == h.rfind("content-length"));  // exactly one
+    CHECK(h.find("transfer-encoding") == std::string::npos);
+  }
+  CHECK(lower(heads[3]).find("content-length") == std::string::npos);
+}
+
 TEST_CASE("hygiene: dot-segments, escapes and repeated slashes cannot walk around a rule on /admin") {
   RecordingUpstream up;
   Guarded gw(up);

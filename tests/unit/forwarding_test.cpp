@@ -23,6 +23,26 @@ TEST_CASE("hop-by-hop fields and those named in Connection are removed") {
   CHECK(h[0].name == "X-Kept");
 }
 
+TEST_CASE("a request is re-framed: its body's framing, or Content-Length: 0 for POST, PUT and PATCH without one") {
+  CHECK(request_framing("POST", true, 5) == Framing::length);
+  CHECK(request_framing("POST", true, -1) == Framing::chunked);
+  CHECK(request_framing("GET", true, 3) == Framing::length);
+  for (const char* m : {"POST", "PUT", "PATCH"}) {
+    CAPTURE(m);
+    CHECK(request_framing(m, false, 0) == Framing::length);
+  }
+  for (const char* m : {"GET", "HEAD", "DELETE", "OPTIONS"}) {
+    CAPTURE(m);
+    CHECK(request_framing(m, false, 0) == Framing::none);
+  }
+  Request req;
+  req.set_method("POST");
+  req.headers().add("host", "a");
+  std::string head;
+  write_request_head(head, req, request_framing("POST", false, 0), 0);
+  CHECK(head.find("\r\nContent-Length: 0\r\n") != std::string::npos);
+}
+
 TEST_CASE("the client address is taken from X-Forwarded-For only through trusted proxies") {
   CidrSet trusted;
   REQUIRE(trusted.add("10.0.0.0/8"));
