@@ -151,7 +151,7 @@ TEST_CASE("admin: probes, metrics, configuration and upstreams answer JSON; meth
   }
   CHECK(call(g.admin_port, "GET", "/nowhere").status == 404);
   CHECK(call(g.admin_port, "GET", "/livez/x").status == 404);  // exact paths only
-  CHECK(call(g.admin_port, "GET", "/").parsed()["endpoints"].size() == 7);
+  CHECK(call(g.admin_port, "GET", "/").parsed()["endpoints"].size() == 10);  // the 7 above, and GET, POST and DELETE on /bans
 }
 
 TEST_CASE("admin: hooks left empty answer 404 (metrics, config) and 501 (reload)") {
