@@ -1,8 +1,9 @@
 // A custom gateway: JWT authentication, then a rate limit per token subject (10 per second, bursts
-// of 20) and one per client address, in front of two instances of a service. Balancing is round
-// robin (least-request is not in the library yet: set UpstreamOptions::load_balancer once it is).
+// of 20) and one per client address, in front of two instances of a service, balanced by least
+// request (power of two choices: the instance with fewer requests in flight gets the next one).
 #include <gatehouse/auth/jwt_verifier.hpp>
 #include <gatehouse/gatehouse.hpp>
+#include <gatehouse/load_balancers.hpp>
 
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
@@ -24,7 +25,9 @@ int main(int argc, char** argv) {
   gw.route({.name = "api", .path = "/api",
             .middleware = {std::make_shared<gh::Authenticate>(std::move(authn)),
                            std::make_shared<gh::RateLimiter>(std::move(limits))},
-            .origin = gh::Upstream::create({.name = "api", .endpoints = {"127.0.0.1:9000", "127.0.0.1:9001"}})});
+            .origin = gh::Upstream::create({.name = "api",
+                                            .endpoints = {"127.0.0.1:9000", "127.0.0.1:9001"},
+                                            .load_balancer = gh::least_request()})});
   gw.start();
   asio::io_context signals;
   asio::signal_set stop{signals, SIGINT, SIGTERM};
