@@ -48,7 +48,7 @@ struct Wiped {
   ~Wiped() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
 };
 
-[[noreturn]] void fail(std::string_view kid, std::string_view why) {
+[[noreturn]] void reject_jwk(std::string_view kid, std::string_view why) {
   ERR_clear_error();
   std::string msg = "JWK";
   if (!kid.empty()) msg += " " + printable(kid);
@@ -60,14 +60,14 @@ struct Wiped {
 const std::string* member_string(const json& j, const char* name, std::string_view kid) {
   const auto it = j.find(name);
   if (it == j.end()) return nullptr;
-  if (!it->is_string()) fail(kid, std::string("\"") + name + "\" is not a string");
+  if (!it->is_string()) reject_jwk(kid, std::string("\"") + name + "\" is not a string");
   return &it->get_ref<const std::string&>();
 }
 
 void decode_member(const json& j, const char* name, std::string_view kid, std::string& out) {
   const std::string* s = member_string(j, name, kid);
-  if (!s) fail(kid, std::string("\"") + name + "\" is missing");
-  if (!base64url_decode(*s, out)) fail(kid, std::string("\"") + name + "\" is not base64url");
+  if (!s) reject_jwk(kid, std::string("\"") + name + "\" is missing");
+  if (!base64url_decode(*s, out)) reject_jwk(kid, std::string("\"") + name + "\" is not base64url");
 }
 
 std::string_view strip_leading_zeros(std::string_view s) {
@@ -81,7 +81,7 @@ PkeyPtr pkey_from_params(const char* type, OSSL_PARAM_BLD* bld, std::string_view
   EVP_PKEY* raw = nullptr;
   if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
       EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
-    fail(kid, "key parameters rejected by OpenSSL");
+    reject_jwk(kid, "key parameters rejected by OpenSSL");
   }
   return PkeyPtr(raw);
 }
@@ -90,34 +90,34 @@ PkeyPtr pkey_from_params(const char* type, OSSL_PARAM_BLD* bld, std::string_view
 // without small factors, exponent in range.
 void check_public(EVP_PKEY* pkey, std::string_view kid) {
   PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
-  if (!ctx || EVP_PKEY_public_check(ctx.get()) != 1) fail(kid, "public key failed validation");
+  if (!ctx || EVP_PKEY_public_check(ctx.get()) != 1) reject_jwk(kid, "public key failed validation");
 }
 
 void check_rsa_bits(std::size_t bits, std::string_view kid) {
-  if (bits < kMinRsaBits) fail(kid, "RSA modulus shorter than 2048 bits");
-  if (bits > kMaxRsaBits) fail(kid, "RSA modulus longer than 16384 bits");
+  if (bits < kMinRsaBits) reject_jwk(kid, "RSA modulus shorter than 2048 bits");
+  if (bits > kMaxRsaBits) reject_jwk(kid, "RSA modulus longer than 16384 bits");
 }
 
 PkeyPtr rsa_key(std::string_view n, std::string_view e, std::string_view kid, std::size_t& bits) {
   n = strip_leading_zeros(n);
   e = strip_leading_zeros(e);
-  if (n.empty() || e.empty()) fail(kid, "RSA n or e is zero");
-  if (e.size() > 32) fail(kid, "RSA exponent too large");
+  if (n.empty() || e.empty()) reject_jwk(kid, "RSA n or e is zero");
+  if (e.size() > 32) reject_jwk(kid, "RSA exponent too large");
   BignumPtr bn_n(
       BN_bin2bn(reinterpret_cast<const unsigned char*>(n.data()), static_cast<int>(n.size()), nullptr));
   BignumPtr bn_e(
       BN_bin2bn(reinterpret_cast<const unsigned char*>(e.data()), static_cast<int>(e.size()), nullptr));
-  if (!bn_n || !bn_e) fail(kid, "out of memory");
+  if (!bn_n || !bn_e) reject_jwk(kid, "out of memory");
   bits = static_cast<std::size_t>(BN_num_bits(bn_n.get()));
   check_rsa_bits(bits, kid);
   // e = 1 would make every message its own signature; even values are never valid.
   if (!BN_is_odd(bn_n.get()) || !BN_is_odd(bn_e.get()) || BN_is_one(bn_e.get())) {
-    fail(kid, "RSA modulus or exponent is invalid");
+    reject_jwk(kid, "RSA modulus or exponent is invalid");
   }
   ParamBldPtr bld(OSSL_PARAM_BLD_new());
   if (!bld || OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||
       OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get()) != 1) {
-    fail(kid, "out of memory");
+    reject_jwk(kid, "out of memory");
   }
   PkeyPtr pkey = pkey_from_params("RSA", bld.get(), kid);
   check_public(pkey.get(), kid);
@@ -137,10 +137,10 @@ std::size_t ec_field_bits(std::string_view crv) {
 
 PkeyPtr ec_key(std::string_view crv, std::string_view x, std::string_view y, std::string_view kid) {
   const char* group = ec_group_name(crv);
-  if (!group) fail(kid, "unsupported EC curve " + printable(crv));
+  if (!group) reject_jwk(kid, "unsupported EC curve " + printable(crv));
   // RFC 7518 section 6.2.1.2: coordinates are full length, never shortened.
   const std::size_t size = ec_coordinate_size(crv);
-  if (x.size() != size || y.size() != size) fail(kid, "EC coordinate has the wrong length");
+  if (x.size() != size || y.size() != size) reject_jwk(kid, "EC coordinate has the wrong length");
   std::string point;
   point.reserve(1 + 2 * size);
   point.push_back('\x04');  // uncompressed SEC1 point
@@ -149,7 +149,7 @@ PkeyPtr ec_key(std::string_view crv, std::string_view x, std::string_view y, std
   ParamBldPtr bld(OSSL_PARAM_BLD_new());
   if (!bld || OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
       OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()) != 1) {
-    fail(kid, "out of memory");
+    reject_jwk(kid, "out of memory");
   }
   PkeyPtr pkey = pkey_from_params("EC", bld.get(), kid);
   check_public(pkey.get(), kid);
@@ -157,10 +157,10 @@ PkeyPtr ec_key(std::string_view crv, std::string_view x, std::string_view y, std
 }
 
 PkeyPtr ed25519_key(std::string_view x, std::string_view kid) {
-  if (x.size() != 32) fail(kid, "Ed25519 public key must be 32 bytes");
+  if (x.size() != 32) reject_jwk(kid, "Ed25519 public key must be 32 bytes");
   ParamBldPtr bld(OSSL_PARAM_BLD_new());
   if (!bld || OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, x.data(), x.size()) != 1) {
-    fail(kid, "out of memory");
+    reject_jwk(kid, "out of memory");
   }
   PkeyPtr pkey = pkey_from_params("ED25519", bld.get(), kid);
   check_public(pkey.get(), kid);
@@ -171,18 +171,18 @@ PkeyPtr ed25519_key(std::string_view x, std::string_view kid) {
 void apply_alg(JsonWebKey::Impl& impl, std::string_view alg) {
   if (alg.empty()) return;
   const auto parsed = parse_jws_algorithm(alg);
-  if (!parsed) fail(impl.kid, "alg " + printable(alg) + " is not a supported signature algorithm");
-  if (key_type_for(*parsed) != impl.type) fail(impl.kid, "alg " + printable(alg) + " does not fit the key type");
+  if (!parsed) reject_jwk(impl.kid, "alg " + printable(alg) + " is not a supported signature algorithm");
+  if (key_type_for(*parsed) != impl.type) reject_jwk(impl.kid, "alg " + printable(alg) + " does not fit the key type");
   const std::string_view crv = curve_for(*parsed);
-  if (!crv.empty() && crv != impl.curve) fail(impl.kid, "alg " + printable(alg) + " does not fit the curve");
+  if (!crv.empty() && crv != impl.curve) reject_jwk(impl.kid, "alg " + printable(alg) + " does not fit the curve");
   if (impl.type == KeyType::oct && impl.secret.size() < digest_size_for(*parsed)) {
-    fail(impl.kid, "HMAC secret shorter than the hash of its alg");
+    reject_jwk(impl.kid, "HMAC secret shorter than the hash of its alg");
   }
   impl.alg = std::string(alg);
 }
 
 void check_secret(std::string_view secret, std::string_view kid) {
-  if (secret.size() < kMinSecretBytes) fail(kid, "HMAC secret shorter than 32 bytes");
+  if (secret.size() < kMinSecretBytes) reject_jwk(kid, "HMAC secret shorter than 32 bytes");
 }
 
 // Public keys need no passphrase. Without a callback OpenSSL asks for one on the terminal, and
@@ -197,23 +197,23 @@ JsonWebKey::JsonWebKey(std::shared_ptr<const Impl> impl) noexcept : impl_(std::m
 
 JsonWebKey JsonWebKey::from_json(std::string_view text) {
   json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) fail({}, "invalid JSON");
+  if (j.is_discarded()) reject_jwk({}, "invalid JSON");
   return from_json(j);
 }
 
 JsonWebKey JsonWebKey::from_json(const nlohmann::json& jwk) {
-  if (!jwk.is_object()) fail({}, "not a JSON object");
+  if (!jwk.is_object()) reject_jwk({}, "not a JSON object");
   auto impl = std::make_shared<Impl>();
   if (const std::string* kid = member_string(jwk, "kid", {})) impl->kid = *kid;
   const std::string_view kid = impl->kid;
   const std::string* kty = member_string(jwk, "kty", kid);
-  if (!kty) fail(kid, "\"kty\" is missing");
+  if (!kty) reject_jwk(kid, "\"kty\" is missing");
   if (const std::string* use = member_string(jwk, "use", kid)) impl->use = *use;
   if (const auto ops = jwk.find("key_ops"); ops != jwk.end()) {
-    if (!ops->is_array()) fail(kid, "\"key_ops\" is not an array");
+    if (!ops->is_array()) reject_jwk(kid, "\"key_ops\" is not an array");
     std::vector<std::string> list;
     for (const auto& op : *ops) {
-      if (!op.is_string()) fail(kid, "\"key_ops\" holds a non-string");
+      if (!op.is_string()) reject_jwk(kid, "\"key_ops\" holds a non-string");
       list.push_back(op.get<std::string>());
     }
     impl->key_ops = std::move(list);
@@ -228,8 +228,8 @@ JsonWebKey JsonWebKey::from_json(const nlohmann::json& jwk) {
   } else if (*kty == "EC") {
     impl->type = KeyType::ec;
     const std::string* crv = member_string(jwk, "crv", kid);
-    if (!crv) fail(kid, "\"crv\" is missing");
-    if (!ec_group_name(*crv)) fail(kid, "unsupported EC curve " + printable(*crv));
+    if (!crv) reject_jwk(kid, "\"crv\" is missing");
+    if (!ec_group_name(*crv)) reject_jwk(kid, "unsupported EC curve " + printable(*crv));
     std::string x, y;
     decode_member(jwk, "x", kid, x);
     decode_member(jwk, "y", kid, y);
@@ -239,8 +239,8 @@ JsonWebKey JsonWebKey::from_json(const nlohmann::json& jwk) {
   } else if (*kty == "OKP") {
     impl->type = KeyType::okp;
     const std::string* crv = member_string(jwk, "crv", kid);
-    if (!crv) fail(kid, "\"crv\" is missing");
-    if (*crv != "Ed25519") fail(kid, "unsupported OKP curve " + printable(*crv));
+    if (!crv) reject_jwk(kid, "\"crv\" is missing");
+    if (*crv != "Ed25519") reject_jwk(kid, "unsupported OKP curve " + printable(*crv));
     std::string x;
     decode_member(jwk, "x", kid, x);
     impl->pkey = ed25519_key(x, kid);
@@ -254,7 +254,7 @@ JsonWebKey JsonWebKey::from_json(const nlohmann::json& jwk) {
     impl->secret.assign(k.bytes);
     impl->bits = impl->secret.size() * 8;
   } else {
-    fail(kid, "unsupported kty " + printable(*kty));
+    reject_jwk(kid, "unsupported kty " + printable(*kty));
   }
   if (const std::string* alg = member_string(jwk, "alg", kid)) apply_alg(*impl, *alg);
   return JsonWebKey(std::move(impl));
@@ -263,20 +263,20 @@ JsonWebKey JsonWebKey::from_json(const nlohmann::json& jwk) {
 JsonWebKey JsonWebKey::from_pem(std::string_view pem, std::string_view alg, std::string_view kid) {
   auto impl = std::make_shared<Impl>();
   impl->kid = std::string(kid);
-  if (pem.size() > 1'000'000) fail(kid, "PEM text too large");
+  if (pem.size() > 1'000'000) reject_jwk(kid, "PEM text too large");
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  if (!bio) fail(kid, "out of memory");
+  if (!bio) reject_jwk(kid, "out of memory");
   EVP_PKEY* raw = nullptr;
   if (pem.find("-----BEGIN CERTIFICATE-----") != std::string_view::npos) {
     X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, no_passphrase, nullptr));
-    if (!cert) fail(kid, "unreadable PEM certificate");
+    if (!cert) reject_jwk(kid, "unreadable PEM certificate");
     raw = X509_get_pubkey(cert.get());
   } else {
     DecoderCtxPtr dctx(OSSL_DECODER_CTX_new_for_pkey(
         &raw, "PEM", nullptr, nullptr, EVP_PKEY_PUBLIC_KEY, nullptr, nullptr));
     if (!dctx || OSSL_DECODER_from_bio(dctx.get(), bio.get()) != 1) raw = nullptr;
   }
-  if (!raw) fail(kid, "no public key found in the PEM text");
+  if (!raw) reject_jwk(kid, "no public key found in the PEM text");
   impl->pkey.reset(raw);
   EVP_PKEY* pkey = impl->pkey.get();
   if (EVP_PKEY_is_a(pkey, "RSA")) {
@@ -288,18 +288,18 @@ JsonWebKey JsonWebKey::from_pem(std::string_view pem, std::string_view alg, std:
     char group[64] = {};
     std::size_t len = 0;
     if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), &len) != 1) {
-      fail(kid, "EC key without a named curve");
+      reject_jwk(kid, "EC key without a named curve");
     }
     const std::string_view g(group, len);
     impl->curve = g == "prime256v1" ? "P-256" : g == "secp384r1" ? "P-384" : g == "secp521r1" ? "P-521" : "";
-    if (impl->curve.empty()) fail(kid, "unsupported EC curve " + printable(g));
+    if (impl->curve.empty()) reject_jwk(kid, "unsupported EC curve " + printable(g));
     impl->bits = ec_field_bits(impl->curve);
   } else if (EVP_PKEY_is_a(pkey, "ED25519")) {
     impl->type = KeyType::okp;
     impl->curve = "Ed25519";
     impl->bits = 256;
   } else {
-    fail(kid, "unsupported PEM key type");
+    reject_jwk(kid, "unsupported PEM key type");
   }
   check_public(pkey, kid);
   apply_alg(*impl, alg);
