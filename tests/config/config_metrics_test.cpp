@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gatehouse/config.hpp"
+#include "config_error.hpp"
 
 using gatehouse::ConfigError;
 using gatehouse::load_config;
@@ -11,20 +12,12 @@ using nlohmann::json;
 
 namespace {
 
+using gatehouse::test::error_of;
+
 json with_metrics(const json& metrics) {
   json doc = json::parse(R"({"listeners": [{"port": 8080}], "routes": [{"path": "/", "respond": {"status": 200}}]})");
   if (!metrics.is_null()) doc["metrics"] = metrics;
   return doc;
-}
-
-ConfigError error_of(const json& doc) {
-  try {
-    load_config(doc.dump());
-  } catch (const ConfigError& e) {
-    return e;
-  }
-  FAIL("expected a ConfigError for: " << doc.dump());
-  return ConfigError("", "");
 }
 
 }  // namespace

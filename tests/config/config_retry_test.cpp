@@ -6,6 +6,7 @@
 
 #include "gatehouse/config.hpp"
 #include "gatehouse/testing.hpp"
+#include "config_error.hpp"
 
 using gatehouse::ConfigError;
 using gatehouse::load_config;
@@ -13,6 +14,8 @@ using nlohmann::json;
 using namespace gatehouse;
 
 namespace {
+
+using gatehouse::test::error_of;
 
 json with_upstream(const json& extra) {
   json j = json::parse(R"({
@@ -22,16 +25,6 @@ json with_upstream(const json& extra) {
   })");
   for (auto& [k, v] : extra.items()) j["upstreams"]["users"][k] = v;
   return j;
-}
-
-ConfigError error_of(const json& j) {
-  try {
-    load_config(j.dump());
-  } catch (const ConfigError& e) {
-    return e;
-  }
-  FAIL("expected a ConfigError for: " << j.dump());
-  return ConfigError("", "");
 }
 
 }  // namespace

@@ -8,12 +8,15 @@
 #include "gatehouse/config.hpp"
 #include "gatehouse/security_events.hpp"
 #include "support/temp_dir.hpp"
+#include "config_error.hpp"
 
 using gatehouse::ConfigError;
 using gatehouse::load_config;
 using nlohmann::json;
 
 namespace {
+
+using gatehouse::test::error_of;
 
 json with_events(json events) {
   json j = json::parse(R"({
@@ -23,16 +26,6 @@ json with_events(json events) {
   })");
   j["security_events"] = std::move(events);
   return j;
-}
-
-ConfigError error_of(const json& j) {
-  try {
-    load_config(j.dump());
-  } catch (const ConfigError& e) {
-    return e;
-  }
-  FAIL("expected a ConfigError for: " << j.dump());
-  return ConfigError("", "");
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "gatehouse/middleware/header_rewrite.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_certs.hpp"
+#include "config_error.hpp"
 
 using gatehouse::ConfigError;
 using gatehouse::GatewayConfig;
@@ -24,6 +25,8 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
+
+using gatehouse::test::error_of;
 
 // A scratch directory for dummy PEM files: the loader only checks that they can be read.
 using gatehouse::test::TempDir;
@@ -39,16 +42,6 @@ json minimal() {
 }
 
 // Runs the loader and returns the error it must raise.
-ConfigError error_of(const std::string& text) {
-  try {
-    load_config(text);
-  } catch (const ConfigError& e) {
-    return e;
-  }
-  FAIL("expected a ConfigError for: " << text);
-  return ConfigError("", "");
-}
-ConfigError error_of(const json& j) { return error_of(j.dump()); }
 ConfigError error_of(const char* text) { return error_of(std::string(text)); }
 
 bool has(const ConfigError& e, const std::string& s) { return e.reason().find(s) != std::string::npos; }

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gatehouse/config.hpp"
+#include "config_error.hpp"
 
 using gatehouse::ConfigError;
 using gatehouse::load_config;
@@ -12,19 +13,11 @@ using nlohmann::json;
 
 namespace {
 
+using gatehouse::test::error_of;
+
 json base() {
   return json::parse(R"({"listeners": [{"port": 8080}, {"port": 8081, "name": "internal"}],
                           "routes": [{"path": "/", "respond": {"status": 200}}]})");
-}
-
-ConfigError error_of(const json& doc) {
-  try {
-    load_config(doc.dump());
-  } catch (const ConfigError& e) {
-    return e;
-  }
-  FAIL("expected a ConfigError for: " << doc.dump());
-  return ConfigError("", "");
 }
 
 }  // namespace
