@@ -252,7 +252,8 @@ if int(env["BENCH_IDLE_CONNS"]) > 0:
     P("## Memory per idle keep-alive connection")
     P("")
     P(f"RSS of the proxy process, (after − before) / N, N = {env['BENCH_IDLE_CONNS']} connections, each past "
-      "one `GET /small` and then idle; user-space memory only (kernel socket buffers not included).")
+      f"one `GET /small` and then idle, read {env.get('BENCH_IDLE_SETTLE', '2')} s after the last answer; "
+      "user-space memory only (kernel socket buffers not included).")
     P("")
     P("| proxy | KiB / idle conn | ratio gatehouse / this | RSS before → after KiB | opened | failed "
       "| established at the proxy | closed by it early |")

@@ -23,9 +23,12 @@
 #   BENCH_SECONDS      seconds per measured wrk run (default 5)
 #   BENCH_REPEATS      measured runs per proxy and scenario (default 2)
 #   BENCH_WARMUP       seconds of unrecorded warm-up per proxy and scenario (default 1, 0: none)
-#   BENCH_SCENARIOS    subset of "small 64k 1m tls-small" (default: all four)
+#   BENCH_SCENARIOS    subset of "small small-hdr 64k 1m tls-small" (default: all five); small-hdr:
+#                      nginx also writes the forwarding fields and request id gatehouse writes
 #   BENCH_IDLE_CONNS   idle keep-alive connections for the memory test (default 2000, 0: skip)
 #   BENCH_IDLE_PROXIES subset of "gatehouse nginx haproxy" for the memory test (default: all three)
+#   BENCH_IDLE_SETTLE  seconds between the last idle connection's answer and the RSS reading
+#                      (default 5)
 #   BENCH_STRACE       1: also count system calls per request under `strace -c` (fixed request count)
 #   BENCH_SELFCHECK    1: also measure nginx against itself proxying every request twice (a known 2x)
 #   BENCH_SELFCHECK_SCENARIOS  scenarios for the self-check (default "small 1m")
@@ -53,8 +56,9 @@ BENCH_SECONDS=${BENCH_SECONDS:-5}
 BENCH_REPEATS=${BENCH_REPEATS:-2}
 BENCH_WARMUP=${BENCH_WARMUP:-1}
 BENCH_IDLE_CONNS=${BENCH_IDLE_CONNS:-2000}
+BENCH_IDLE_SETTLE=${BENCH_IDLE_SETTLE:-5}
 BENCH_IDLE_PROXIES=${BENCH_IDLE_PROXIES:-gatehouse nginx haproxy}
-BENCH_SCENARIOS=${BENCH_SCENARIOS:-small 64k 1m tls-small}
+BENCH_SCENARIOS=${BENCH_SCENARIOS:-small small-hdr 64k 1m tls-small}
 BENCH_STRACE=${BENCH_STRACE:-0}
 BENCH_SELFCHECK=${BENCH_SELFCHECK:-0}
 BENCH_SELFCHECK_SCENARIOS=${BENCH_SELFCHECK_SCENARIOS:-small 1m}
@@ -83,13 +87,15 @@ declare -A SCENARIO=(
   [64k]="/64k http 50 2000"
   [1m]="/1m http 16 200"
   [tls-small]="/small https 50 5000"
+  [small-hdr]="/hdr/small http 50 5000"
 )
-KNOWN_SCENARIOS="small 64k 1m tls-small"
+KNOWN_SCENARIOS="small 64k 1m tls-small small-hdr"
 
 check_int BENCH_SECONDS 1 600
 check_int BENCH_REPEATS 1 50
 check_int BENCH_WARMUP 0 60
 check_int BENCH_IDLE_CONNS 0 50000
+check_int BENCH_IDLE_SETTLE 0 120
 check_int BENCH_QUIET_WAIT 0 3600
 check_int BENCH_RETRIES 0 20
 [[ $BENCH_STRACE == 0 || $BENCH_STRACE == 1 ]] || die "BENCH_STRACE must be 0 or 1"
@@ -184,6 +190,7 @@ $(nginx_temp_paths "$O")
     listen 127.0.0.1:$ORIGIN_PORT;
     root $O/html;
     location = /small { default_type text/plain; return 200 "$SMALL_BODY"; }
+    location = /hdr/small { default_type text/plain; return 200 "$SMALL_BODY"; }
     location / { }
   }
 }
@@ -229,10 +236,20 @@ EOF
   server { listen 127.0.0.1:$hop_port; location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; } }
 EOF
   fi
+  # /hdr/: what gatehouse does to every request by default, done by nginx too (the small-hdr
+  # scenario): X-Forwarded-For, X-Real-IP, X-Forwarded-Proto, X-Forwarded-Host, Forwarded, and a
+  # request id sent upstream and returned to the client. (gatehouse also writes a W3C
+  # traceparent, which nginx cannot without a module: gatehouse still does more.)
+  local hdr="$loc proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;"
+  hdr+=" proxy_set_header X-Real-IP \$remote_addr; proxy_set_header X-Forwarded-Proto \$scheme;"
+  hdr+=" proxy_set_header X-Forwarded-Host \$host;"
+  hdr+=" proxy_set_header Forwarded \"for=\$remote_addr;host=\\\"\$host\\\";proto=\$scheme\";"
+  hdr+=" proxy_set_header X-Request-Id \$request_id; add_header X-Request-Id \$request_id;"
   cat <<EOF
   server {
     listen 127.0.0.1:$http_port;
     location / { $loc }
+    location /hdr/ { $hdr }
   }
   server {
     listen 127.0.0.1:$tls_port ssl;
@@ -539,7 +556,10 @@ idle_test() {  # proxy
   done
   [[ -n $line ]] || { cat "$TMP/out/idle-$proxy.err" >&2; die "idle_clients.py did not get ready against $proxy"; }
   read -r _ opened failed <<<"$line"
-  sleep 2   # let the proxy settle (deferred frees, timers)
+  # Let the proxies settle: the last connections opened are not idle yet. gatehouse keeps a
+  # connection's read buffer for 1-1.5 s after a request (the next one usually follows), then
+  # gives it back; nginx frees its buffers at once.
+  sleep "$BENCH_IDLE_SETTLE"
   check_alive "$proxy" || return 0
   after=$(rss_kib "$pid")
   established=-1
@@ -672,7 +692,7 @@ RSS_END_NGX=$(rss_kib "$NGX_WORKER" 2>/dev/null || echo "")
 CPU_MODEL=$(awk -F': *' '/^model name/{print $2; exit}' /proc/cpuinfo)
 [[ -n $CPU_MODEL ]] || CPU_MODEL=unknown
 GH_REV=$(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo unknown)
-ENV_USED=$(env_used BENCH_SECONDS BENCH_REPEATS BENCH_WARMUP BENCH_IDLE_CONNS BENCH_IDLE_PROXIES BENCH_SCENARIOS \
+ENV_USED=$(env_used BENCH_SECONDS BENCH_REPEATS BENCH_WARMUP BENCH_IDLE_CONNS BENCH_IDLE_SETTLE BENCH_IDLE_PROXIES BENCH_SCENARIOS \
   BENCH_STRACE BENCH_SELFCHECK BENCH_SELFCHECK_SCENARIOS BENCH_QUIET_WAIT BENCH_RETRIES BENCH_PROXY_CPU BENCH_LOAD_CPU BENCH_RESULTS \
   BENCH_KEEP_TMP BENCH_NICE GATEHOUSE_BIN)
 
@@ -705,7 +725,7 @@ REPORT_RSS_END="${RSS_END_GH:-n/a} ${RSS_END_NGX:-n/a}"
 REPORT_LOAD="$LOAD_START before, $(cut -d' ' -f1-3 /proc/loadavg) after"
 REPORT_PORTS="origin $ORIGIN_PORT; gatehouse $GH_HTTP_PORT/$GH_TLS_PORT; nginx $NGX_HTTP_PORT/$NGX_TLS_PORT; haproxy $HA_PORT; nginx x2 $NGX2_HTTP_PORT/$NGX2_TLS_PORT (hop $NGX2_HOP_PORT)"
 BENCH_NICE=${BENCH_NICE:-}
-export RUNS_TSV SCEN_TSV STRACE_TSV CLK_TCK BENCH_SECONDS BENCH_REPEATS BENCH_WARMUP BENCH_IDLE_CONNS BENCH_NICE \
+export RUNS_TSV SCEN_TSV STRACE_TSV CLK_TCK BENCH_SECONDS BENCH_REPEATS BENCH_WARMUP BENCH_IDLE_CONNS BENCH_IDLE_SETTLE BENCH_NICE \
   BENCH_STRACE BENCH_SELFCHECK BENCH_SELFCHECK_SCENARIOS PROXY_CPU LOAD_CPU \
   REPORT_DATE REPORT_NPROC REPORT_CPU REPORT_KERNEL REPORT_NGINX REPORT_WRK REPORT_OPENSSL REPORT_STRACE \
   REPORT_HAPROXY REPORT_GH REPORT_CMD REPORT_PIN REPORT_QUIET REPORT_TLS_NGX REPORT_TLS_GH REPORT_IDLE_NGX REPORT_IDLE_GH \

@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-if [ ! -f build/build.ninja ]; then meson setup build >/dev/null; fi  # missing or half set up
+# shellcheck source=build-options
+. scripts/build-options
+# shellcheck disable=SC2086
+if [ ! -f build/build.ninja ]; then meson setup build $GATEHOUSE_BUILD_OPTIONS >/dev/null; fi  # missing or half set up
 ninja -C build examples/gatehouse/gatehouse
 exec ./build/examples/gatehouse/gatehouse --demo

@@ -25,6 +25,7 @@
 #include "net/io_thread.hpp"
 #include "net/stream.hpp"
 #include "net/url.hpp"
+#include "auth/verify_failure.hpp"
 #include "util/text.hpp"
 
 namespace gatehouse::auth {
@@ -37,7 +38,6 @@ using json = nlohmann::json;
 using CacheKey = VerifiedTokenCache::Key;
 using detail::use_tuple;
 
-VerifyResult fail(TokenError e, std::string detail) { return VerifyResult(e, std::move(detail)); }
 
 // application/x-www-form-urlencoded: everything but unreserved characters percent-encoded.
 std::string form_encode(std::string_view s) {
@@ -66,11 +66,6 @@ std::string base64(std::string_view s) {
   return out;
 }
 
-std::string seconds_text(double s) {
-  char buf[40];
-  std::snprintf(buf, sizeof(buf), "%.0f", s);
-  return buf;
-}
 
 // Printable ASCII without spaces: anything else cannot be a token (RFC 6750 b64token and friends)
 // and is not worth a call.
@@ -132,18 +127,18 @@ struct IntrospectionVerifier::State : std::enable_shared_from_this<State> {
       return std::nullopt;
     }
     cache_hits.fetch_add(1, std::memory_order_relaxed);
-    if (entry->inactive) return fail(TokenError::inactive, "inactive (cached answer)");
+    if (entry->inactive) return token_failure(TokenError::inactive, "inactive (cached answer)");
     const double leeway = static_cast<double>(options.leeway.count());
-    if (entry->exp && t >= *entry->exp + leeway) return fail(TokenError::expired, "expired at " + seconds_text(*entry->exp) + " (cached)");
+    if (entry->exp && t >= *entry->exp + leeway) return token_failure(TokenError::expired, "expired at " + epoch_seconds_text(*entry->exp) + " (cached)");
     return VerifyResult(entry->claims);
   }
 
   // Judges an answer of the endpoint; caches what can be cached.
   VerifyResult judge(json answer, const CacheKey* key) {
-    if (!answer.is_object()) return fail(TokenError::introspection_unavailable, "the answer is not a JSON object");
+    if (!answer.is_object()) return token_failure(TokenError::introspection_unavailable, "the answer is not a JSON object");
     const auto active = answer.find("active");
     if (active == answer.end() || !active->is_boolean()) {
-      return fail(TokenError::introspection_unavailable, "the answer has no boolean \"active\"");
+      return token_failure(TokenError::introspection_unavailable, "the answer has no boolean \"active\"");
     }
     const double t = now();
     if (!active->get<bool>()) {
@@ -153,32 +148,32 @@ struct IntrospectionVerifier::State : std::enable_shared_from_this<State> {
         e.cached_until = t + static_cast<double>(options.cache.inactive.count());
         cache->insert(*key, std::move(e));
       }
-      return fail(TokenError::inactive, "the endpoint says inactive");
+      return token_failure(TokenError::inactive, "the endpoint says inactive");
     }
     answer.erase("active");
     // RFC 7662 lets the endpoint describe any token; only access tokens may authenticate a request.
     if (const auto tt = answer.find("token_type"); tt != answer.end() && tt->is_string()) {
       const std::string type = detail::to_lower_ascii(tt->get_ref<const std::string&>());
-      if (type.find("refresh") != std::string::npos) return fail(TokenError::wrong_type, "token_type " + printable(type));
+      if (type.find("refresh") != std::string::npos) return token_failure(TokenError::wrong_type, "token_type " + printable(type));
     }
     std::optional<double> exp, nbf;
     for (const char* name : {"exp", "nbf", "iat"}) {
       const auto it = answer.find(name);
       if (it == answer.end()) continue;
       if (!it->is_number() || !std::isfinite(it->get<double>())) {
-        return fail(TokenError::introspection_unavailable, std::string("\"") + name + "\" in the answer is not a number");
+        return token_failure(TokenError::introspection_unavailable, std::string("\"") + name + "\" in the answer is not a number");
       }
       if (name[0] == 'e') exp = it->get<double>();
       if (name[0] == 'n') nbf = it->get<double>();
     }
     const double leeway = static_cast<double>(options.leeway.count());
-    if (exp && t >= *exp + leeway) return fail(TokenError::expired, "expired at " + seconds_text(*exp));
-    if (nbf && t < *nbf - leeway) return fail(TokenError::not_yet_valid, "not before " + seconds_text(*nbf));
+    if (exp && t >= *exp + leeway) return token_failure(TokenError::expired, "expired at " + epoch_seconds_text(*exp));
+    if (nbf && t < *nbf - leeway) return token_failure(TokenError::not_yet_valid, "not before " + epoch_seconds_text(*nbf));
     Claims claims(std::move(answer));
     if (!options.issuers.empty()) {
       const auto iss = claims.issuer();
       if (!iss || std::find(options.issuers.begin(), options.issuers.end(), *iss) == options.issuers.end()) {
-        return fail(TokenError::wrong_issuer, "iss " + (iss ? printable(*iss) : std::string("missing")));
+        return token_failure(TokenError::wrong_issuer, "iss " + (iss ? printable(*iss) : std::string("missing")));
       }
     }
     if (!options.audiences.empty()) {
@@ -186,7 +181,7 @@ struct IntrospectionVerifier::State : std::enable_shared_from_this<State> {
       const bool match = std::any_of(auds.begin(), auds.end(), [&](const std::string& a) {
         return std::find(options.audiences.begin(), options.audiences.end(), a) != options.audiences.end();
       });
-      if (!match) return fail(TokenError::wrong_audience, "aud does not name this service");
+      if (!match) return token_failure(TokenError::wrong_audience, "aud does not name this service");
     }
     if (key) {
       VerifiedTokenCache::Entry e;
@@ -225,7 +220,7 @@ struct IntrospectionVerifier::State : std::enable_shared_from_this<State> {
       discovery_error = error;
       discovery_retry_at = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     }
-    f->result = fail(TokenError::introspection_unavailable, error);
+    f->result = token_failure(TokenError::introspection_unavailable, error);
     f->finished = true;
     f->done.cancel();
     discovering.reset();
@@ -233,10 +228,10 @@ struct IntrospectionVerifier::State : std::enable_shared_from_this<State> {
   }
 
   asio::awaitable<VerifyResult> call(std::string token, const CacheKey* key) {
-    if (stopped) co_return fail(TokenError::introspection_unavailable, "shutting down");
+    if (stopped) co_return token_failure(TokenError::introspection_unavailable, "shutting down");
     if (std::string error = co_await ensure_endpoint(); !error.empty()) {
       failures.fetch_add(1, std::memory_order_relaxed);
-      co_return fail(TokenError::introspection_unavailable, error);
+      co_return token_failure(TokenError::introspection_unavailable, error);
     }
     detail::HttpClient::Fields fields{{"Content-Type", "application/x-www-form-urlencoded"},
                                       {"Accept", "application/json"}};
@@ -247,7 +242,7 @@ struct IntrospectionVerifier::State : std::enable_shared_from_this<State> {
         co_await clients.for_url(*endpoint).request("POST", endpoint->target, std::move(fields), std::move(body));
     if (!reply.ok() || reply.status != 200) {
       failures.fetch_add(1, std::memory_order_relaxed);
-      co_return fail(TokenError::introspection_unavailable,
+      co_return token_failure(TokenError::introspection_unavailable,
                      endpoint->text() + ": " + (reply.ok() ? "HTTP status " + std::to_string(reply.status) : reply.error));
     }
     VerifyResult r = judge(json::parse(reply.body, nullptr, false), key);
@@ -275,7 +270,7 @@ struct IntrospectionVerifier::State : std::enable_shared_from_this<State> {
       r = co_await self->call(std::move(token), key ? &*key : nullptr);
     } catch (const std::exception& e) {
       // Waiters must be woken whatever happens, or they would wait forever.
-      r = fail(TokenError::introspection_unavailable, std::string("unexpected error: ") + e.what());
+      r = token_failure(TokenError::introspection_unavailable, std::string("unexpected error: ") + e.what());
     }
     if (f) {
       f->result = r;
@@ -336,9 +331,9 @@ IntrospectionVerifier::~IntrospectionVerifier() {
 std::optional<VerifyResult> IntrospectionVerifier::try_verify_now(std::string_view token) const {
   const State& s = *state_;
   if (token.size() > s.options.max_token_bytes) {
-    return fail(TokenError::token_too_large, std::to_string(token.size()) + " bytes");
+    return token_failure(TokenError::token_too_large, std::to_string(token.size()) + " bytes");
   }
-  if (!plausible_token(token)) return fail(TokenError::malformed, "not a printable token");
+  if (!plausible_token(token)) return token_failure(TokenError::malformed, "not a printable token");
   if (!s.cache) return std::nullopt;
   CacheKey key;
   if (!s.cache->key_for(token, key)) return std::nullopt;
@@ -361,7 +356,7 @@ asio::awaitable<VerifyResult> IntrospectionVerifier::verify_owned(std::shared_pt
   // Counted here, on the worker, so that the cap holds before anything is queued.
   if (s->pending.fetch_add(1) >= s->options.max_pending) {
     s->pending.fetch_sub(1);
-    co_return fail(TokenError::introspection_unavailable, "too many introspection calls in flight");
+    co_return token_failure(TokenError::introspection_unavailable, "too many introspection calls in flight");
   }
   struct Release {
     State* s;

@@ -16,6 +16,7 @@
 #include "auth/jws_signature.hpp"
 #include "auth/strict_json.hpp"
 #include "auth/verified_token_cache.hpp"
+#include "auth/verify_failure.hpp"
 #include "util/text.hpp"
 
 namespace gatehouse::auth {
@@ -48,13 +49,7 @@ std::string normalize_typ(std::string_view typ) {
   return out;
 }
 
-std::string seconds_text(double s) {
-  char buf[40];
-  std::snprintf(buf, sizeof(buf), "%.0f", s);
-  return buf;
-}
 
-VerifyResult fail(TokenError e, std::string detail) { return VerifyResult(e, std::move(detail)); }
 
 // A token split, decoded and matched to an issuer; no key involved yet.
 struct ParsedToken {
@@ -165,10 +160,10 @@ std::optional<VerifyResult> JwtVerifier::Impl::lookup(const CacheKey& key) const
   }
   if (entry->exp && t >= *entry->exp + leeway) {
     cache->erase(key);
-    return fail(TokenError::expired, "expired at " + seconds_text(*entry->exp) + " (cached)");
+    return token_failure(TokenError::expired, "expired at " + epoch_seconds_text(*entry->exp) + " (cached)");
   }
   if (entry->nbf && t < *entry->nbf - leeway) {
-    return fail(TokenError::not_yet_valid, "not before " + seconds_text(*entry->nbf) + " (cached)");
+    return token_failure(TokenError::not_yet_valid, "not before " + epoch_seconds_text(*entry->nbf) + " (cached)");
   }
   return VerifyResult(std::move(entry->claims));
 }
@@ -177,35 +172,35 @@ std::optional<VerifyResult> JwtVerifier::Impl::lookup(const CacheKey& key) const
 std::optional<VerifyResult> JwtVerifier::Impl::read_header(std::string_view header_b64, ParsedToken& t) const {
   std::string text;
   const char* why = nullptr;
-  if (!base64url_decode(header_b64, text)) return fail(TokenError::malformed, "header is not base64url");
+  if (!base64url_decode(header_b64, text)) return token_failure(TokenError::malformed, "header is not base64url");
   json header;
-  if (!parse_strict_json(text, header, why)) return fail(TokenError::malformed, std::string("header: ") + why);
-  if (!header.is_object()) return fail(TokenError::malformed, "header is not a JSON object");
+  if (!parse_strict_json(text, header, why)) return token_failure(TokenError::malformed, std::string("header: ") + why);
+  if (!header.is_object()) return token_failure(TokenError::malformed, "header is not a JSON object");
 
   const auto alg = header.find("alg");
-  if (alg == header.end() || !alg->is_string()) return fail(TokenError::malformed, "header has no alg string");
+  if (alg == header.end() || !alg->is_string()) return token_failure(TokenError::malformed, "header has no alg string");
   const std::string& alg_name = alg->get_ref<const std::string&>();
   const auto parsed_alg = parse_jws_algorithm(alg_name);
   if (!parsed_alg || !(allowed & bit(*parsed_alg))) {
-    return fail(TokenError::unsupported_algorithm, "alg " + printable(alg_name) + " is not accepted");
+    return token_failure(TokenError::unsupported_algorithm, "alg " + printable(alg_name) + " is not accepted");
   }
   t.alg = *parsed_alg;
   for (const char* name : kForbiddenHeaders) {
-    if (header.contains(name)) return fail(TokenError::forbidden_header, std::string("header has \"") + name + "\"");
+    if (header.contains(name)) return token_failure(TokenError::forbidden_header, std::string("header has \"") + name + "\"");
   }
   // RFC 7797 unencoded payloads would change what the signature covers.
   if (const auto b64 = header.find("b64"); b64 != header.end() && *b64 != true) {
-    return fail(TokenError::forbidden_header, "header has \"b64\"");
+    return token_failure(TokenError::forbidden_header, "header has \"b64\"");
   }
   const auto token_typ = header.find("typ");
-  if (token_typ != header.end() && !token_typ->is_string()) return fail(TokenError::malformed, "typ is not a string");
+  if (token_typ != header.end() && !token_typ->is_string()) return token_failure(TokenError::malformed, "typ is not a string");
   if (typ) {
-    if (token_typ == header.end()) return fail(TokenError::wrong_type, "header has no typ");
+    if (token_typ == header.end()) return token_failure(TokenError::wrong_type, "header has no typ");
     const std::string& value = token_typ->get_ref<const std::string&>();
-    if (normalize_typ(value) != *typ) return fail(TokenError::wrong_type, "typ " + printable(value));
+    if (normalize_typ(value) != *typ) return token_failure(TokenError::wrong_type, "typ " + printable(value));
   }
   if (const auto kid = header.find("kid"); kid != header.end()) {
-    if (!kid->is_string()) return fail(TokenError::malformed, "kid is not a string");
+    if (!kid->is_string()) return token_failure(TokenError::malformed, "kid is not a string");
     t.kid = kid->get<std::string>();
   }
   return std::nullopt;
@@ -238,9 +233,9 @@ void JwtVerifier::Impl::remember_header(std::string_view header_b64, const Parse
 Prepared JwtVerifier::Impl::prepare(std::string_view token) const {
   const std::size_t dot1 = token.find('.');
   const std::size_t dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
-  if (dot2 == std::string_view::npos) return fail(TokenError::malformed, "not three segments");
+  if (dot2 == std::string_view::npos) return token_failure(TokenError::malformed, "not three segments");
   if (token.find('.', dot2 + 1) != std::string_view::npos) {
-    return fail(TokenError::malformed, "more than three segments (JWE?)");
+    return token_failure(TokenError::malformed, "more than three segments (JWE?)");
   }
   const std::string_view header_b64 = token.substr(0, dot1);
   const std::string_view payload_b64 = token.substr(dot1 + 1, dot2 - dot1 - 1);
@@ -254,23 +249,23 @@ Prepared JwtVerifier::Impl::prepare(std::string_view token) const {
 
   std::string text;
   const char* why = nullptr;
-  if (!base64url_decode(payload_b64, text)) return fail(TokenError::malformed, "payload is not base64url");
-  if (!parse_strict_json(text, t.payload, why)) return fail(TokenError::malformed, std::string("payload: ") + why);
-  if (!t.payload.is_object()) return fail(TokenError::malformed, "payload is not a JSON object");
+  if (!base64url_decode(payload_b64, text)) return token_failure(TokenError::malformed, "payload is not base64url");
+  if (!parse_strict_json(text, t.payload, why)) return token_failure(TokenError::malformed, std::string("payload: ") + why);
+  if (!t.payload.is_object()) return token_failure(TokenError::malformed, "payload is not a JSON object");
 
   // The issuer picks the key set: a key of one issuer never verifies another issuer's tokens.
   const auto iss = t.payload.find("iss");
-  if (iss == t.payload.end()) return fail(TokenError::missing_claim, "no iss");
-  if (!iss->is_string()) return fail(TokenError::malformed, "iss is not a string");
+  if (iss == t.payload.end()) return token_failure(TokenError::missing_claim, "no iss");
+  if (!iss->is_string()) return token_failure(TokenError::malformed, "iss is not a string");
   const std::string& iss_value = iss->get_ref<const std::string&>();
   const auto& issuers = options.issuers;
   const auto match = std::find_if(issuers.begin(), issuers.end(),
                                   [&](const JwtIssuer& i) { return i.issuer == iss_value; });
-  if (match == issuers.end()) return fail(TokenError::wrong_issuer, "iss " + printable(iss_value));
+  if (match == issuers.end()) return token_failure(TokenError::wrong_issuer, "iss " + printable(iss_value));
   t.issuer = static_cast<std::size_t>(match - issuers.begin());
 
   if (!base64url_decode(signature_b64, t.signature)) {
-    return fail(TokenError::malformed, "signature is not base64url");
+    return token_failure(TokenError::malformed, "signature is not base64url");
   }
   t.signing_input = token.substr(0, dot2);
   return t;
@@ -280,7 +275,7 @@ std::optional<VerifyResult> JwtVerifier::Impl::finish(ParsedToken& t, const JwkS
                                                       const CacheKey* cache_key) const {
   if (!keys) {
     if (can_refresh) return std::nullopt;
-    return fail(TokenError::key_source_unavailable, "issuer has no keys");
+    return token_failure(TokenError::key_source_unavailable, "issuer has no keys");
   }
   bool verified = false;
   if (t.kid) {
@@ -288,9 +283,9 @@ std::optional<VerifyResult> JwtVerifier::Impl::finish(ParsedToken& t, const JwkS
     if (!key) {
       if (!keys->contains_kid(*t.kid)) {
         if (can_refresh) return std::nullopt;
-        return fail(TokenError::unknown_key, "no key with kid " + printable(*t.kid));
+        return token_failure(TokenError::unknown_key, "no key with kid " + printable(*t.kid));
       }
-      return fail(TokenError::unknown_key,
+      return token_failure(TokenError::unknown_key,
                   "key " + printable(*t.kid) + " cannot verify " + std::string(to_string(t.alg)));
     }
     verified = verify_jws_signature(t.alg, *key, t.signing_input, t.signature);
@@ -307,10 +302,10 @@ std::optional<VerifyResult> JwtVerifier::Impl::finish(ParsedToken& t, const JwkS
     }
     if (tried == 0) {
       if (can_refresh) return std::nullopt;
-      return fail(TokenError::unknown_key, "no key can verify " + std::string(to_string(t.alg)));
+      return token_failure(TokenError::unknown_key, "no key can verify " + std::string(to_string(t.alg)));
     }
   }
-  if (!verified) return fail(TokenError::bad_signature, "signature does not verify");
+  if (!verified) return token_failure(TokenError::bad_signature, "signature does not verify");
   return accept(t, keys->generation(), cache_key);
 }
 
@@ -321,21 +316,21 @@ VerifyResult JwtVerifier::Impl::accept(ParsedToken& t, std::uint64_t generation,
   for (auto [name, out] : {std::pair{"exp", &exp}, std::pair{"nbf", &nbf}, std::pair{"iat", &iat}}) {
     const auto it = p.find(name);
     if (it == p.end()) continue;
-    if (!it->is_number()) return fail(TokenError::malformed, std::string(name) + " is not a number");
+    if (!it->is_number()) return token_failure(TokenError::malformed, std::string(name) + " is not a number");
     const double v = it->get<double>();
-    if (!std::isfinite(v)) return fail(TokenError::malformed, std::string(name) + " is not finite");
+    if (!std::isfinite(v)) return token_failure(TokenError::malformed, std::string(name) + " is not finite");
     *out = v;
   }
   const double t_now = now();
-  if (!exp && options.require_exp) return fail(TokenError::missing_claim, "no exp");
-  if (exp && t_now >= *exp + leeway) return fail(TokenError::expired, "expired at " + seconds_text(*exp));
-  if (nbf && t_now < *nbf - leeway) return fail(TokenError::not_yet_valid, "not before " + seconds_text(*nbf));
+  if (!exp && options.require_exp) return token_failure(TokenError::missing_claim, "no exp");
+  if (exp && t_now >= *exp + leeway) return token_failure(TokenError::expired, "expired at " + epoch_seconds_text(*exp));
+  if (nbf && t_now < *nbf - leeway) return token_failure(TokenError::not_yet_valid, "not before " + epoch_seconds_text(*nbf));
   if (iat && *iat > t_now + leeway) {
-    return fail(TokenError::not_yet_valid, "issued in the future at " + seconds_text(*iat));
+    return token_failure(TokenError::not_yet_valid, "issued in the future at " + epoch_seconds_text(*iat));
   }
   for (const char* name : {"sub", "jti"}) {
     const auto it = p.find(name);
-    if (it != p.end() && !it->is_string()) return fail(TokenError::malformed, std::string(name) + " is not a string");
+    if (it != p.end() && !it->is_string()) return token_failure(TokenError::malformed, std::string(name) + " is not a string");
   }
 
   const auto aud = p.find("aud");
@@ -349,20 +344,20 @@ VerifyResult JwtVerifier::Impl::accept(ParsedToken& t, std::uint64_t generation,
       aud_match = wanted(*aud);
     } else if (aud->is_array()) {
       for (const auto& v : *aud) {
-        if (!v.is_string()) return fail(TokenError::malformed, "aud holds a non-string");
+        if (!v.is_string()) return token_failure(TokenError::malformed, "aud holds a non-string");
         aud_match = aud_match || wanted(v);
       }
     } else {
-      return fail(TokenError::malformed, "aud is neither a string nor an array");
+      return token_failure(TokenError::malformed, "aud is neither a string nor an array");
     }
   }
   if (!options.audiences.empty()) {
-    if (aud == p.end()) return fail(TokenError::missing_claim, "no aud");
-    if (!aud_match) return fail(TokenError::wrong_audience, "aud " + printable(aud->dump()));
+    if (aud == p.end()) return token_failure(TokenError::missing_claim, "no aud");
+    if (!aud_match) return token_failure(TokenError::wrong_audience, "aud " + printable(aud->dump()));
   }
   for (const auto& name : options.required_claims) {
     const auto it = p.find(name);
-    if (it == p.end() || it->is_null()) return fail(TokenError::missing_claim, "no " + printable(name));
+    if (it == p.end() || it->is_null()) return token_failure(TokenError::missing_claim, "no " + printable(name));
   }
 
   Claims claims(std::move(t.payload));
@@ -377,7 +372,7 @@ VerifyResult JwtVerifier::Impl::accept(ParsedToken& t, std::uint64_t generation,
 std::optional<VerifyResult> JwtVerifier::Impl::verify_now(std::string_view token, CacheKey& key, bool& keyed,
                                                           std::optional<ParsedToken>& pending) const {
   if (token.size() > options.max_token_bytes) {
-    return fail(TokenError::token_too_large, std::to_string(token.size()) + " bytes");
+    return token_failure(TokenError::token_too_large, std::to_string(token.size()) + " bytes");
   }
   keyed = cache && cache->key_for(token, key);
   if (keyed) {
@@ -404,17 +399,17 @@ asio::awaitable<VerifyResult> JwtVerifier::Impl::verify_owned(std::string token)
     const KeySource& source = *options.issuers[pending->issuer].keys;
     keys = co_await source.refresh_for_unknown_kid(pending->kid.value_or(std::string{}));
   } catch (const std::exception& e) {
-    if (!pending) co_return fail(TokenError::internal, e.what());
+    if (!pending) co_return token_failure(TokenError::internal, e.what());
     refresh_error = e.what();
   }
   if (!keys) {
-    co_return fail(TokenError::key_source_unavailable,
+    co_return token_failure(TokenError::key_source_unavailable,
                    refresh_error.empty() ? "issuer keys unavailable" : "key refresh failed: " + refresh_error);
   }
   try {
     co_return *finish(*pending, keys.get(), /*can_refresh=*/false, keyed ? &key : nullptr);
   } catch (const std::exception& e) {
-    co_return fail(TokenError::internal, e.what());
+    co_return token_failure(TokenError::internal, e.what());
   }
 }
 
@@ -434,7 +429,7 @@ std::optional<VerifyResult> JwtVerifier::try_verify_now(std::string_view token) 
     std::optional<ParsedToken> pending;
     return impl_->verify_now(token, key, keyed, pending);
   } catch (const std::exception& e) {
-    return fail(TokenError::internal, e.what());
+    return token_failure(TokenError::internal, e.what());
   }
 }
 

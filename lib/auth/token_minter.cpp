@@ -148,13 +148,13 @@ std::uint64_t next_minter_id() noexcept {
 // The per-thread cache: minted tokens by (minter, source claims payload). An entry holds a copy of
 // the claims, which keeps their payload alive, so its address cannot be reused by another identity
 // while the entry exists; the minter's id is never reused either.
-struct CacheKey {
+struct MintCacheKey {
   std::uint64_t minter;
   const void* payload;
-  bool operator==(const CacheKey&) const noexcept = default;
+  bool operator==(const MintCacheKey&) const noexcept = default;
 };
-struct CacheKeyHash {
-  std::size_t operator()(const CacheKey& k) const noexcept {
+struct MintCacheKeyHash {
+  std::size_t operator()(const MintCacheKey& k) const noexcept {
     return std::hash<const void*>{}(k.payload) ^ static_cast<std::size_t>(k.minter * 0x9E3779B97F4A7C15ull);
   }
 };
@@ -164,7 +164,7 @@ struct CacheEntry {
   time_point minted_at;    // iat
   time_point reuse_until;  // iat + half the token's lifetime
 };
-using Cache = std::unordered_map<CacheKey, CacheEntry, CacheKeyHash>;
+using Cache = std::unordered_map<MintCacheKey, CacheEntry, MintCacheKeyHash>;
 
 Cache& thread_cache() {
   static thread_local Cache cache;
@@ -312,7 +312,7 @@ std::string TokenMinter::mint(const Claims& source, time_point now) const {
   if (!m.options.cache) return m.mint_new(source, now, iat, exp);
 
   Cache& cache = thread_cache();
-  const CacheKey key{m.id, source.payload_id()};
+  const MintCacheKey key{m.id, source.payload_id()};
   if (const auto it = cache.find(key); it != cache.end()) {
     if (it->second.minted_at <= now && now < it->second.reuse_until) return it->second.token;
     cache.erase(it);

@@ -64,7 +64,7 @@ std::string label_key(std::string_view key) {
   return k;
 }
 
-std::string address_text(const asio::ip::address& a) { return a.to_string(); }
+std::string ip_text(const asio::ip::address& a) { return a.to_string(); }
 
 // CEF header fields: '\' and '|' escaped, no line breaks.
 std::string cef_header(std::string_view s) {
@@ -182,13 +182,13 @@ std::string format_ecs(const SecurityEvent& e) {
   ev["module"] = "gatehouse";
   j["service"]["name"] = "gatehouse";
   if (e.peer) {
-    j["source"]["ip"] = detail::address_text(e.peer->address());
+    j["source"]["ip"] = detail::ip_text(e.peer->address());
     j["source"]["port"] = e.peer->port();
   }
   if (e.client_ip) {
-    j["client"]["ip"] = detail::address_text(*e.client_ip);
+    j["client"]["ip"] = detail::ip_text(*e.client_ip);
     // ECS: when the source is a proxy, the address it forwarded for.
-    if (e.peer && e.peer->address() != *e.client_ip) j["network"]["forwarded_ip"] = detail::address_text(*e.client_ip);
+    if (e.peer && e.peer->address() != *e.client_ip) j["network"]["forwarded_ip"] = detail::ip_text(*e.client_ip);
   }
   if (!e.url_path.empty()) j["url"]["path"] = e.url_path;
   if (!e.http_method.empty()) j["http"]["request"]["method"] = e.http_method;
@@ -231,9 +231,9 @@ std::string format_cef(const SecurityEvent& e) {
   if (!e.reason.empty()) add("reason", e.reason);
   if (e.client_ip) {
     if (e.client_ip->is_v4()) {
-      add("src", detail::address_text(*e.client_ip));
+      add("src", detail::ip_text(*e.client_ip));
     } else {
-      add("c6a2", detail::address_text(*e.client_ip));
+      add("c6a2", detail::ip_text(*e.client_ip));
       add("c6a2Label", "Source IPv6 Address");
     }
   }
@@ -242,7 +242,7 @@ std::string format_cef(const SecurityEvent& e) {
       add("spt", std::to_string(e.peer->port()));
     } else {
       asio::ip::tcp::endpoint p = *e.peer;
-      add("cs6", detail::address_text(p.address()) + " " + std::to_string(p.port()));
+      add("cs6", detail::ip_text(p.address()) + " " + std::to_string(p.port()));
       add("cs6Label", "peer");
     }
   }

@@ -64,6 +64,59 @@ bool parse_forwarded_address(std::string_view s, asio::ip::address& out) {
   return !ec;
 }
 
+// The forwarding fields the gateway writes (X-Forwarded-*, X-Real-IP, Forwarded).
+bool is_forwarding_field(std::string_view n) noexcept {
+  switch (n.size()) {
+    case 9: return is_literal(n, "forwarded") || is_literal(n, "x-real-ip");
+    case 15: return is_literal(n, "x-forwarded-for");
+    case 16: return is_literal(n, "x-forwarded-host");
+    case 17: return is_literal(n, "x-forwarded-proto");
+    default: return false;
+  }
+}
+
+// A peer that is not a trusted proxy (the usual case, on every request): whatever forwarding
+// fields it sent are dropped and ours are written, in one pass over the fields and without a
+// scratch string per value. Same values as the general path below.
+void set_forwarded_headers_untrusted(Headers& h, std::string_view peer, bool v6, std::string_view proto) {
+  thread_local std::string host, forwarded;
+  host.clear();
+  bool seen_host = false, any = false;
+  for (auto f : h) {
+    if (!seen_host && f.name.size() == 4 && is_literal(f.name, "host")) {
+      host.assign(f.value);  // copied: adding fields below may move the header block
+      seen_host = true;
+    }
+    any = any || is_forwarding_field(f.name);
+  }
+  if (any) h.remove_if([](const Headers::Field& f) { return is_forwarding_field(f.name); });
+  h.add("x-forwarded-for", peer);
+  h.add("x-real-ip", peer);
+  h.add("x-forwarded-proto", proto);
+  if (!host.empty()) h.add("x-forwarded-host", host);
+  // for=<peer>;host="<host>";proto=<proto>, an IPv6 node quoted and bracketed.
+  forwarded.clear();
+  forwarded.reserve(32 + peer.size() + 2 * host.size());
+  forwarded.append(v6 ? "for=\"[" : "for=");
+  forwarded.append(peer);
+  if (v6) forwarded.append("]\"");
+  if (!host.empty()) {
+    forwarded.append(";host=\"");
+    if (host.find_first_of("\"\\") == std::string::npos) {
+      forwarded.append(host);
+    } else {
+      for (char c : host) {
+        if (c == '"' || c == '\\') forwarded.push_back('\\');
+        forwarded.push_back(c);
+      }
+    }
+    forwarded.push_back('"');
+  }
+  forwarded.append(";proto=");
+  forwarded.append(proto);
+  h.add("forwarded", forwarded);
+}
+
 }  // namespace
 
 Framing request_framing(std::string_view method, bool has_body, std::int64_t length) noexcept {
@@ -124,6 +177,7 @@ void set_forwarded_headers(Exchange& ex, std::string_view peer) {
   Headers& h = ex.request().headers();
   const bool trusted = ex.peer_trusted();
   const std::string_view proto = ex.secure() ? "https" : "http";
+  if (!trusted) return set_forwarded_headers_untrusted(h, peer, ex.peer().address().is_v6(), proto);
   // Scratch strings of this worker thread: values are built here, then copied into the fields
   // (a view into `h` would dangle once `h` grows), without an allocation per request.
   thread_local std::string host, value;

@@ -15,7 +15,7 @@
 namespace gatehouse {
 namespace {
 
-bool printable(std::string_view s) noexcept {
+bool is_printable_field(std::string_view s) noexcept {
   return !s.empty() && std::none_of(s.begin(), s.end(), [](char c) {
     const auto u = static_cast<unsigned char>(c);
     return u < 0x20 || u == 0x7f;
@@ -72,7 +72,7 @@ bool is_spiffe_id(std::string_view text) noexcept {
 bool is_principal(std::string_view text) noexcept {
   if (text.starts_with("spiffe://")) return is_spiffe_id(text);
   for (std::string_view prefix : {"dns:", "uri:", "email:", "ip:", "subject:"})
-    if (text.starts_with(prefix)) return text.size() > prefix.size() && printable(text);
+    if (text.starts_with(prefix)) return text.size() > prefix.size() && is_printable_field(text);
   return false;
 }
 
@@ -123,11 +123,11 @@ ClientIdentity read_client_identity(X509* cert) {
     const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
     switch (gn->type) {
       case GEN_DNS:
-        if (auto s = asn1_text(gn->d.dNSName); printable(s)) id.dns_names.emplace_back(s);
+        if (auto s = asn1_text(gn->d.dNSName); is_printable_field(s)) id.dns_names.emplace_back(s);
         break;
       case GEN_URI:
         ++all_uris;
-        if (auto s = asn1_text(gn->d.uniformResourceIdentifier); printable(s)) {
+        if (auto s = asn1_text(gn->d.uniformResourceIdentifier); is_printable_field(s)) {
           id.uris.emplace_back(s);
           if (iequals_prefix(s, "spiffe://")) {
             ++spiffe_uris;
@@ -136,7 +136,7 @@ ClientIdentity read_client_identity(X509* cert) {
         }
         break;
       case GEN_EMAIL:
-        if (auto s = asn1_text(gn->d.rfc822Name); printable(s)) id.emails.emplace_back(s);
+        if (auto s = asn1_text(gn->d.rfc822Name); is_printable_field(s)) id.emails.emplace_back(s);
         break;
       case GEN_IPADD: {
         const ASN1_OCTET_STRING* ip = gn->d.iPAddress;

@@ -33,9 +33,13 @@ class FastRandom {
 };
 
 /// Writes the 16 lowercase hex digits of `v` to out[0..16).
+/// 16 lowercase hex characters, a byte (two characters) per step: ids are written on every request.
 inline void write_hex64(char* out, std::uint64_t v) noexcept {
   static constexpr char kHex[] = "0123456789abcdef";
-  for (int i = 15; i >= 0; --i, v >>= 4) out[i] = kHex[v & 0xf];
+  for (int i = 14; i >= 0; i -= 2, v >>= 8) {
+    out[i] = kHex[(v >> 4) & 0xf];
+    out[i + 1] = kHex[v & 0xf];
+  }
 }
 
 /// Uniform in [0, 1), from this thread's generator (jitter, random choices; nothing secret).
