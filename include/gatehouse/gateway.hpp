@@ -26,6 +26,7 @@ namespace gatehouse {
 class IpFilter;
 class SecurityEvents;
 class BanList;
+class RedisClient;
 
 struct ListenerOptions {
   std::string address = "127.0.0.1";  ///< IPv4 or IPv6 address ("::" for all IPv6)
@@ -99,6 +100,10 @@ struct GatewayOptions {
   /// (403). The gateway reports ban events to security_events; for scoring, security_events must
   /// have the list's sink() among its sinks (the configuration loader adds it). Null: no bans.
   std::shared_ptr<BanList> bans{};
+  /// Redis connections the gateway reports in its metrics (gatehouse_redis_*, by name): the
+  /// configuration loader lists those of the "redis" section. Reporting only; whatever uses a
+  /// connection holds it itself.
+  std::vector<std::pair<std::string, std::shared_ptr<RedisClient>>> redis{};
 };
 
 /// Everything listen(), use() and route() register, with the options: what Gateway::reload

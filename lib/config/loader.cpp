@@ -196,6 +196,7 @@ GatewayConfig detail::load_config_reusing(std::string_view json_text, const Conf
   }
   if (const json* r = top.find("redis")) {
     config.context.redis = detail::parse_redis(*r, top.at("redis"), reuse.get());
+    for (const auto& [name, client] : config.context.redis) opts.redis.emplace_back(name, client);
   }
   if (const json* b = top.find("bans")) opts.bans = detail::parse_bans(*b, top.at("bans"), config.context, reuse.get());
   // The ban list scores the security events: it is one of their sinks (with no section, the

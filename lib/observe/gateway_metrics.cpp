@@ -75,7 +75,10 @@ struct GatewayMetrics::PoolWatch {
 };
 
 GatewayMetrics::GatewayMetrics(std::shared_ptr<MetricsRegistry> registry)
-    : registry_(std::move(registry)), pools_(std::make_shared<PoolWatch>()), breakers_(std::make_shared<BreakerWatch>()) {
+    : registry_(std::move(registry)),
+      pools_(std::make_shared<PoolWatch>()),
+      breakers_(std::make_shared<BreakerWatch>()),
+      redis_(*registry_) {
   MetricsRegistry& r = *registry_;
   requests = r.counter({"gatehouse_requests_total",
                         "Requests answered, by route, method class (GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, "

@@ -20,6 +20,7 @@
 #include "gatehouse/circuit_breaker.hpp"
 #include "gatehouse/exchange.hpp"
 #include "gatehouse/metrics.hpp"
+#include "observe/redis_metrics.hpp"
 #include "gatehouse/retry_policy.hpp"
 #include "gatehouse/upstream.hpp"
 
@@ -87,6 +88,8 @@ class GatewayMetrics {
   /// An upstream whose circuit breakers the scrape reports (gauges read at scrape time, as long
   /// as the upstream lives).
   void watch_breakers(const std::shared_ptr<const Upstream>& upstream);
+  /// A Redis connection the scrape reports (gatehouse_redis_*, read from its stats()).
+  void watch_redis(std::string name, const std::shared_ptr<RedisClient>& client) { redis_.watch(std::move(name), client); }
 
   // The families (Prometheus names in gateway_metrics.cpp). One line each for new features.
   Counter requests;            // {route, method_class, status_class}
@@ -129,6 +132,7 @@ class GatewayMetrics {
   struct BreakerWatch;
   std::shared_ptr<BreakerWatch> breakers_;
   MetricCallbackHandle breaker_in_use_, breaker_limit_;
+  RedisMetrics redis_;
 };
 
 /// One worker's side: its shard, and the gateway's families. From the worker's thread only.

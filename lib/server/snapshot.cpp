@@ -86,6 +86,7 @@ std::shared_ptr<GatewayShared> build_snapshot(const GatewayDefinition& definitio
     for (std::size_t i = 0; i < routes.size(); ++i)
       s->route_metrics.push_back(&metrics->route(routes[i].name.empty() ? "route" + std::to_string(i) : routes[i].name));
     for (const auto& up : s->upstreams) metrics->watch_breakers(up);
+    for (const auto& [name, client] : options.redis) metrics->watch_redis(name, client);
     s->metrics = std::move(metrics);
   }
   return s;
