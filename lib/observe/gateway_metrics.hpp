@@ -20,9 +20,9 @@
 #include "gatehouse/circuit_breaker.hpp"
 #include "gatehouse/exchange.hpp"
 #include "gatehouse/metrics.hpp"
-#include "observe/redis_metrics.hpp"
 #include "gatehouse/retry_policy.hpp"
 #include "gatehouse/upstream.hpp"
+#include "observe/redis_metrics.hpp"
 
 namespace gatehouse::detail {
 

@@ -336,8 +336,6 @@ std::optional<std::chrono::milliseconds> admit_retry(Call& c, const RetryPolicy&
   return delay;
 }
 
-// A response that is retried never reaches the client. Its connection goes back to the pool when
-// the whole response is already in hand (the usual short error), else it is closed.
 // A retry's backoff. Its own coroutine, so that the timer is not in serve()'s frame: Asio
 // recycles coroutine frames only up to 1020 bytes, and a larger one costs an allocation per
 // request and evicts the recycled frames of the others.
@@ -347,6 +345,8 @@ asio::awaitable<void> pause_for(Worker& worker, std::chrono::milliseconds delay)
   co_await pause.async_wait(use_tuple);
 }
 
+// A response that is retried never reaches the client. Its connection goes back to the pool when
+// the whole response is already in hand (the usual short error), else it is closed.
 void discard_response(Call& c) {
   Http1Parser& parser = c.conn->parser;
   bool ok = true;

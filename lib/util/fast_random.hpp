@@ -32,8 +32,8 @@ class FastRandom {
   std::uint64_t s_[4];
 };
 
-/// Writes the 16 lowercase hex digits of `v` to out[0..16).
-/// 16 lowercase hex characters, a byte (two characters) per step: ids are written on every request.
+/// Writes the 16 lowercase hex digits of `v` to out[0..16), a byte (two digits) per step: request
+/// and trace ids are written on every request.
 inline void write_hex64(char* out, std::uint64_t v) noexcept {
   static constexpr char kHex[] = "0123456789abcdef";
   for (int i = 14; i >= 0; i -= 2, v >>= 8) {
