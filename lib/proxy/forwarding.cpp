@@ -75,9 +75,33 @@ bool is_forwarding_field(std::string_view n) noexcept {
   }
 }
 
+// Appends one Forwarded element (RFC 7239 section 4): for=<peer>;host="<host>";proto=<proto>.
+// An IPv6 node is a quoted "[...]"; the host is a quoted-string, left out when empty.
+void append_forwarded_element(std::string& out, std::string_view peer, bool v6, std::string_view host,
+                              std::string_view proto) {
+  out.reserve(out.size() + 32 + peer.size() + 2 * host.size());
+  out.append(v6 ? "for=\"[" : "for=");
+  out.append(peer);
+  if (v6) out.append("]\"");
+  if (!host.empty()) {
+    out.append(";host=\"");
+    if (host.find_first_of("\"\\") == std::string_view::npos) {
+      out.append(host);
+    } else {
+      for (char c : host) {
+        if (c == '"' || c == '\\') out.push_back('\\');
+        out.push_back(c);
+      }
+    }
+    out.push_back('"');
+  }
+  out.append(";proto=");
+  out.append(proto);
+}
+
 // A peer that is not a trusted proxy (the usual case, on every request): whatever forwarding
 // fields it sent are dropped and ours are written, in one pass over the fields and without a
-// scratch string per value. Same values as the general path below.
+// scratch string per value.
 void set_forwarded_headers_untrusted(Headers& h, std::string_view peer, bool v6, std::string_view proto) {
   thread_local std::string host, forwarded;
   host.clear();
@@ -94,26 +118,8 @@ void set_forwarded_headers_untrusted(Headers& h, std::string_view peer, bool v6,
   h.add("x-real-ip", peer);
   h.add("x-forwarded-proto", proto);
   if (!host.empty()) h.add("x-forwarded-host", host);
-  // for=<peer>;host="<host>";proto=<proto>, an IPv6 node quoted and bracketed.
   forwarded.clear();
-  forwarded.reserve(32 + peer.size() + 2 * host.size());
-  forwarded.append(v6 ? "for=\"[" : "for=");
-  forwarded.append(peer);
-  if (v6) forwarded.append("]\"");
-  if (!host.empty()) {
-    forwarded.append(";host=\"");
-    if (host.find_first_of("\"\\") == std::string::npos) {
-      forwarded.append(host);
-    } else {
-      for (char c : host) {
-        if (c == '"' || c == '\\') forwarded.push_back('\\');
-        forwarded.push_back(c);
-      }
-    }
-    forwarded.push_back('"');
-  }
-  forwarded.append(";proto=");
-  forwarded.append(proto);
+  append_forwarded_element(forwarded, peer, v6, host, proto);
   h.add("forwarded", forwarded);
 }
 
@@ -175,65 +181,46 @@ std::string address_text(const asio::ip::address& a) { return a.to_string(); }
 
 void set_forwarded_headers(Exchange& ex, std::string_view peer) {
   Headers& h = ex.request().headers();
-  const bool trusted = ex.peer_trusted();
   const std::string_view proto = ex.secure() ? "https" : "http";
-  if (!trusted) return set_forwarded_headers_untrusted(h, peer, ex.peer().address().is_v6(), proto);
+  const bool v6 = ex.peer().address().is_v6();
+  if (!ex.peer_trusted()) return set_forwarded_headers_untrusted(h, peer, v6, proto);
+  // A trusted proxy: its chains are extended, the fields it set are kept.
   // Scratch strings of this worker thread: values are built here, then copied into the fields
   // (a view into `h` would dangle once `h` grows), without an allocation per request.
   thread_local std::string host, value;
   host.assign(h.get("host").value_or(""));
 
-  // X-Forwarded-For: append the peer to a trusted chain, else start a new one.
+  // X-Forwarded-For: the peer appended to the proxy's chain.
   value.clear();
-  if (trusted) {
-    for_each_list_element(h, "x-forwarded-for", [&](std::string_view t) {
-      if (!value.empty()) value += ", ";
-      value += t;
-    });
-  }
+  for_each_list_element(h, "x-forwarded-for", [&](std::string_view t) {
+    if (!value.empty()) value += ", ";
+    value += t;
+  });
   if (!value.empty()) value += ", ";
   value += peer;
   h.set("x-forwarded-for", value);
 
-  // X-Real-IP (nginx's convention) names the client, like the last X-Forwarded-For entry: a value
-  // the client sent is kept only from a trusted proxy, else it is replaced by the address we saw.
-  if (!trusted) {
-    h.set("x-real-ip", peer);
-  } else if (!h.contains("x-real-ip")) {
+  // X-Real-IP (nginx's convention) names the client, like the last X-Forwarded-For entry: the
+  // proxy's value is kept, else the client address it vouched for.
+  if (!h.contains("x-real-ip")) {
     if (ex.client_address() == ex.peer().address()) h.set("x-real-ip", peer);
     else h.set("x-real-ip", address_text(ex.client_address()));
   }
-  if (!trusted || !h.contains("x-forwarded-proto")) h.set("x-forwarded-proto", proto);
-  if (!trusted || !h.contains("x-forwarded-host")) {
+  if (!h.contains("x-forwarded-proto")) h.set("x-forwarded-proto", proto);
+  if (!h.contains("x-forwarded-host")) {
     if (host.empty()) h.remove("x-forwarded-host");
     else h.set("x-forwarded-host", host);
   }
 
+  // Forwarded: our element after the proxy's.
   value.clear();
-  if (trusted) {
-    for (auto f : h)
-      if (iequals(f.name, "forwarded")) {
-        if (!value.empty()) value += ", ";
-        value += trim_ows(f.value);
-      }
-  }
-  if (!value.empty()) value += ", ";
-  value += "for=";
-  // An IPv6 node is a quoted "[...]"; a host is a quoted-string unless it is a plain token.
-  const bool v6 = ex.peer().address().is_v6();
-  if (v6) value += "\"[";
-  value += peer;
-  if (v6) value += "]\"";
-  if (!host.empty()) {
-    value += ";host=\"";
-    for (char c : host) {
-      if (c == '"' || c == '\\') value.push_back('\\');
-      value.push_back(c);
+  for (auto f : h)
+    if (iequals(f.name, "forwarded")) {
+      if (!value.empty()) value += ", ";
+      value += trim_ows(f.value);
     }
-    value.push_back('"');
-  }
-  value += ";proto=";
-  value += proto;
+  if (!value.empty()) value += ", ";
+  append_forwarded_element(value, peer, v6, host, proto);
   h.set("forwarded", value);
 }
 
