@@ -133,7 +133,7 @@ struct RedisClientStats {
   std::uint64_t calls = 0;        ///< accepted calls
   std::uint64_t replies = 0;      ///< calls completed with a reply
   std::uint64_t timeouts = 0;
-  std::uint64_t failed_fast = 0;  ///< unavailable or overloaded at once
+  std::uint64_t failed_fast = 0;  ///< failed unsent: Redis unavailable, or too many calls pending
   std::uint64_t connection_lost = 0;
   std::uint64_t connects = 0;     ///< connections made (1 + reconnects)
   std::uint64_t script_loads = 0; ///< SCRIPT LOADs after NOSCRIPT

@@ -223,8 +223,11 @@ void RedisClientImpl::send(std::unique_ptr<RedisCall> call) {
 
 void RedisClientImpl::fail_all(std::deque<std::unique_ptr<RedisCall>>& calls, RedisErrc why) noexcept {
   for (auto& c : calls) {
-    if (!c->done && c->completion && why == RedisErrc::connection_lost)
-      counters.connection_lost.fetch_add(1, std::memory_order_relaxed);
+    // Each failure is counted under its reason (a call that already timed out is not failed twice).
+    if (!c->done && c->completion) {
+      if (why == RedisErrc::connection_lost) counters.connection_lost.fetch_add(1, std::memory_order_relaxed);
+      if (why == RedisErrc::unavailable) counters.failed_fast.fetch_add(1, std::memory_order_relaxed);
+    }
     c->complete(make_error_code(why), {});
   }
   calls.clear();
