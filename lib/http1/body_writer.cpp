@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
-#include <cstring>
 
 #include "core/exchange_access.hpp"
 
@@ -25,33 +24,6 @@ struct BufferRange {
 void Http1BodyWriter::count(std::size_t n) noexcept {
   bytes_ += n;
   if (count_for_) ExchangeAccess::add_bytes_sent(*count_for_, n);
-}
-
-asio::awaitable<bool> Http1BodyWriter::send_tls(std::span<const asio::const_buffer> buffers) {
-  // TLS writes one record per buffer: coalesce into records of up to 16 KiB first.
-  if (buffers.size() == 1) {
-    auto [ec, n] = co_await stream_->write(buffers[0]);
-    count(n);
-    co_return !ec;
-  }
-  PooledBuffer scratch(*buffers_);
-  std::size_t index = 0, offset = 0;
-  while (index < buffers.size()) {
-    std::size_t filled = 0;
-    while (index < buffers.size() && filled < scratch.size()) {
-      const auto& b = buffers[index];
-      const std::size_t take = std::min(b.size() - offset, scratch.size() - filled);
-      std::memcpy(scratch.data() + filled, static_cast<const char*>(b.data()) + offset, take);
-      filled += take;
-      offset += take;
-      if (offset == b.size()) ++index, offset = 0;
-    }
-    if (filled == 0) break;
-    auto [ec, n] = co_await stream_->write(asio::const_buffer(scratch.data(), filled));
-    count(n);
-    if (ec) co_return false;
-  }
-  co_return true;
 }
 
 std::size_t Http1BodyWriter::build(asio::const_buffer* out, char* chunk_header, std::span<const std::string_view> pieces,
@@ -82,7 +54,7 @@ std::size_t Http1BodyWriter::build(asio::const_buffer* out, char* chunk_header, 
 
 BodySink::Now Http1BodyWriter::write_now(std::span<const std::string_view> pieces, std::string_view tail, bool last) {
   if (finished_) return Now::failed;
-  if (stream_->is_tls() || pieces.size() > kMaxPiecesPerWrite) return Now::later;
+  if (pieces.size() > kMaxPiecesPerWrite) return Now::later;
   tcp::socket& socket = stream_->socket();
   asio::error_code ec;
   // Sockets are in non-blocking mode for this (one ioctl per connection, then none).
@@ -94,7 +66,16 @@ BodySink::Now Http1BodyWriter::write_now(std::span<const std::string_view> piece
   std::size_t total = 0;
   for (std::size_t k = 0; k < n; ++k) total += out.b[k].size();
   std::size_t written = 0;
-  if (total > 0) {
+  if (stream_->is_tls()) {
+    // Taken = encrypted; records the socket did not take yet go out with the next write().
+    written = stream_->tls().write_now(socket, std::span<const asio::const_buffer>(out.b, n), ec);
+    if (ec) return Now::failed;
+    count(written);
+    if (written < total || stream_->has_pending_output()) {
+      skip_ = written;
+      return Now::later;
+    }
+  } else if (total > 0) {
     written = socket.write_some(BufferRange{out.b, out.b + n}, ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
     if (ec) return Now::failed;
@@ -131,15 +112,13 @@ asio::awaitable<bool> Http1BodyWriter::write(std::span<const std::string_view> p
         skip = 0;
       }
     }
-    if (first < n) {
+    // TLS records that write_now() encrypted but the socket did not take are sent first.
+    if (first < n || stream_->has_pending_output()) {
       if (watchdog_) watchdog_->set_in(timeout_);
-      if (stream_->is_tls()) {
-        if (!co_await send_tls(std::span<const asio::const_buffer>(out.b + first, n - first))) co_return false;
-      } else {
-        auto [ec, written] = co_await stream_->write(BufferRange{out.b + first, out.b + n});
-        count(written);
-        if (ec) co_return false;
-      }
+      // A TLS stream gathers small buffers into full records itself.
+      auto [ec, written] = co_await stream_->write(BufferRange{out.b + first, out.b + n});
+      count(written);
+      if (ec) co_return false;
     }
   } while (i < pieces.size());
   if (last) finished_ = true;

@@ -10,7 +10,6 @@
 #include "core/body_stream.hpp"
 #include "gatehouse/exchange.hpp"
 #include "http1/serializer.hpp"
-#include "net/buffer_pool.hpp"
 #include "net/stream.hpp"
 #include "net/watchdog.hpp"
 
@@ -18,7 +17,7 @@ namespace gatehouse::detail {
 
 class Http1BodyWriter final : public BodySink {
  public:
-  Http1BodyWriter(Stream& stream, BufferPool& buffers) noexcept : stream_(&stream), buffers_(&buffers) {}
+  explicit Http1BodyWriter(Stream& stream) noexcept : stream_(&stream) {}
   /// Starts a message. `head` must stay valid until the first write. Before each write the
   /// watchdog (if any) gets a deadline of `timeout` from then. Bytes written are added to
   /// `count_for` (if any), as bytes sent to the client.
@@ -33,7 +32,8 @@ class Http1BodyWriter final : public BodySink {
     finished_ = false;
   }
   asio::awaitable<bool> write(std::span<const std::string_view> pieces, std::string_view tail, bool last) override;
-  /// Plain TCP: one non-blocking gathered send; whatever the socket did not take, write() sends.
+  /// One non-blocking gathered send (TLS: encrypted first); whatever the socket did not take,
+  /// write() sends.
   Now write_now(std::span<const std::string_view> pieces, std::string_view tail, bool last) override;
   /// True once the message's end was written.
   bool finished() const noexcept { return finished_; }
@@ -53,11 +53,9 @@ class Http1BodyWriter final : public BodySink {
   /// `tail` and the end of the body). Returns how many.
   std::size_t build(asio::const_buffer* out, char* chunk_header, std::span<const std::string_view> pieces,
                     std::string_view tail, bool final_batch, bool last) const noexcept;
-  asio::awaitable<bool> send_tls(std::span<const asio::const_buffer> buffers);
   void count(std::size_t n) noexcept;
 
   Stream* stream_;
-  BufferPool* buffers_;
   Watchdog* watchdog_ = nullptr;
   Exchange* count_for_ = nullptr;
   std::chrono::milliseconds timeout_{0};

@@ -38,7 +38,7 @@ class Http1Session final : public ClientSession,
         tls_context_(listener_->tls),
         stream_(tls_context_ ? Stream(std::move(socket), *tls_context_) : Stream(std::move(socket))),
         watchdog_(worker.deadlines(), stream_),
-        writer_(stream_, worker.buffers()),
+        writer_(stream_),
         peer_(peer) {
     asio::error_code ec;
     peer_text_ = address_text(peer_.address());
@@ -154,7 +154,7 @@ asio::awaitable<void> Http1Session::run() {
   try {
     if (phase_ == Phase::handshake && stream_.is_tls()) {
       watchdog_.set_in(listener_->options.tls->handshake_timeout);
-      auto [ec] = co_await stream_.tls().async_handshake(asio::ssl::stream_base::server, use_tuple);
+      const asio::error_code ec = co_await stream_.handshake(TlsStream::Role::server);
       if (WorkerMetrics* m = worker_.metrics(); m && listener_->metrics)
         m->tls_handshake(*listener_->metrics, !ec && !watchdog_.timed_out());
       if (ec || watchdog_.timed_out()) {
@@ -180,7 +180,8 @@ asio::awaitable<void> Http1Session::run() {
         phase_ = Phase::idle;
         beg_ = end_ = 0;
         watchdog_.set_in(first_ ? limits.header_timeout : limits.idle_timeout);
-        if (!stream_.is_tls()) {
+        // TLS may hold received bytes above the socket: those are read, not waited for.
+        if (!stream_.has_buffered_input()) {
           if (buf_) {
             // Just served a request: the next one usually follows soon, so wait by reading into
             // the buffer we hold (one syscall for the next request, no change to epoll). The
@@ -207,8 +208,6 @@ asio::awaitable<void> Http1Session::run() {
             co_return;
           }
         } else {
-          // TLS may hold decrypted or undecrypted bytes above the socket, so TLS connections read
-          // directly instead of waiting on the socket.
           buf_.release();
         }
       }

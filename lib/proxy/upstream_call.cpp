@@ -150,7 +150,7 @@ asio::awaitable<Attempt> try_endpoint(Call& c, const UpstreamEndpoint& ep, bool 
   uc.head.clear();
   write_request_head(uc.head, req, c.request_framing, c.request_length);
   c.wd.set(c.try_deadline());
-  Http1BodyWriter writer(uc.stream, c.worker.buffers());
+  Http1BodyWriter writer(uc.stream);
   writer.start(uc.head, c.request_framing, &c.wd, c.try_timeout);
   PumpResult sent;
   if (c.ctx.body.present()) {

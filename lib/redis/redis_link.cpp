@@ -3,6 +3,8 @@
 #include <charconv>
 #include <stdexcept>
 
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 
@@ -37,17 +39,32 @@ void RedisLink::flush() {
   writing.swap(out);
   out.clear();
   write_pending = true;
-  auto done = [self = shared_from_this()](const asio::error_code& ec, std::size_t) {
-    self->write_pending = false;
-    self->writing.clear();
-    if (ec) {
-      self->close();
-      return;
+  if (stream.is_tls()) {
+    try {
+      asio::co_spawn(stream.socket().get_executor(), write_tls(shared_from_this()), asio::detached);
+    } catch (const std::exception&) {
+      close();  // out of memory: the calls in flight fail as on a lost connection
     }
-    self->flush();
-  };
-  if (stream.is_tls()) asio::async_write(stream.tls(), asio::buffer(writing), std::move(done));
-  else asio::async_write(stream.socket(), asio::buffer(writing), std::move(done));
+    return;
+  }
+  asio::async_write(stream.socket(), asio::buffer(writing),
+                    [self = shared_from_this()](const asio::error_code& ec, std::size_t) { self->wrote(ec); });
+}
+
+asio::awaitable<void> RedisLink::write_tls(std::shared_ptr<RedisLink> self) {
+  auto [ec, n] = co_await self->stream.write(asio::buffer(self->writing));
+  (void)n;
+  self->wrote(ec);
+}
+
+void RedisLink::wrote(const asio::error_code& ec) {
+  write_pending = false;
+  writing.clear();
+  if (ec) {
+    close();
+    return;
+  }
+  flush();
 }
 
 asio::awaitable<bool> RedisLink::read_replies(std::size_t n, std::vector<RedisReply>& replies) {

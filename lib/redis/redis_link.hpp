@@ -50,6 +50,10 @@ class RedisLink : public std::enable_shared_from_this<RedisLink> {
   }
   /// Reads until `n` replies arrived (appended to `replies`). False on error or close.
   asio::awaitable<bool> read_replies(std::size_t n, std::vector<RedisReply>& replies);
+
+ private:
+  static asio::awaitable<void> write_tls(std::shared_ptr<RedisLink> self);
+  void wrote(const asio::error_code& ec);
 };
 
 /// Connects to `target`, sends `handshake` pipelined and reads their replies, all before

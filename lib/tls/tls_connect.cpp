@@ -2,7 +2,6 @@
 
 #include <memory>
 
-#include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
 
 #include "tls/tls_context.hpp"
@@ -60,7 +59,7 @@ asio::awaitable<ConnectError> connect_stream(Stream& stream, std::span<const tcp
   stream.socket().set_option(tcp::no_delay(true), ignored);
   if (stream.is_tls()) {
     prepare_client_stream(stream.tls().native_handle(), host);
-    auto [hec] = co_await stream.tls().async_handshake(asio::ssl::stream_base::client, use_tuple);
+    const asio::error_code hec = co_await stream.handshake(TlsStream::Role::client);
     if (hec || watch->fired) co_return fail(ConnectError::Step::handshake, hec);
   }
   co_return result;

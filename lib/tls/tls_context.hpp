@@ -13,7 +13,7 @@
 
 namespace gatehouse::detail {
 
-/// Builds the context a listener hands to asio::ssl::stream. TLS 1.2-1.3, ECDHE+AEAD suites only,
+/// Builds the context of a listener's TLS streams (tls_stream.hpp). TLS 1.2-1.3, ECDHE+AEAD suites only,
 /// no compression or renegotiation, ALPN http/1.1. With several certificates, SNI switches the
 /// connection to the context of the first certificate whose names match (exact names before
 /// wildcards); the first certificate is the default. The extra contexts are owned by the returned

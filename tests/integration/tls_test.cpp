@@ -313,6 +313,61 @@ TEST_CASE("tls: mTLS to the upstream works only with the client certificate") {
   CHECK(svc.hits == 1);
 }
 
+TEST_CASE("tls: pipelined requests and 1 MiB bodies both ways on one connection, TLS on both sides") {
+  // The gateway's TLS stream gathers small writes into records, sends large bodies in few writes,
+  // and reads requests that arrived together with an earlier one (held above the socket).
+  TestPki pki;
+  const auto leaf = pki.issue("localhost", {"localhost"}, {"127.0.0.1"});
+  std::string big(1 << 20, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+  httplib::SSLServer svc(leaf.cert_file.c_str(), leaf.key_file.c_str());
+  REQUIRE(svc.is_valid());
+  svc.Get("/big", [&](const httplib::Request&, httplib::Response& res) { res.set_content(big, "text/plain"); });
+  svc.Post("/echo", [](const httplib::Request& req, httplib::Response& res) {
+    unsigned sum = 0;
+    for (unsigned char c : req.body) sum = sum * 31 + c;
+    res.set_content("size=" + std::to_string(req.body.size()) + " sum=" + std::to_string(sum), "text/plain");
+  });
+  ServerThread runner;  // after what the handlers use: stops the server first
+  const auto svc_port = runner.start(svc);
+  GatewayUnderTest g;
+  g.gw->route({.path = "/hello", .origin = [](Exchange&) { return Flow::respond(Response(Status::ok, "ok")); }});
+  g.gw->route({.path = "/", .origin = upstream_at(svc_port, {.name = "tls", .tls = UpstreamTls{
+      .ca_file = pki.ca_cert, .server_name = "localhost"}})});
+  const auto port = g.start(ServerTls{.certificates = {leaf}});
+  TlsClient c(port, pki.ca_cert, "localhost");
+  REQUIRE(c.connected());
+
+  // Two requests in one TLS record, then two records sent back to back (received together, the
+  // second waits above the socket): each must be answered without more bytes from the client.
+  REQUIRE(c.write("GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\nGET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  REQUIRE(c.write("GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  REQUIRE(c.write("GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  auto count = [](const std::string& s, std::string_view what) {
+    std::size_t n = 0;
+    for (auto at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
+    return n;
+  };
+  const auto four = c.read(3s, [&](const std::string& s) { return count(s, "\r\n\r\nok") == 4; });
+  CHECK(count(four.bytes, "HTTP/1.1 200") == 4);
+  CHECK(!four.closed);
+
+  REQUIRE(c.write("GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  const auto got = c.read(10s, [](const std::string& s) { return has_complete_response(s); });
+  CHECK(status_of(got.bytes) == 200);
+  CHECK(body_of(got.bytes).size() == big.size());
+  CHECK(body_of(got.bytes) == big);
+
+  unsigned sum = 0;
+  for (unsigned char ch : big) sum = sum * 31 + ch;
+  REQUIRE(c.write("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: " + std::to_string(big.size()) +
+                  "\r\n\r\n" + big));
+  const auto echoed = c.read(10s, [](const std::string& s) { return has_complete_response(s); });
+  CHECK(status_of(echoed.bytes) == 200);
+  CHECK(body_of(echoed.bytes) == "size=" + std::to_string(big.size()) + " sum=" + std::to_string(sum));
+  CHECK(!echoed.closed);
+}
+
 TEST_CASE("tls: an idle keep-alive TLS connection is closed after idle_timeout") {
   TestPki pki;
   const auto leaf = pki.issue("localhost", {"localhost"});
