@@ -95,9 +95,18 @@ class Http1Session final : public ClientSession,
   void follow_reload() noexcept;
   /// Reads more bytes from the client into buf_ (which must be fully parsed).
   asio::awaitable<bool> fill_buffer();
+  /// Right after a response: waits for the next request by reading into buf_ (one syscall when
+  /// it comes soon, no change to epoll), without this coroutine: run() ends, and resume() starts
+  /// it again when bytes arrive. Held between requests, the coroutine's frames would outlive the
+  /// request on every idle connection and, once freed, leave holes between the connections'
+  /// long-lived allocations that the heap cannot give back. The worker's sweep cancels the read
+  /// of a connection that stays idle, which then parks.
+  void wait_hot();
   /// Waits for the client's next bytes without a coroutine frame or a buffer (an idle keep-alive
-  /// connection costs little more than its socket), then runs run() again.
-  void park();
+  /// connection costs little more than its socket), then resumes.
+  void park() noexcept;
+  /// Runs run() again for bytes that arrived while idle.
+  void resume() noexcept;
   /// Answers a request refused before routing, and ends the connection.
   /// `report`: a security event for the refusal (not for a banned client: it was reported when banned).
   asio::awaitable<bool> refuse(Exchange& ex, unsigned status, std::string_view why, bool report = true);
@@ -142,9 +151,9 @@ class Http1Session final : public ClientSession,
   bool closing_ = false;           // no further request on this connection
   bool close_after_ = false;       // the response in progress says Connection: close
   bool continue_pending_ = false;  // a 100 Continue is owed before the body is read
-  bool hot_idle_ = false;          // idle, waiting in a read that holds buf_
+  bool hot_idle_ = false;          // idle, waiting in wait_hot()'s read that holds buf_
   bool first_ = true;              // no request yet: the header timeout applies while idle
-  bool woken_ = false;             // run() restarted by park(): bytes are waiting
+  bool woken_ = false;             // run() restarted by resume(): bytes are waiting
   bool had_request_ = false;       // a request head arrived on this connection
   bool retiring_ = false;          // the connection ends after its next (or current) response
 };
@@ -182,30 +191,15 @@ asio::awaitable<void> Http1Session::run() {
         watchdog_.set_in(first_ ? limits.header_timeout : limits.idle_timeout);
         if (!stream_.is_tls()) {
           if (buf_) {
-            // Just served a request: the next one usually follows soon, so wait by reading into
-            // the buffer we hold (one syscall for the next request, no change to epoll). The
-            // worker's sweep cancels this read when the connection stays idle.
-            hot_idle_ = true;
-            idle_tick_ = worker_.tick();
             // The worker's other connections first: the next request needs a round trip, and
             // reading before it arrives costs a syscall that only says "not yet".
             if (worker_.others_busy()) co_await asio::post(worker_.executor(), use_tuple_void);
-            auto [ec, n] = co_await stream_.read_some(asio::buffer(buf_.data(), buf_.size()));
-            hot_idle_ = false;
-            if (!ec && n > 0) {
-              end_ = n;
-              early_bytes_ = n;
-            } else if (ec != asio::error::operation_aborted || closing_ || watchdog_.timed_out()) {
-              break;
-            }
-          }
-          if (beg_ == end_) {
-            // Idle for a while (or new): wait for bytes holding neither a buffer nor this
-            // coroutine; park() starts run() again when the client sends.
-            buf_.release();
+            if (closing_ || watchdog_.timed_out()) break;
+            wait_hot();
+          } else {
             park();
-            co_return;
           }
+          co_return;
         } else {
           // TLS may hold decrypted or undecrypted bytes above the socket, so TLS connections read
           // directly instead of waiting on the socket.
@@ -223,21 +217,52 @@ asio::awaitable<void> Http1Session::run() {
   stream_.close();
 }
 
-void Http1Session::park() {
-  stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](const asio::error_code& ec) {
-    if (ec || self->closing_ || self->watchdog_.timed_out()) {
-      self->watchdog_.stop();
-      self->stream_.close();
-      return;
-    }
-    self->woken_ = true;
-    try {
-      asio::co_spawn(self->worker_.executor(), self->run(), asio::detached);
-    } catch (const std::exception&) {
-      self->watchdog_.stop();
-      self->stream_.close();
-    }
-  });
+void Http1Session::wait_hot() {
+  hot_idle_ = true;
+  idle_tick_ = worker_.tick();
+  stream_.socket().async_read_some(
+      asio::buffer(buf_.data(), buf_.size()),
+      [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
+        self->hot_idle_ = false;
+        if (!ec && n > 0) {
+          self->end_ = n;
+          self->early_bytes_ = n;
+          self->resume();
+        } else if (ec == asio::error::operation_aborted && !self->closing_ && !self->watchdog_.timed_out()) {
+          // The sweep's cancel: idle for a while.
+          self->park();
+        } else {
+          self->watchdog_.stop();
+          self->stream_.close();
+        }
+      });
+}
+
+void Http1Session::resume() noexcept {
+  woken_ = true;
+  try {
+    asio::co_spawn(worker_.executor(), run(), asio::detached);
+  } catch (const std::exception&) {
+    watchdog_.stop();
+    stream_.close();
+  }
+}
+
+void Http1Session::park() noexcept {
+  buf_.release();
+  try {
+    stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](const asio::error_code& ec) {
+      if (ec || self->closing_ || self->watchdog_.timed_out()) {
+        self->watchdog_.stop();
+        self->stream_.close();
+        return;
+      }
+      self->resume();
+    });
+  } catch (const std::exception&) {  // no memory for the wait: the connection goes
+    watchdog_.stop();
+    stream_.close();
+  }
 }
 
 asio::awaitable<bool> Http1Session::fill_buffer() {
