@@ -113,16 +113,16 @@ class Http1Session final : public ClientSession,
 
   // Downstream: the pipeline's view of the client.
   BodySource* request_body() noexcept override {
-    return parser_.chunked() || parser_.content_length() > 0 ? this : nullptr;
+    return parser_->chunked() || parser_->content_length() > 0 ? this : nullptr;
   }
   void start_response(Exchange& ex, std::int64_t length) override;
   BodySink& response_sink() noexcept override { return writer_; }
 
   // BodySource: the request body as it arrives.
-  std::span<std::string_view> pieces() noexcept override { return parser_.body_pieces(); }
-  bool complete() const noexcept override { return !parser_.in_message(); }
-  std::int64_t length() const noexcept override { return parser_.chunked() ? -1 : parser_.content_length(); }
-  void consume() noexcept override { parser_.clear_body(); }
+  std::span<std::string_view> pieces() noexcept override { return parser_->body_pieces(); }
+  bool complete() const noexcept override { return !parser_->in_message(); }
+  std::int64_t length() const noexcept override { return parser_->chunked() ? -1 : parser_->content_length(); }
+  void consume() noexcept override { parser_->clear_body(); }
   asio::awaitable<BodyRead> read_more() override;
 
   Worker& worker_;
@@ -135,7 +135,7 @@ class Http1Session final : public ClientSession,
   Stream stream_;
   Watchdog watchdog_;
   Http1BodyWriter writer_;
-  Http1Parser parser_{Http1Parser::Kind::request};
+  Http1Parser* parser_ = nullptr;  // during a request only: the worker's (idle connections hold none)
   PooledBuffer buf_;
   std::size_t beg_ = 0, end_ = 0;  // unparsed bytes in buf_
   tcp::endpoint peer_;
@@ -306,23 +306,28 @@ asio::awaitable<bool> Http1Session::serve_one() {
   const Limits* limits = &shared().options.limits;
   ExchangePool::Lease lease = worker_.exchanges().take();
   Exchange& ex = *lease;
+  Recycler<Http1Parser>::Lease parser = worker_.request_parsers().take(Http1Parser::Kind::request);
+  parser_ = &*parser;
+  parser_->reset();  // it may come from another connection (a request parser carries nothing over)
   current_ = &ex;
   worker_.exchange_started();
   struct Forget {
     Exchange*& current;
+    Http1Parser*& parser;
     Worker& worker;
     ~Forget() {
       current = nullptr;
+      parser = nullptr;
       worker.exchange_ended();
     }
-  } forget{current_, worker_};
+  } forget{current_, parser_, worker_};
   ExchangeAccess::set_peer(ex, peer_, peer_trusted_);
   ExchangeAccess::set_secure(ex, stream_.is_tls(), sni_);
   ExchangeAccess::set_client_identity(ex, client_identity_.get());
   ExchangeAccess::set_security_events(ex, shared().options.security_events.get());
   ExchangeAccess::add_bytes_received(ex, std::exchange(early_bytes_, 0));
   if (WorkerMetrics* m = worker_.metrics()) ExchangeAccess::set_metrics(ex, m, &m->shard);
-  parser_.start_request(&ex.request(), shared().parse_limits);
+  parser_->start_request(&ex.request(), shared().parse_limits);
   ex.request().headers().reserve(1024, 16);
   close_after_ = false;
   continue_pending_ = false;
@@ -354,9 +359,9 @@ asio::awaitable<bool> Http1Session::serve_one() {
         watchdog_.set_in(limits->header_timeout);
       }
     }
-    auto r = parser_.feed(buf_.data() + beg_, end_ - beg_);
+    auto r = parser_->feed(buf_.data() + beg_, end_ - beg_);
     beg_ += r.consumed;
-    if (r.error) co_return co_await refuse(ex, parser_.error_status(), parser_.error_reason());
+    if (r.error) co_return co_await refuse(ex, parser_->error_status(), parser_->error_reason());
     if (r.head_complete) break;
   }
   had_request_ = true;
@@ -377,7 +382,7 @@ asio::awaitable<bool> Http1Session::serve_one() {
   // Upgrades (WebSocket, h2c) are not supported: the request is forwarded without its Upgrade
   // fields, and the connection ends after the answer, since llhttp treats what follows an upgrade
   // as another protocol.
-  if (parser_.upgrade()) closing_ = true;
+  if (parser_->upgrade()) closing_ = true;
   if (peer_trusted_)
     ExchangeAccess::set_client_address(ex, client_address_from(req.headers(), peer_.address(), shared.trusted_proxies));
   // Banned since the connection was accepted, or behind a trusted proxy: refused per request.
@@ -397,7 +402,7 @@ asio::awaitable<bool> Http1Session::serve_one() {
   const CompiledRoute* route = router.match(req.host(), req.path(), req.method(), method_mismatch);
   if (route) ExchangeAccess::set_route_name(ex, route->route.name);
   request_deadline_ = ex.start_time() + limits->request_timeout;
-  continue_pending_ = parser_.expect_continue() && req.version_minor() == 1 && parser_.in_message();
+  continue_pending_ = parser_->expect_continue() && req.version_minor() == 1 && parser_->in_message();
   phase_ = Phase::upstream;
 
   ExchangePlan plan{ex, router.global_chain(), nullptr, method_mismatch ? 405u : 404u, *this, &worker_, &watchdog_,
@@ -432,10 +437,10 @@ asio::awaitable<BodyRead> Http1Session::read_more() {
   if (beg_ == end_) {
     // An upload larger than the buffer streams through a bigger one: fewer syscalls.
     if (buf_ && !buf_.large()) {
-      if (parser_.chunked()) {
+      if (parser_->chunked()) {
         buf_.grow(BufferPool::kMedium);
       } else {
-        const auto left = static_cast<std::uint64_t>(parser_.content_length()) - parser_.body_bytes();
+        const auto left = static_cast<std::uint64_t>(parser_->content_length()) - parser_->body_bytes();
         if (left > buf_.size()) buf_.grow(BufferPool::size_for(left));
       }
     }
@@ -448,11 +453,11 @@ asio::awaitable<BodyRead> Http1Session::read_more() {
       co_return BodyRead{BodyRead::Kind::closed};
     }
   }
-  auto r = parser_.feed(buf_.data() + beg_, end_ - beg_);
+  auto r = parser_->feed(buf_.data() + beg_, end_ - beg_);
   beg_ += r.consumed;
   if (r.error) {
-    if (current_) note_refused_request(*current_, parser_.error_status(), parser_.error_reason());
-    co_return BodyRead{BodyRead::Kind::malformed, parser_.error_status(), parser_.error_reason()};
+    if (current_) note_refused_request(*current_, parser_->error_status(), parser_->error_reason());
+    co_return BodyRead{BodyRead::Kind::malformed, parser_->error_status(), parser_->error_reason()};
   }
   co_return BodyRead{};
 }
@@ -469,8 +474,8 @@ void Http1Session::start_response(Exchange& ex, std::int64_t length) {
   else if (length >= 0) framing = Framing::length;
   else framing = req.version_minor() == 0 ? Framing::close : Framing::chunked;
   // A request body left unread (the answer came first) makes the connection unusable.
-  close_after_ = closing_ || retiring_ || worker_.draining() || !parser_.head_done() || !parser_.keep_alive() ||
-                 parser_.in_message() || framing == Framing::close;
+  close_after_ = closing_ || retiring_ || worker_.draining() || !parser_->head_done() || !parser_->keep_alive() ||
+                 parser_->in_message() || framing == Framing::close;
   std::string& head = ExchangeAccess::wire_head(ex);
   head.clear();
   write_response_head(head, resp, req.version_minor(), framing, length >= 0 ? static_cast<std::uint64_t>(length) : 0,

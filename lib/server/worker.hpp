@@ -27,6 +27,7 @@
 #include "proxy/upstream_pool.hpp"
 #include "server/connection_limits.hpp"
 #include "server/router.hpp"
+#include "util/recycler.hpp"
 
 namespace gatehouse::detail {
 
@@ -161,6 +162,8 @@ class Worker {
     return *session_blocks_;
   }
   ExchangePool& exchanges() noexcept { return exchanges_; }
+  /// HTTP/1 request parsers, held by a session during a request only.
+  Recycler<Http1Parser>& request_parsers() noexcept { return request_parsers_; }
   UpstreamPool& pool_for(const Upstream& u);
   bool draining() const noexcept { return draining_; }
   /// This worker's metrics (its own shard); null when the gateway's metrics are off.
@@ -209,6 +212,7 @@ class Worker {
   DeadlineQueue deadlines_;
   std::unique_ptr<SlabPool> session_blocks_;  // outlives every session (sessions end before workers)
   ExchangePool exchanges_;
+  Recycler<Http1Parser> request_parsers_;
   std::unordered_map<const Upstream*, PoolEntry> pools_;
   std::optional<WorkerMetrics> metrics_;
   ClientSession* sessions_ = nullptr;  // head of the intrusive list
