@@ -95,12 +95,13 @@ class Http1Session final : public ClientSession,
   void follow_reload() noexcept;
   /// Reads more bytes from the client into buf_ (which must be fully parsed).
   asio::awaitable<bool> fill_buffer();
-  /// Right after a response: waits for the next request by reading into buf_ (one syscall when
-  /// it comes soon, no change to epoll), without this coroutine: run() ends, and resume() starts
-  /// it again when bytes arrive. Held between requests, the coroutine's frames would outlive the
-  /// request on every idle connection and, once freed, leave holes between the connections'
-  /// long-lived allocations that the heap cannot give back. The worker's sweep cancels the read
-  /// of a connection that stays idle, which then parks.
+  /// Right after a response, once the worker has Worker::kCoroutineWaits connections waiting
+  /// inside their coroutine: waits for the next request by reading into buf_ as run() does, but
+  /// without the coroutine (run() ends; resume() starts it again when bytes arrive). Respawning
+  /// costs about 1,200 instructions per request; held by thousands of idle connections, the
+  /// frames (about 2.4 KB each) would leave holes between the connections' long-lived
+  /// allocations, which the heap cannot give back once they are freed. The worker's sweep cancels
+  /// the read of a connection that stays idle, which then parks.
   void wait_hot();
   /// Waits for the client's next bytes without a coroutine frame or a buffer (an idle keep-alive
   /// connection costs little more than its socket), then resumes.
@@ -191,15 +192,33 @@ asio::awaitable<void> Http1Session::run() {
         watchdog_.set_in(first_ ? limits.header_timeout : limits.idle_timeout);
         if (!stream_.is_tls()) {
           if (buf_) {
+            // Just served a request: the next one usually follows soon, so wait by reading into
+            // the buffer we hold (one syscall for the next request, no change to epoll). The
+            // worker's sweep cancels this read when the connection stays idle.
             // The worker's other connections first: the next request needs a round trip, and
             // reading before it arrives costs a syscall that only says "not yet".
             if (worker_.others_busy()) co_await asio::post(worker_.executor(), use_tuple_void);
             if (closing_ || watchdog_.timed_out()) break;
-            wait_hot();
-          } else {
-            park();
+            Worker::CoroutineWait in_coroutine(worker_);
+            if (!in_coroutine) {
+              wait_hot();  // many connections wait already: this one waits without its frames
+              co_return;
+            }
+            hot_idle_ = true;
+            idle_tick_ = worker_.tick();
+            auto [ec, n] = co_await stream_.read_some(asio::buffer(buf_.data(), buf_.size()));
+            hot_idle_ = false;
+            if (!ec && n > 0) {
+              end_ = n;
+              early_bytes_ = n;
+            } else if (ec != asio::error::operation_aborted || closing_ || watchdog_.timed_out()) {
+              break;
+            }
           }
-          co_return;
+          if (beg_ == end_) {
+            park();
+            co_return;
+          }
         } else {
           // TLS may hold decrypted or undecrypted bytes above the socket, so TLS connections read
           // directly instead of waiting on the socket.

@@ -475,6 +475,30 @@ TEST_CASE("client: a keep-alive connection serves its next request at once, afte
   ::close(fd);
 }
 
+TEST_CASE("client: many keep-alive connections waiting at once are all served at once, after a pause and once parked") {
+  // More than a worker lets wait inside their coroutine (64): the rest wait without it.
+  GatewayUnderTest g;
+  g.gw->route(ok_handler_route());
+  const auto port = g.start();
+  std::vector<int> fds;
+  for (int i = 0; i < 80; ++i) fds.push_back(connect_loopback(port));
+  const auto round = [&fds](const char* when) {
+    CAPTURE(when);
+    for (int fd : fds) REQUIRE(send_all(fd, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+    int ok = 0;
+    for (int fd : fds) {
+      const std::string r = receive(fd, 3s, [](const std::string& s) { return has_complete_response(s); });
+      ok += status_of(r) == 200 && body_of(r) == "here";
+    }
+    CHECK(ok == 80);
+  };
+  round("first request");
+  round("at once");
+  std::this_thread::sleep_for(1700ms);  // past the worker's sweep: parked
+  round("once parked");
+  for (int fd : fds) ::close(fd);
+}
+
 TEST_CASE("client: a request cut off or malformed on one connection does not disturb the next connection") {
   // One worker: the next connection's request is parsed by the parser the broken one used.
   GatewayUnderTest g;
