@@ -9,7 +9,15 @@
 
 namespace gatehouse::detail {
 
-template <class T>
+/// What Recycler does to an object given back: nothing (the next user prepares it).
+struct KeepAsIs {
+  template <class T>
+  void operator()(T&) const noexcept {}
+};
+
+/// `Clean`: called on every object given back, kept or not, so that what it holds ends with its
+/// use.
+template <class T, class Clean = KeepAsIs>
 class Recycler {
  public:
   /// Gives its object back to the recycler when it ends.
@@ -46,6 +54,7 @@ class Recycler {
 
  private:
   void give_back(std::unique_ptr<T> object) noexcept {
+    Clean{}(*object);
     if (free_.size() >= keep_) return;
     try {
       free_.push_back(std::move(object));
