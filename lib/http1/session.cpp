@@ -152,7 +152,7 @@ class Http1Session final : public ClientSession,
   bool closing_ = false;           // no further request on this connection
   bool close_after_ = false;       // the response in progress says Connection: close
   bool continue_pending_ = false;  // a 100 Continue is owed before the body is read
-  bool hot_idle_ = false;          // idle, waiting in wait_hot()'s read that holds buf_
+  bool hot_idle_ = false;          // idle, waiting in a read that holds buf_ (run()'s or wait_hot()'s)
   bool first_ = true;              // no request yet: the header timeout applies while idle
   bool woken_ = false;             // run() restarted by resume(): bytes are waiting
   bool had_request_ = false;       // a request head arrived on this connection
