@@ -24,7 +24,8 @@
 #   BENCH_REPEATS      measured runs per proxy and scenario (default 2)
 #   BENCH_WARMUP       seconds of unrecorded warm-up per proxy and scenario (default 1, 0: none)
 #   BENCH_SCENARIOS    subset of "small small-hdr 64k 1m tls-small" (default: all five); small-hdr:
-#                      nginx also writes the forwarding fields and request id gatehouse writes
+#                      nginx also writes the forwarding fields and request id gatehouse writes;
+#                      "none": no load run (e.g. the idle-memory test alone)
 #   BENCH_IDLE_CONNS   idle keep-alive connections for the memory test (default 2000, 0: skip)
 #   BENCH_IDLE_PROXIES subset of "gatehouse nginx haproxy" for the memory test (default: all three)
 #   BENCH_IDLE_SETTLE  seconds between the last idle connection's answer and the RSS reading
@@ -100,6 +101,7 @@ check_int BENCH_QUIET_WAIT 0 3600
 check_int BENCH_RETRIES 0 20
 [[ $BENCH_STRACE == 0 || $BENCH_STRACE == 1 ]] || die "BENCH_STRACE must be 0 or 1"
 [[ $BENCH_SELFCHECK == 0 || $BENCH_SELFCHECK == 1 ]] || die "BENCH_SELFCHECK must be 0 or 1"
+[[ $BENCH_SCENARIOS == none ]] && BENCH_SCENARIOS=""
 for s in $BENCH_SCENARIOS; do
   [[ -n ${SCENARIO[$s]:-} ]] || die "unknown scenario '$s' in BENCH_SCENARIOS (known: $KNOWN_SCENARIOS)"
 done

@@ -95,22 +95,5 @@ void ExchangeAccess::reset(Exchange& ex) noexcept {
   ex.peer_trusted_ = ex.secure_ = false;
 }
 
-ExchangePool::Lease ExchangePool::take() {
-  if (free_.empty()) return Lease(*this, std::make_unique<Exchange>());
-  std::unique_ptr<Exchange> ex = std::move(free_.back());
-  free_.pop_back();
-  return Lease(*this, std::move(ex));
-}
-
-void ExchangePool::give_back(std::unique_ptr<Exchange> ex) noexcept {
-  // Keep as many as are busy at once (bounded), each reset now so its slots end with the request.
-  ExchangeAccess::reset(*ex);
-  if (free_.size() >= 256) return;
-  try {
-    free_.push_back(std::move(ex));
-  } catch (...) {
-  }
-}
-
 }  // namespace detail
 }  // namespace gatehouse

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gatehouse/exchange.hpp"
+#include "util/recycler.hpp"
 
 namespace gatehouse::detail {
 
@@ -58,29 +59,11 @@ struct ExchangeAccess {
   static void reset(Exchange& ex) noexcept;
 };
 
-/// Recycled exchanges of one worker: a request takes one and gives it back when it ends.
-class ExchangePool {
- public:
-  class Lease {
-   public:
-    Lease(ExchangePool& pool, std::unique_ptr<Exchange> ex) noexcept : pool_(&pool), ex_(std::move(ex)) {}
-    Lease(Lease&& o) noexcept = default;
-    Lease& operator=(Lease&&) = delete;
-    ~Lease() {
-      if (ex_) pool_->give_back(std::move(ex_));
-    }
-    Exchange& operator*() const noexcept { return *ex_; }
-    Exchange* operator->() const noexcept { return ex_.get(); }
-
-   private:
-    ExchangePool* pool_;
-    std::unique_ptr<Exchange> ex_;
-  };
-  Lease take();
-
- private:
-  void give_back(std::unique_ptr<Exchange> ex) noexcept;
-  std::vector<std::unique_ptr<Exchange>> free_;
+/// Resets an exchange given back (ExchangeAccess::reset), so that its slots end with the request.
+struct ResetExchange {
+  void operator()(Exchange& ex) const noexcept { ExchangeAccess::reset(ex); }
 };
+/// Recycled exchanges of one worker: a request takes one and gives it back when it ends.
+using ExchangePool = Recycler<Exchange, ResetExchange>;
 
 }  // namespace gatehouse::detail

@@ -58,6 +58,10 @@ void Http1Parser::start_request(Request* req, const ParseLimits& limits) {
   if (llhttp_get_errno(&parser_) == HPE_PAUSED) llhttp_resume(&parser_);
 }
 
+void Http1Parser::reset() noexcept {
+  llhttp_reset(&parser_);
+}
+
 void Http1Parser::start_response(Response* resp, const ParseLimits& limits, bool head_request) {
   resp_ = resp;
   req_ = nullptr;

@@ -37,6 +37,9 @@ class Http1Parser {
 
   /// Prepares for the next request; fields are parsed into `req`.
   void start_request(Request* req, const ParseLimits& limits);
+  /// Forgets where the previous message left llhttp (ended, failed or cut off): for a parser that
+  /// moves to another connection.
+  void reset() noexcept;
   /// Prepares for the next response; `head_request` means the response has no body whatever its
   /// headers say.
   void start_response(Response* resp, const ParseLimits& limits, bool head_request);

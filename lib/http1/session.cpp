@@ -95,25 +95,35 @@ class Http1Session final : public ClientSession,
   void follow_reload() noexcept;
   /// Reads more bytes from the client into buf_ (which must be fully parsed).
   asio::awaitable<bool> fill_buffer();
+  /// Right after a response, once the worker has Worker::kCoroutineWaits connections waiting
+  /// inside their coroutine: waits for the next request by reading into buf_ as run() does, but
+  /// without the coroutine (run() ends; resume() starts it again when bytes arrive). Respawning
+  /// costs about 1,200 instructions per request; held by thousands of idle connections, the
+  /// frames (about 2.4 KB each) would leave holes between the connections' long-lived
+  /// allocations, which the heap cannot give back once they are freed. The worker's sweep cancels
+  /// the read of a connection that stays idle, which then parks.
+  void wait_hot();
   /// Waits for the client's next bytes without a coroutine frame or a buffer (an idle keep-alive
-  /// connection costs little more than its socket), then runs run() again.
-  void park();
+  /// connection costs little more than its socket), then resumes.
+  void park() noexcept;
+  /// Runs run() again for bytes that arrived while idle.
+  void resume() noexcept;
   /// Answers a request refused before routing, and ends the connection.
   /// `report`: a security event for the refusal (not for a banned client: it was reported when banned).
   asio::awaitable<bool> refuse(Exchange& ex, unsigned status, std::string_view why, bool report = true);
 
   // Downstream: the pipeline's view of the client.
   BodySource* request_body() noexcept override {
-    return parser_.chunked() || parser_.content_length() > 0 ? this : nullptr;
+    return parser_->chunked() || parser_->content_length() > 0 ? this : nullptr;
   }
   void start_response(Exchange& ex, std::int64_t length) override;
   BodySink& response_sink() noexcept override { return writer_; }
 
   // BodySource: the request body as it arrives.
-  std::span<std::string_view> pieces() noexcept override { return parser_.body_pieces(); }
-  bool complete() const noexcept override { return !parser_.in_message(); }
-  std::int64_t length() const noexcept override { return parser_.chunked() ? -1 : parser_.content_length(); }
-  void consume() noexcept override { parser_.clear_body(); }
+  std::span<std::string_view> pieces() noexcept override { return parser_->body_pieces(); }
+  bool complete() const noexcept override { return !parser_->in_message(); }
+  std::int64_t length() const noexcept override { return parser_->chunked() ? -1 : parser_->content_length(); }
+  void consume() noexcept override { parser_->clear_body(); }
   asio::awaitable<BodyRead> read_more() override;
 
   Worker& worker_;
@@ -126,7 +136,7 @@ class Http1Session final : public ClientSession,
   Stream stream_;
   Watchdog watchdog_;
   Http1BodyWriter writer_;
-  Http1Parser parser_{Http1Parser::Kind::request};
+  Http1Parser* parser_ = nullptr;  // during a request only: the worker's (idle connections hold none)
   PooledBuffer buf_;
   std::size_t beg_ = 0, end_ = 0;  // unparsed bytes in buf_
   tcp::endpoint peer_;
@@ -142,9 +152,9 @@ class Http1Session final : public ClientSession,
   bool closing_ = false;           // no further request on this connection
   bool close_after_ = false;       // the response in progress says Connection: close
   bool continue_pending_ = false;  // a 100 Continue is owed before the body is read
-  bool hot_idle_ = false;          // idle, waiting in a read that holds buf_
+  bool hot_idle_ = false;          // idle, waiting in a read that holds buf_ (run()'s or wait_hot()'s)
   bool first_ = true;              // no request yet: the header timeout applies while idle
-  bool woken_ = false;             // run() restarted by park(): bytes are waiting
+  bool woken_ = false;             // run() restarted by resume(): bytes are waiting
   bool had_request_ = false;       // a request head arrived on this connection
   bool retiring_ = false;          // the connection ends after its next (or current) response
 };
@@ -186,11 +196,17 @@ asio::awaitable<void> Http1Session::run() {
             // Just served a request: the next one usually follows soon, so wait by reading into
             // the buffer we hold (one syscall for the next request, no change to epoll). The
             // worker's sweep cancels this read when the connection stays idle.
-            hot_idle_ = true;
-            idle_tick_ = worker_.tick();
             // The worker's other connections first: the next request needs a round trip, and
             // reading before it arrives costs a syscall that only says "not yet".
             if (worker_.others_busy()) co_await asio::post(worker_.executor(), use_tuple_void);
+            if (closing_ || watchdog_.timed_out()) break;
+            Worker::CoroutineWait in_coroutine(worker_);
+            if (!in_coroutine) {
+              wait_hot();  // many connections wait already: this one waits without its frames
+              co_return;
+            }
+            hot_idle_ = true;
+            idle_tick_ = worker_.tick();
             auto [ec, n] = co_await stream_.read_some(asio::buffer(buf_.data(), buf_.size()));
             hot_idle_ = false;
             if (!ec && n > 0) {
@@ -201,9 +217,6 @@ asio::awaitable<void> Http1Session::run() {
             }
           }
           if (beg_ == end_) {
-            // Idle for a while (or new): wait for bytes holding neither a buffer nor this
-            // coroutine; park() starts run() again when the client sends.
-            buf_.release();
             park();
             co_return;
           }
@@ -222,21 +235,52 @@ asio::awaitable<void> Http1Session::run() {
   stream_.close();
 }
 
-void Http1Session::park() {
-  stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](const asio::error_code& ec) {
-    if (ec || self->closing_ || self->watchdog_.timed_out()) {
-      self->watchdog_.stop();
-      self->stream_.close();
-      return;
-    }
-    self->woken_ = true;
-    try {
-      asio::co_spawn(self->worker_.executor(), self->run(), asio::detached);
-    } catch (const std::exception&) {
-      self->watchdog_.stop();
-      self->stream_.close();
-    }
-  });
+void Http1Session::wait_hot() {
+  hot_idle_ = true;
+  idle_tick_ = worker_.tick();
+  stream_.socket().async_read_some(
+      asio::buffer(buf_.data(), buf_.size()),
+      [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
+        self->hot_idle_ = false;
+        if (!ec && n > 0) {
+          self->end_ = n;
+          self->early_bytes_ = n;
+          self->resume();
+        } else if (ec == asio::error::operation_aborted && !self->closing_ && !self->watchdog_.timed_out()) {
+          // The sweep's cancel: idle for a while.
+          self->park();
+        } else {
+          self->watchdog_.stop();
+          self->stream_.close();
+        }
+      });
+}
+
+void Http1Session::resume() noexcept {
+  woken_ = true;
+  try {
+    asio::co_spawn(worker_.executor(), run(), asio::detached);
+  } catch (const std::exception&) {
+    watchdog_.stop();
+    stream_.close();
+  }
+}
+
+void Http1Session::park() noexcept {
+  buf_.release();
+  try {
+    stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](const asio::error_code& ec) {
+      if (ec || self->closing_ || self->watchdog_.timed_out()) {
+        self->watchdog_.stop();
+        self->stream_.close();
+        return;
+      }
+      self->resume();
+    });
+  } catch (const std::exception&) {  // no memory for the wait: the connection goes
+    watchdog_.stop();
+    stream_.close();
+  }
 }
 
 asio::awaitable<bool> Http1Session::fill_buffer() {
@@ -280,23 +324,28 @@ asio::awaitable<bool> Http1Session::serve_one() {
   const Limits* limits = &shared().options.limits;
   ExchangePool::Lease lease = worker_.exchanges().take();
   Exchange& ex = *lease;
+  Recycler<Http1Parser>::Lease parser = worker_.request_parsers().take(Http1Parser::Kind::request);
+  parser_ = &*parser;
+  parser_->reset();  // it may come from another connection (a request parser carries nothing over)
   current_ = &ex;
   worker_.exchange_started();
   struct Forget {
     Exchange*& current;
+    Http1Parser*& parser;
     Worker& worker;
     ~Forget() {
       current = nullptr;
+      parser = nullptr;
       worker.exchange_ended();
     }
-  } forget{current_, worker_};
+  } forget{current_, parser_, worker_};
   ExchangeAccess::set_peer(ex, peer_, peer_trusted_);
   ExchangeAccess::set_secure(ex, stream_.is_tls(), sni_);
   ExchangeAccess::set_client_identity(ex, client_identity_.get());
   ExchangeAccess::set_security_events(ex, shared().options.security_events.get());
   ExchangeAccess::add_bytes_received(ex, std::exchange(early_bytes_, 0));
   if (WorkerMetrics* m = worker_.metrics()) ExchangeAccess::set_metrics(ex, m, &m->shard);
-  parser_.start_request(&ex.request(), shared().parse_limits);
+  parser_->start_request(&ex.request(), shared().parse_limits);
   ex.request().headers().reserve(1024, 16);
   close_after_ = false;
   continue_pending_ = false;
@@ -328,9 +377,9 @@ asio::awaitable<bool> Http1Session::serve_one() {
         watchdog_.set_in(limits->header_timeout);
       }
     }
-    auto r = parser_.feed(buf_.data() + beg_, end_ - beg_);
+    auto r = parser_->feed(buf_.data() + beg_, end_ - beg_);
     beg_ += r.consumed;
-    if (r.error) co_return co_await refuse(ex, parser_.error_status(), parser_.error_reason());
+    if (r.error) co_return co_await refuse(ex, parser_->error_status(), parser_->error_reason());
     if (r.head_complete) break;
   }
   had_request_ = true;
@@ -351,7 +400,7 @@ asio::awaitable<bool> Http1Session::serve_one() {
   // Upgrades (WebSocket, h2c) are not supported: the request is forwarded without its Upgrade
   // fields, and the connection ends after the answer, since llhttp treats what follows an upgrade
   // as another protocol.
-  if (parser_.upgrade()) closing_ = true;
+  if (parser_->upgrade()) closing_ = true;
   if (peer_trusted_)
     ExchangeAccess::set_client_address(ex, client_address_from(req.headers(), peer_.address(), shared.trusted_proxies));
   // Banned since the connection was accepted, or behind a trusted proxy: refused per request.
@@ -371,7 +420,7 @@ asio::awaitable<bool> Http1Session::serve_one() {
   const CompiledRoute* route = router.match(req.host(), req.path(), req.method(), method_mismatch);
   if (route) ExchangeAccess::set_route_name(ex, route->route.name);
   request_deadline_ = ex.start_time() + limits->request_timeout;
-  continue_pending_ = parser_.expect_continue() && req.version_minor() == 1 && parser_.in_message();
+  continue_pending_ = parser_->expect_continue() && req.version_minor() == 1 && parser_->in_message();
   phase_ = Phase::upstream;
 
   ExchangePlan plan{ex, router.global_chain(), nullptr, method_mismatch ? 405u : 404u, *this, &worker_, &watchdog_,
@@ -406,10 +455,10 @@ asio::awaitable<BodyRead> Http1Session::read_more() {
   if (beg_ == end_) {
     // An upload larger than the buffer streams through a bigger one: fewer syscalls.
     if (buf_ && !buf_.large()) {
-      if (parser_.chunked()) {
+      if (parser_->chunked()) {
         buf_.grow(BufferPool::kMedium);
       } else {
-        const auto left = static_cast<std::uint64_t>(parser_.content_length()) - parser_.body_bytes();
+        const auto left = static_cast<std::uint64_t>(parser_->content_length()) - parser_->body_bytes();
         if (left > buf_.size()) buf_.grow(BufferPool::size_for(left));
       }
     }
@@ -422,11 +471,11 @@ asio::awaitable<BodyRead> Http1Session::read_more() {
       co_return BodyRead{BodyRead::Kind::closed};
     }
   }
-  auto r = parser_.feed(buf_.data() + beg_, end_ - beg_);
+  auto r = parser_->feed(buf_.data() + beg_, end_ - beg_);
   beg_ += r.consumed;
   if (r.error) {
-    if (current_) note_refused_request(*current_, parser_.error_status(), parser_.error_reason());
-    co_return BodyRead{BodyRead::Kind::malformed, parser_.error_status(), parser_.error_reason()};
+    if (current_) note_refused_request(*current_, parser_->error_status(), parser_->error_reason());
+    co_return BodyRead{BodyRead::Kind::malformed, parser_->error_status(), parser_->error_reason()};
   }
   co_return BodyRead{};
 }
@@ -443,8 +492,8 @@ void Http1Session::start_response(Exchange& ex, std::int64_t length) {
   else if (length >= 0) framing = Framing::length;
   else framing = req.version_minor() == 0 ? Framing::close : Framing::chunked;
   // A request body left unread (the answer came first) makes the connection unusable.
-  close_after_ = closing_ || retiring_ || worker_.draining() || !parser_.head_done() || !parser_.keep_alive() ||
-                 parser_.in_message() || framing == Framing::close;
+  close_after_ = closing_ || retiring_ || worker_.draining() || !parser_->head_done() || !parser_->keep_alive() ||
+                 parser_->in_message() || framing == Framing::close;
   std::string& head = ExchangeAccess::wire_head(ex);
   head.clear();
   write_response_head(head, resp, req.version_minor(), framing, length >= 0 ? static_cast<std::uint64_t>(length) : 0,

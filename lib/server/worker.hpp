@@ -27,6 +27,7 @@
 #include "proxy/upstream_pool.hpp"
 #include "server/connection_limits.hpp"
 #include "server/router.hpp"
+#include "util/recycler.hpp"
 
 namespace gatehouse::detail {
 
@@ -140,6 +141,26 @@ class Worker {
   static constexpr std::chrono::milliseconds kSweepInterval{500};
   /// Counts sweeps; sessions note it when they go idle.
   unsigned tick() const noexcept { return tick_; }
+  /// At most this many sessions wait for their next request inside their coroutine (cheapest
+  /// when it comes); the others wait without it, holding no frames (see Http1Session::wait_hot).
+  static constexpr unsigned kCoroutineWaits = 64;
+  /// One of those places, while it is held; false when all are taken.
+  class CoroutineWait {
+   public:
+    explicit CoroutineWait(Worker& w) noexcept
+        : worker_(w.coroutine_waits_ < kCoroutineWaits ? &w : nullptr) {
+      if (worker_) ++worker_->coroutine_waits_;
+    }
+    ~CoroutineWait() {
+      if (worker_) --worker_->coroutine_waits_;
+    }
+    CoroutineWait(const CoroutineWait&) = delete;
+    CoroutineWait& operator=(const CoroutineWait&) = delete;
+    explicit operator bool() const noexcept { return worker_ != nullptr; }
+
+   private:
+    Worker* worker_;
+  };
   /// Exchanges in progress on this worker (sessions count theirs in and out).
   void exchange_started() noexcept { ++busy_; }
   void exchange_ended() noexcept { --busy_; }
@@ -161,6 +182,8 @@ class Worker {
     return *session_blocks_;
   }
   ExchangePool& exchanges() noexcept { return exchanges_; }
+  /// HTTP/1 request parsers, held by a session during a request only.
+  Recycler<Http1Parser>& request_parsers() noexcept { return request_parsers_; }
   UpstreamPool& pool_for(const Upstream& u);
   bool draining() const noexcept { return draining_; }
   /// This worker's metrics (its own shard); null when the gateway's metrics are off.
@@ -209,6 +232,7 @@ class Worker {
   DeadlineQueue deadlines_;
   std::unique_ptr<SlabPool> session_blocks_;  // outlives every session (sessions end before workers)
   ExchangePool exchanges_;
+  Recycler<Http1Parser> request_parsers_;
   std::unordered_map<const Upstream*, PoolEntry> pools_;
   std::optional<WorkerMetrics> metrics_;
   ClientSession* sessions_ = nullptr;  // head of the intrusive list
@@ -216,6 +240,7 @@ class Worker {
   std::unique_ptr<asio::steady_timer> drain_timer_;
   asio::steady_timer sweep_timer_;
   unsigned tick_ = 0;
+  unsigned coroutine_waits_ = 0;  // see CoroutineWait
   std::size_t busy_ = 0;
   bool draining_ = false;
 };

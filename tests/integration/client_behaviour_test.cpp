@@ -441,3 +441,82 @@ TEST_CASE("client: HTTP/1.0 with Connection: keep-alive keeps the connection for
   }
   ::close(fd);
 }
+
+TEST_CASE("client: a keep-alive connection serves its next request at once, after a pause, and once parked") {
+  GatewayUnderTest g;
+  g.gw->route(ok_handler_route());
+  const auto port = g.start();
+  const int fd = connect_loopback(port);
+  const auto one = [fd] {
+    return receive(fd, 3s, [](const std::string& s) { return has_complete_response(s); });
+  };
+  constexpr std::string_view kGet = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+  send_all(fd, kGet);
+  CHECK(status_of(one()) == 200);
+  send_all(fd, kGet);  // at once: the read waiting right after the response takes it
+  CHECK(status_of(one()) == 200);
+  // Past the worker's sweep (1-1.5 s idle): the connection has given its buffer back and parked.
+  std::this_thread::sleep_for(1700ms);
+  send_all(fd, "GET / HTTP/1.1\r\n");  // a head in two pieces
+  std::this_thread::sleep_for(50ms);
+  send_all(fd, "Host: a\r\n\r\n");
+  const std::string third = one();
+  CHECK(status_of(third) == 200);
+  CHECK(body_of(third) == "here");
+  // Two pipelined requests in one write, right after: both answered, in order.
+  send_all(fd, std::string(kGet) + std::string(kGet));
+  const std::string both = receive(fd, 3s, [](const std::string& s) {
+    std::size_t n = 0;
+    for (std::size_t at = s.find("here"); at != std::string::npos; at = s.find("here", at + 1)) ++n;
+    return n == 2;
+  });
+  CHECK(status_of(both) == 200);
+  CHECK(both.find("here") != both.rfind("here"));
+  ::close(fd);
+}
+
+TEST_CASE("client: many keep-alive connections waiting at once are all served at once, after a pause and once parked") {
+  // More than a worker lets wait inside their coroutine (64): the rest wait without it.
+  GatewayUnderTest g;
+  g.gw->route(ok_handler_route());
+  const auto port = g.start();
+  std::vector<int> fds;
+  for (int i = 0; i < 80; ++i) fds.push_back(connect_loopback(port));
+  const auto round = [&fds](const char* when) {
+    CAPTURE(when);
+    for (int fd : fds) REQUIRE(send_all(fd, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+    int ok = 0;
+    for (int fd : fds) {
+      const std::string r = receive(fd, 3s, [](const std::string& s) { return has_complete_response(s); });
+      ok += status_of(r) == 200 && body_of(r) == "here";
+    }
+    CHECK(ok == 80);
+  };
+  round("first request");
+  round("at once");
+  std::this_thread::sleep_for(1700ms);  // past the worker's sweep: parked
+  round("once parked");
+  for (int fd : fds) ::close(fd);
+}
+
+TEST_CASE("client: a request cut off or malformed on one connection does not disturb the next connection") {
+  // One worker: the next connection's request is parsed by the parser the broken one used.
+  GatewayUnderTest g;
+  g.gw->route(ok_handler_route());
+  const auto port = g.start();
+  const std::string_view broken[] = {
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nonly part of the body",  // cut off in the body
+      "GET / HTTP/1.1\r\nHost: a\r\nX: \x01\r\n\r\n",                                    // malformed field
+      "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",             // malformed chunk
+  };
+  for (std::string_view bytes : broken) {
+    CAPTURE(bytes);
+    const int fd = connect_loopback(port);
+    send_all(fd, bytes);
+    (void)receive(fd, 500ms, [](const std::string& s) { return has_complete_response(s); });
+    ::close(fd);
+    const std::string next = exchange_raw(port, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 3s);
+    CHECK(status_of(next) == 200);
+    CHECK(body_of(next) == "here");
+  }
+}

@@ -11,6 +11,7 @@
 
 #include "net/deadline_queue.hpp"
 #include "net/slab_pool.hpp"
+#include "util/recycler.hpp"
 
 using gatehouse::detail::DeadlineQueue;
 using namespace std::chrono_literals;
@@ -78,4 +79,18 @@ TEST_CASE("slab blocks are reused and fit the size asked for") {
   gatehouse::detail::SlabAllocator<int> alloc(pool);
   auto sp = std::allocate_shared<int>(alloc, 7);
   CHECK(*sp == 7);
+}
+
+TEST_CASE("a recycler hands back the objects given back to it, keeping no more than asked") {
+  gatehouse::detail::Recycler<std::vector<int>> recycler(1);
+  {
+    auto a = recycler.take();
+    auto b = recycler.take(3, 7);  // made new, from these constructor arguments
+    CHECK(*b == std::vector<int>{7, 7, 7});
+    CHECK(recycler.kept() == 0);
+  }  // b goes back first and is kept; a finds the recycler full and is freed
+  CHECK(recycler.kept() == 1);
+  auto c = recycler.take();
+  CHECK(recycler.kept() == 0);
+  CHECK(*c == std::vector<int>{7, 7, 7});  // as its last user left it
 }

@@ -70,6 +70,33 @@ TEST_CASE("the parser stops at the end of a message so pipelined bytes wait") {
   CHECK(second.target() == "/2");
 }
 
+TEST_CASE("a parser reset after a message that failed or was cut off parses the next request as new") {
+  // A worker's request parsers move between connections: what one left behind must not leak into
+  // another's request.
+  const std::string_view broken[] = {
+      "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\npart of the body",  // cut off
+      "GET / HTTP/1.1\r\nHost: h\r\nX: \x01\r\n\r\n",                               // failed
+      "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",                      // ended the connection
+      "GET /half HTTP/1.1\r\nHos",                                                       // cut off in the head
+  };
+  for (std::string_view bytes : broken) {
+    CAPTURE(bytes);
+    Http1Parser p(Http1Parser::Kind::request);
+    Request first;
+    (void)parse_request(p, first, bytes);
+    p.reset();
+    Request next;
+    auto r = parse_request(p, next, "PUT /next HTTP/1.1\r\nHost: n\r\nContent-Length: 2\r\n\r\nok");
+    CHECK_FALSE(r.result.error);
+    CHECK(r.result.message_complete);
+    CHECK(next.method() == "PUT");
+    CHECK(next.target() == "/next");
+    CHECK(next.headers().get("host") == "n");
+    CHECK(r.body == "ok");
+    CHECK(p.keep_alive());
+  }
+}
+
 TEST_CASE("limits give the status a client should see") {
   Http1Parser p(Http1Parser::Kind::request);
   SUBCASE("uri") {
