@@ -202,7 +202,10 @@ asio::awaitable<void> Http1Session::run() {
             if (closing_ || watchdog_.timed_out()) break;
             Worker::CoroutineWait in_coroutine(worker_);
             if (!in_coroutine) {
-              wait_hot();  // many connections wait already: this one waits without its frames
+              // Many connections wait already: this one waits without its frames. TLS waits
+              // for readiness (the bytes go through the TLS stream, not into buf_).
+              if (stream_.is_tls()) park();
+              else wait_hot();
               co_return;
             }
             hot_idle_ = true;
@@ -236,6 +239,7 @@ asio::awaitable<void> Http1Session::run() {
 }
 
 void Http1Session::wait_hot() {
+  // Plain TCP only: TLS bytes must go through the TLS stream.
   hot_idle_ = true;
   idle_tick_ = worker_.tick();
   stream_.socket().async_read_some(

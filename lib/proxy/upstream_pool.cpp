@@ -44,7 +44,8 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::take(const tcp::endpoint& endp
     if (now - c->idle_since > o.max_idle_time || now - c->created > o.max_connection_age) continue;
     // Always probed (one syscall): bytes that arrived after the last response must never be read
     // as the next one's, and a closed connection is cheaper to skip than to retry.
-    if (!idle_connection_alive(c->stream.socket())) continue;
+    // TLS: bytes already received above the socket count as stray bytes too.
+    if (c->stream.has_buffered_input() || !idle_connection_alive(c->stream.socket())) continue;
     publish_idle();
     return c;
   }

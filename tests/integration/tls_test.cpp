@@ -23,10 +23,12 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "integration/fixture.hpp"
 #include "support/httplib_server.hpp"
@@ -366,6 +368,35 @@ TEST_CASE("tls: pipelined requests and 1 MiB bodies both ways on one connection,
   CHECK(status_of(echoed.bytes) == 200);
   CHECK(body_of(echoed.bytes) == "size=" + std::to_string(big.size()) + " sum=" + std::to_string(sum));
   CHECK(!echoed.closed);
+}
+
+TEST_CASE("tls: many keep-alive TLS connections waiting at once are all served at once and once parked") {
+  // More than a worker lets wait inside their coroutine (64): the rest wait for readiness, with
+  // no buffer; after the sweep all of them are parked. Each must read its next request in full.
+  TestPki pki;
+  const auto leaf = pki.issue("localhost", {"localhost"});
+  GatewayUnderTest g;
+  g.gw->route({.path = "/", .origin = [](Exchange&) { return Flow::respond(Response(Status::ok, "ok")); }});
+  const auto port = g.start(ServerTls{.certificates = {leaf}});
+  std::vector<std::unique_ptr<TlsClient>> clients;
+  for (int i = 0; i < 80; ++i) {
+    clients.push_back(std::make_unique<TlsClient>(port, pki.ca_cert, "localhost"));
+    REQUIRE(clients.back()->connected());
+  }
+  const auto round = [&clients](const char* when) {
+    CAPTURE(when);
+    for (auto& c : clients) REQUIRE(c->write("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+    int ok = 0;
+    for (auto& c : clients) {
+      const auto r = c->read(3s, [](const std::string& s) { return has_complete_response(s); });
+      ok += status_of(r.bytes) == 200 && body_of(r.bytes) == "ok";
+    }
+    CHECK(ok == 80);
+  };
+  round("first request");
+  round("at once");
+  std::this_thread::sleep_for(1700ms);  // past the worker's sweep: parked
+  round("once parked");
 }
 
 TEST_CASE("tls: an idle keep-alive TLS connection is closed after idle_timeout") {
