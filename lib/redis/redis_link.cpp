@@ -52,8 +52,14 @@ void RedisLink::flush() {
 }
 
 asio::awaitable<void> RedisLink::write_tls(std::shared_ptr<RedisLink> self) {
-  auto [ec, n] = co_await self->stream.write(asio::buffer(self->writing));
-  (void)n;
+  asio::error_code ec = asio::error::no_memory;
+  try {
+    auto [wec, n] = co_await self->stream.write(asio::buffer(self->writing));
+    (void)n;
+    ec = wec;
+  } catch (const std::exception&) {
+    // Out of memory inside the write: the link closes (its calls fail as on a lost connection).
+  }
   self->wrote(ec);
 }
 

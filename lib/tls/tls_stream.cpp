@@ -18,10 +18,12 @@ namespace {
 
 constexpr auto as_result = asio::experimental::as_tuple(asio::use_awaitable);
 
-// The most plaintext one record carries, and the room a record of it needs in the output block
-// (header, explicit nonce, tag and content type of any suite this library enables fit in 512).
+// The most plaintext one SSL_write_ex takes here, and the room its records need in the output
+// block: one record's overhead (header, explicit nonce, tag, content type) is under 64 bytes
+// for the suites this library enables, and a client that negotiated max_fragment_length=512
+// (RFC 6066) gets 32 records per call: 2 KiB covers both.
 constexpr std::size_t kMaxPlain = 16 * 1024;
-constexpr std::size_t kRecordRoom = kMaxPlain + 512;
+constexpr std::size_t kRecordRoom = kMaxPlain + 2048;
 static_assert(tls_buffers::kOutput >= 2 * kRecordRoom);
 static_assert(tls_buffers::kInput >= kMaxPlain + 256 + 5);
 
@@ -172,11 +174,14 @@ asio::awaitable<asio::error_code> TlsStream::fill_input(asio::ip::tcp::socket& s
   co_return ec;
 }
 
-asio::awaitable<asio::error_code> TlsStream::flush(asio::ip::tcp::socket& socket) {
-  while (out_end_ > 0 && !broken_) {
+asio::awaitable<asio::error_code> TlsStream::flush(asio::ip::tcp::socket& socket, bool until_sent) {
+  // until_sent: the writer's and the handshake's way: return once every record is on the wire,
+  // waiting for another coroutine's send first. Else (the reader's records: an alert, an answer
+  // to a key update) one send at most, never waiting: a sender in progress sends them after its
+  // own, so a reader is never held up by a writer's body.
+  while (!broken_ && (out_end_ > 0 || (until_sent && flushing_))) {
     if (flushing_) {
-      // Another coroutine (the reader's or the writer's) is sending: wait for it, then send what
-      // was added meanwhile.
+      if (!until_sent) break;
       if (!flushed_) flushed_ = std::make_unique<asio::steady_timer>(socket.get_executor(), asio::steady_timer::time_point::max());
       co_await flushed_->async_wait(as_result);
       continue;
@@ -190,6 +195,7 @@ asio::awaitable<asio::error_code> TlsStream::flush(asio::ip::tcp::socket& socket
     flushing_ = false;
     if (ec) broken_ = ec;
     if (flushed_) flushed_->cancel();
+    if (!until_sent) break;
   }
   co_return broken_;
 }
@@ -205,11 +211,20 @@ asio::awaitable<asio::error_code> TlsStream::handshake(asio::ip::tcp::socket& so
     if (err != SSL_ERROR_NONE && err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) ec = failure(r, err);
     // Handshake messages, or the alert that ends a failed handshake (sent if the peer listens).
     if (has_output()) {
-      const asio::error_code sent = co_await flush(socket);
+      const asio::error_code sent = co_await flush(socket, true);
       if (!ec) ec = sent;
+    } else if (err == SSL_ERROR_WANT_WRITE) {
+      ec = asio::error::no_buffer_space;  // the output block could not be allocated
     }
     if (ec) co_return ec;
-    if (err == SSL_ERROR_NONE) co_return ec;
+    if (err == SSL_ERROR_NONE) {
+      if (input_ && in_begin_ == in_end_) {
+        // Nothing more received yet: a connection idle after its handshake holds no block.
+        tls_buffers::give(std::exchange(input_, nullptr), tls_buffers::kInput);
+        in_begin_ = in_end_ = 0;
+      }
+      co_return ec;
+    }
     if (err == SSL_ERROR_WANT_READ) {
       if (peer_closed_) co_return asio::ssl::error::stream_truncated;
       if (const asio::error_code fec = co_await fill_input(socket)) co_return fec;
@@ -232,9 +247,12 @@ asio::awaitable<TlsStream::Result> TlsStream::read_some(asio::ip::tcp::socket& s
       in_begin_ = in_end_ = 0;
     }
     // Reading can produce records too (an answer to a key update, an alert).
+    // When OpenSSL wants room to write, wait until the block is sent (a writer's send first).
     if (has_output()) {
-      const asio::error_code sent = co_await flush(socket);
+      const asio::error_code sent = co_await flush(socket, err == SSL_ERROR_WANT_WRITE);
       if (sent && err == SSL_ERROR_WANT_WRITE) co_return Result{sent, 0};
+    } else if (err == SSL_ERROR_WANT_WRITE) {
+      co_return Result{asio::error::no_buffer_space, 0};  // the output block could not be allocated
     }
     if (err == SSL_ERROR_NONE) co_return Result{asio::error_code{}, n};
     if (ec) co_return Result{ec, 0};
@@ -290,7 +308,8 @@ asio::error_code TlsStream::encrypt(std::span<const asio::const_buffer> many, Cu
     if (r != 1) {
       const int err = SSL_get_error(ssl_, r);
       at.index = many.size();
-      // WANT_WRITE cannot happen (there was room) and WANT_READ needs renegotiation (disabled).
+      // WANT_WRITE means no room after all (or no memory for the block) and WANT_READ needs
+      // renegotiation (disabled): either way the stream cannot go on.
       if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
         ERR_clear_error();
         return asio::error::no_buffer_space;
@@ -313,7 +332,7 @@ asio::awaitable<TlsStream::Result> TlsStream::write(asio::ip::tcp::socket& socke
     // Send what is pending (also a failed write's alert, and records left by write_now()).
     if (out_end_ == 0) break;
     if (flushing_) {
-      co_await flush(socket);  // another coroutine is sending: rare, in its own frame
+      co_await flush(socket, true);  // another coroutine is sending: rare, in its own frame
       continue;
     }
     flushing_ = true;

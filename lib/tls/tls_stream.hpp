@@ -72,7 +72,7 @@ class TlsStream {
   /// Encrypts from `at` into the output block while a whole record fits there.
   asio::error_code encrypt(std::span<const asio::const_buffer> many, Cursor& at);
   asio::awaitable<asio::error_code> fill_input(asio::ip::tcp::socket& socket);
-  asio::awaitable<asio::error_code> flush(asio::ip::tcp::socket& socket);
+  asio::awaitable<asio::error_code> flush(asio::ip::tcp::socket& socket, bool until_sent);
   asio::error_code failure(int ssl_result, int ssl_error) const;
   bool has_output() const noexcept;
 
