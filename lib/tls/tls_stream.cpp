@@ -133,8 +133,14 @@ int TlsStream::bio_write(const char* data, std::size_t size, std::size_t& writte
   return 1;
 }
 
-asio::error_code TlsStream::failure(int ssl_result, int ssl_error) const {
-  (void)ssl_result;
+void TlsStream::release_input_if_drained() noexcept {
+  // All taken by OpenSSL: the block goes back until bytes arrive again.
+  if (!input_ || in_begin_ != in_end_) return;
+  tls_buffers::give(std::exchange(input_, nullptr), tls_buffers::kInput);
+  in_begin_ = in_end_ = 0;
+}
+
+asio::error_code TlsStream::failure(int ssl_error) const {
   asio::error_code ec;
   if (ssl_error == SSL_ERROR_ZERO_RETURN) {
     ec = asio::error::eof;  // close_notify: a clean end
@@ -167,10 +173,7 @@ asio::awaitable<asio::error_code> TlsStream::fill_input(asio::ip::tcp::socket& s
     peer_closed_ = true;  // OpenSSL tells a close_notify from a truncation
     co_return asio::error_code{};
   }
-  if (ec && in_begin_ == in_end_) {
-    tls_buffers::give(std::exchange(input_, nullptr), tls_buffers::kInput);
-    in_begin_ = in_end_ = 0;
-  }
+  if (ec) release_input_if_drained();
   co_return ec;
 }
 
@@ -208,7 +211,7 @@ asio::awaitable<asio::error_code> TlsStream::handshake(asio::ip::tcp::socket& so
     const int r = SSL_do_handshake(ssl_);
     const int err = r == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_, r);
     asio::error_code ec;
-    if (err != SSL_ERROR_NONE && err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) ec = failure(r, err);
+    if (err != SSL_ERROR_NONE && err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) ec = failure(err);
     // Handshake messages, or the alert that ends a failed handshake (sent if the peer listens).
     if (has_output()) {
       const asio::error_code sent = co_await flush(socket, true);
@@ -218,11 +221,7 @@ asio::awaitable<asio::error_code> TlsStream::handshake(asio::ip::tcp::socket& so
     }
     if (ec) co_return ec;
     if (err == SSL_ERROR_NONE) {
-      if (input_ && in_begin_ == in_end_) {
-        // Nothing more received yet: a connection idle after its handshake holds no block.
-        tls_buffers::give(std::exchange(input_, nullptr), tls_buffers::kInput);
-        in_begin_ = in_end_ = 0;
-      }
+      release_input_if_drained();  // a connection idle after its handshake holds no block
       co_return ec;
     }
     if (err == SSL_ERROR_WANT_READ) {
@@ -240,12 +239,8 @@ asio::awaitable<TlsStream::Result> TlsStream::read_some(asio::ip::tcp::socket& s
     const int r = SSL_read_ex(ssl_, b.data(), b.size(), &n);
     const int err = r == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_, r);
     asio::error_code ec;
-    if (err != SSL_ERROR_NONE && err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) ec = failure(r, err);
-    if (input_ && in_begin_ == in_end_) {
-      // All taken by OpenSSL: the block goes back until bytes arrive again.
-      tls_buffers::give(std::exchange(input_, nullptr), tls_buffers::kInput);
-      in_begin_ = in_end_ = 0;
-    }
+    if (err != SSL_ERROR_NONE && err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) ec = failure(err);
+    release_input_if_drained();
     // Reading can produce records too (an answer to a key update, an alert).
     // When OpenSSL wants room to write, wait until the block is sent (a writer's send first).
     if (has_output()) {
@@ -266,10 +261,7 @@ asio::awaitable<TlsStream::Result> TlsStream::read_some(asio::ip::tcp::socket& s
       if (rec == asio::error::eof) {
         peer_closed_ = true;
       } else if (rec) {
-        if (in_begin_ == in_end_) {
-          tls_buffers::give(std::exchange(input_, nullptr), tls_buffers::kInput);
-          in_begin_ = in_end_ = 0;
-        }
+        release_input_if_drained();
         co_return Result{rec, 0};
       }
     }
@@ -314,7 +306,7 @@ asio::error_code TlsStream::encrypt(std::span<const asio::const_buffer> many, Cu
         ERR_clear_error();
         return asio::error::no_buffer_space;
       }
-      return failure(r, err);
+      return failure(err);
     }
     at.plain += written;
   }

@@ -73,7 +73,9 @@ class TlsStream {
   asio::error_code encrypt(std::span<const asio::const_buffer> many, Cursor& at);
   asio::awaitable<asio::error_code> fill_input(asio::ip::tcp::socket& socket);
   asio::awaitable<asio::error_code> flush(asio::ip::tcp::socket& socket, bool until_sent);
-  asio::error_code failure(int ssl_result, int ssl_error) const;
+  /// The error for an SSL call's SSL_get_error result (reads and clears the error queue).
+  asio::error_code failure(int ssl_error) const;
+  void release_input_if_drained() noexcept;
   bool has_output() const noexcept;
 
   // The BIO's side: OpenSSL reads received bytes from input_ and appends records to output_.

@@ -12,6 +12,8 @@
 
 #include <doctest/doctest.h>
 #include <poll.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <fcntl.h>
 #include <openssl/ssl.h>
@@ -96,8 +98,10 @@ struct Service {
 // connection open and watch when the gateway closes it.
 class TlsClient {
  public:
-  TlsClient(unsigned short port, const std::string& ca_file, const std::string& host) {
+  /// `corked`: the handshake's last flight stays corked (see cork()) until the caller uncorks.
+  TlsClient(unsigned short port, const std::string& ca_file, const std::string& host, bool corked = false) {
     fd_ = connect_loopback(port);
+    if (corked) cork(true);
     timeval tv{3, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -117,6 +121,12 @@ class TlsClient {
     ::close(fd_);
   }
   bool connected() const { return connected_; }
+  /// Corked, what is written leaves in one TCP segment when uncorked: TLS records that arrive
+  /// together.
+  void cork(bool on) {
+    const int v = on ? 1 : 0;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_CORK, &v, sizeof v);
+  }
   bool write(std::string_view bytes) {
     while (!bytes.empty()) {
       const int n = SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size()));
@@ -340,11 +350,22 @@ TEST_CASE("tls: pipelined requests and 1 MiB bodies both ways on one connection,
   TlsClient c(port, pki.ca_cert, "localhost");
   REQUIRE(c.connected());
 
-  // Two requests in one TLS record, then two records sent back to back (received together, the
+  // Two requests in one TLS record, then two records in one TCP segment (received together, the
   // second waits above the socket): each must be answered without more bytes from the client.
   REQUIRE(c.write("GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\nGET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  c.cork(true);
   REQUIRE(c.write("GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n"));
   REQUIRE(c.write("GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  c.cork(false);
+  // A request in the same segment as the client's last handshake flight: received with the
+  // handshake, it waits above the socket before the first request is even looked for.
+  TlsClient early(port, pki.ca_cert, "localhost", /*corked=*/true);
+  REQUIRE(early.connected());
+  REQUIRE(early.write("GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  early.cork(false);
+  const auto first = early.read(3s, [](const std::string& s) { return has_complete_response(s); });
+  CHECK(status_of(first.bytes) == 200);
+
   auto count = [](const std::string& s, std::string_view what) {
     std::size_t n = 0;
     for (auto at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
