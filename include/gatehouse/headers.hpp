@@ -37,15 +37,15 @@ class Headers {
   /// Removes every field for which pred(name, value) is true.
   template <class Pred>
   std::size_t remove_if(Pred pred) {
-    std::size_t removed = 0;
-    for (std::size_t i = 0; i < slots_.size();) {
-      if (pred(field_at(i))) {
-        slots_.erase(slots_.begin() + static_cast<std::ptrdiff_t>(i));
-        ++removed;
-      } else {
-        ++i;
-      }
+    // One pass: the fields kept move down over the ones removed, in order.
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      if (pred(field_at(i))) continue;
+      if (kept != i) slots_[kept] = slots_[i];
+      ++kept;
     }
+    const std::size_t removed = slots_.size() - kept;
+    slots_.resize(kept);
     return removed;
   }
 

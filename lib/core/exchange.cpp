@@ -87,7 +87,7 @@ void ExchangeAccess::reset(Exchange& ex) noexcept {
   ex.route_name_.clear();
   ex.upstream_endpoint_.clear();
   ex.trace_ = TraceContext{};
-  ex.start_ = Exchange::clock::now();
+  ex.start_ = {};  // whoever takes it next sets its start
   ex.bytes_in_ = ex.bytes_out_ = 0;
   ex.metrics_shard_ = nullptr;
   ex.worker_metrics_ = nullptr;

@@ -1,5 +1,6 @@
 #include "http1/parser.hpp"
 
+#include <cstdint>
 #include <cstring>
 
 #include "core/exchange_access.hpp"
@@ -7,6 +8,25 @@
 namespace gatehouse::detail {
 namespace {
 Http1Parser* self(llhttp_t* p) noexcept { return static_cast<Http1Parser*>(p->data); }
+
+// Whether any byte of [p, p + n) is `a`, `b` or `c`, eight bytes per step (SWAR): every field name
+// and value goes through one of these.
+constexpr std::uint64_t kByteOnes = 0x0101010101010101ull;
+inline std::uint64_t zero_byte_in(std::uint64_t v) noexcept { return (v - kByteOnes) & ~v & (kByteOnes * 0x80); }
+bool contains_byte(const char* p, std::size_t n, unsigned char a, unsigned char b, unsigned char c) noexcept {
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t v;
+    std::memcpy(&v, p + i, 8);
+    if (zero_byte_in(v ^ (kByteOnes * a)) | zero_byte_in(v ^ (kByteOnes * b)) | zero_byte_in(v ^ (kByteOnes * c)))
+      return true;
+  }
+  for (; i < n; ++i) {
+    const auto x = static_cast<unsigned char>(p[i]);
+    if (x == a || x == b || x == c) return true;
+  }
+  return false;
+}
 }  // namespace
 
 // One callback table for every parser: llhttp only keeps a pointer to it.
@@ -117,8 +137,7 @@ int Http1Parser::on_header_field(llhttp_t* p, const char* at, std::size_t len) {
   }
   if (int rc = s->check_head_bytes(len)) return rc;
   // llhttp keeps whitespace before the colon in the name; RFC 9112 5.1 requires a 400 for it.
-  for (std::size_t i = 0; i < len; ++i)
-    if (at[i] == ' ' || at[i] == '\t') return s->fail(400, "whitespace in header name");
+  if (contains_byte(at, len, ' ', '\t', '\t')) return s->fail(400, "whitespace in header name");
   s->value_open_ = false;
   Headers& h = s->req_ ? s->req_->headers() : s->resp_->headers();
   h.append_name_piece({at, len});
@@ -147,14 +166,7 @@ int Http1Parser::on_header_value(llhttp_t* p, const char* at, std::size_t len) {
   s->value_end_ = at + len;
   // Values are re-serialized: a CR, LF (obs-fold) or NUL inside one would let a client inject
   // fields into the upstream request, so such a value is refused outright.
-  // One pass for the three (values are short; three memchr calls cost more than the loop).
-  bool bad = false;
-  for (std::size_t i = 0; i < len; ++i) {
-    const char c = at[i];
-    bad |= c == '\r' || c == '\n' || c == '\0';
-  }
-  if (bad)
-    return s->fail(400, "invalid character in header value");
+  if (contains_byte(at, len, '\r', '\n', '\0')) return s->fail(400, "invalid character in header value");
   Headers& h = s->req_ ? s->req_->headers() : s->resp_->headers();
   h.append_value_piece({at, len});
   return 0;

@@ -455,7 +455,7 @@ asio::awaitable<BodyRead> Http1Session::read_more() {
     if (ec) co_return BodyRead{BodyRead::Kind::closed};
   }
   phase_ = Phase::body;
-  watchdog_.set(std::min(request_deadline_, clock::now() + limits.idle_timeout));
+  watchdog_.set(std::min(request_deadline_, deadline_now() + limits.idle_timeout));
   if (beg_ == end_) {
     // An upload larger than the buffer streams through a bigger one: fewer syscalls.
     if (buf_ && !buf_.large()) {

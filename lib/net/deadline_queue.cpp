@@ -14,24 +14,25 @@ void DeadlineQueue::schedule(Entry& e, clock::time_point at) {
     cancel(e);
     return;
   }
+  e.at_ = at;
   if (!e.scheduled()) {
     heap_.push_back(&e);  // amortized: the vector keeps its capacity
-    e.at_ = at;
+    e.key_ = at;
     e.index_ = heap_.size() - 1;
     sift_up(e.index_);
+  } else if (at >= e.key_) {
+    return;  // later: the entry comes up early and is put back then (on_timer)
   } else {
-    const bool later = at > e.at_;
-    e.at_ = at;
-    if (later) sift_down(e.index_);
-    else sift_up(e.index_);
+    e.key_ = at;
+    sift_up(e.index_);
   }
   // Re-arm only when the earliest deadline moved before the pending wait: a later one is found
   // when the wait completes.
-  if (heap_.front()->at_ < armed_at_) arm_for_top();
+  if (heap_.front()->key_ < armed_at_) arm_for_top();
 }
 
 void DeadlineQueue::cancel(Entry& e) noexcept {
-  e.at_ = clock::time_point::max();
+  e.at_ = e.key_ = clock::time_point::max();
   if (!e.scheduled()) return;
   const std::size_t i = e.index_;
   e.index_ = Entry::kNone;
@@ -52,7 +53,7 @@ void DeadlineQueue::cancel(Entry& e) noexcept {
 }
 
 void DeadlineQueue::arm_for_top() {
-  armed_at_ = heap_.front()->at_;
+  armed_at_ = heap_.front()->key_;
   timer_.expires_at(armed_at_);  // cancels a pending wait: it completes with operation_aborted
   timer_.async_wait([this](const asio::error_code& ec) {
     if (ec) return;  // superseded, or the queue is going away
@@ -63,8 +64,14 @@ void DeadlineQueue::arm_for_top() {
 void DeadlineQueue::on_timer() noexcept {
   armed_at_ = clock::time_point::max();
   const auto now = clock::now();
-  while (!heap_.empty() && heap_.front()->at_ <= now) {
+  while (!heap_.empty() && heap_.front()->key_ <= now) {
     Entry* e = heap_.front();
+    if (e->at_ > now) {
+      // Moved later since it was placed: back in at its real deadline.
+      e->key_ = e->at_;
+      sift_down(0);
+      continue;
+    }
     cancel(*e);
     e->expire();
   }
@@ -81,7 +88,7 @@ void DeadlineQueue::sift_up(std::size_t i) noexcept {
   Entry* e = heap_[i];
   while (i > 0) {
     const std::size_t parent = (i - 1) / 2;
-    if (!(e->at_ < heap_[parent]->at_)) break;
+    if (!(e->key_ < heap_[parent]->key_)) break;
     place(i, heap_[parent]);
     i = parent;
   }
@@ -94,8 +101,8 @@ void DeadlineQueue::sift_down(std::size_t i) noexcept {
   for (;;) {
     std::size_t child = 2 * i + 1;
     if (child >= n) break;
-    if (child + 1 < n && heap_[child + 1]->at_ < heap_[child]->at_) ++child;
-    if (!(heap_[child]->at_ < e->at_)) break;
+    if (child + 1 < n && heap_[child + 1]->key_ < heap_[child]->key_) ++child;
+    if (!(heap_[child]->key_ < e->key_)) break;
     place(i, heap_[child]);
     i = child;
   }

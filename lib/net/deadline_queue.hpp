@@ -2,6 +2,9 @@
 // connections themselves. A connection's timeout costs no allocation and no pending Asio
 // operation of its own (an idle keep-alive connection stays small), and moving a deadline is a
 // heap sift, not a timer cancel and re-arm.
+// Moving a deadline later, which a busy connection does several times per request, does not
+// touch the heap at all (as nginx does with its timers): the entry keeps its earlier position
+// and, when that comes up, is put back at its real deadline instead of expiring.
 #pragma once
 #include <chrono>
 #include <cstddef>
@@ -24,6 +27,7 @@ class DeadlineQueue {
     Entry(const Entry&) = delete;
     Entry& operator=(const Entry&) = delete;
     bool scheduled() const noexcept { return index_ != kNone; }
+    /// The deadline (max() when none).
     clock::time_point at() const noexcept { return at_; }
 
     /// Called on the queue's executor once the deadline has passed (the entry is no longer
@@ -36,7 +40,8 @@ class DeadlineQueue {
    private:
     friend class DeadlineQueue;
     static constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
-    clock::time_point at_ = clock::time_point::max();
+    clock::time_point at_ = clock::time_point::max();   // the deadline
+    clock::time_point key_ = clock::time_point::max();  // its place in the heap: key_ <= at_
     std::size_t index_ = kNone;
   };
 

@@ -7,6 +7,7 @@
 
 #include "net/deadline_queue.hpp"
 #include "net/stream.hpp"
+#include "util/deadline_clock.hpp"
 
 namespace gatehouse::detail {
 
@@ -21,7 +22,7 @@ class Watchdog final : private DeadlineQueue::Entry {
   void set(clock::time_point at) {
     if (!stopped_) queue_->schedule(*this, at);
   }
-  void set_in(clock::duration d) { set(clock::now() + d); }
+  void set_in(clock::duration d) { set(deadline_now() + d); }
   void disarm() noexcept { queue_->cancel(*this); }
   bool timed_out() const noexcept { return timed_out_; }
   void clear() noexcept { timed_out_ = false; }

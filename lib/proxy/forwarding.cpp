@@ -32,20 +32,23 @@ bool is_hop_by_hop(std::string_view n) noexcept {
   }
 }
 
+// Calls fn(token) for each comma-separated element of the list `v`.
+template <class Fn>
+void for_each_element(std::string_view v, Fn fn) {
+  while (!v.empty()) {
+    const auto comma = v.find(',');
+    std::string_view item = trim_ows(v.substr(0, comma));
+    if (!item.empty()) fn(item);
+    if (comma == std::string_view::npos) break;
+    v.remove_prefix(comma + 1);
+  }
+}
+
 // Calls fn(token) for each comma-separated element of every field named `name`.
 template <class Fn>
 void for_each_list_element(const Headers& h, std::string_view name, Fn fn) {
-  for (auto f : h) {
-    if (!iequals(f.name, name)) continue;
-    std::string_view v = f.value;
-    while (!v.empty()) {
-      const auto comma = v.find(',');
-      std::string_view item = trim_ows(v.substr(0, comma));
-      if (!item.empty()) fn(item);
-      if (comma == std::string_view::npos) break;
-      v.remove_prefix(comma + 1);
-    }
-  }
+  for (auto f : h)
+    if (iequals(f.name, name)) for_each_element(f.value, fn);
 }
 
 // X-Forwarded-For entries may carry ports or brackets: "1.2.3.4", "[::1]", "[::1]:80", "1.2.3.4:80".
@@ -132,31 +135,30 @@ Framing request_framing(std::string_view method, bool has_body, std::int64_t len
 }
 
 void strip_hop_by_hop(Headers& headers) {
-  // One pass that usually finds nothing: a length switch per field.
-  bool any = false, connection = false;
+  // One pass finds the hop-by-hop fields and reads the Connection options (a length switch per
+  // field); the usual options (keep-alive, upgrade) name fields that go anyway, so usually
+  // nothing else is looked for ("close" is looked for, at the cost of a length check). The option names view the header block, which removing fields
+  // leaves in place.
+  bool any = false, overflow = false;
+  std::array<std::string_view, 16> named;
+  std::size_t n = 0;
   for (auto f : headers) {
     if (!is_hop_by_hop(f.name)) continue;
     any = true;
-    connection = connection || (f.name.size() == 10 && is_literal(f.name, "connection"));
-  }
-  if (!any) return;
-  if (connection) {
-    // Fields named by Connection go first, while Connection is still there to read. The names
-    // view the header block, which removing fields leaves in place.
-    std::array<std::string_view, 16> named;
-    std::size_t n = 0;
-    bool overflow = false;
-    for_each_list_element(headers, "connection", [&](std::string_view token) {
+    if (f.name.size() != 10 || !is_literal(f.name, "connection")) continue;
+    for_each_element(f.value, [&](std::string_view token) {
+      if (is_hop_by_hop(token)) return;
       if (n < named.size()) named[n++] = token;
       else overflow = true;
     });
-    for (std::size_t i = 0; i < n; ++i) headers.remove(named[i]);
-    if (overflow) {
-      // More than 16 names is unusual; handle it the slow way rather than keep any.
-      std::vector<std::string_view> rest;
-      for_each_list_element(headers, "connection", [&](std::string_view t) { rest.push_back(t); });
-      for (std::string_view r : rest) headers.remove(r);
-    }
+  }
+  if (!any) return;
+  for (std::size_t i = 0; i < n; ++i) headers.remove(named[i]);
+  if (overflow) {
+    // More than 16 names is unusual; handle it the slow way rather than keep any.
+    std::vector<std::string_view> rest;
+    for_each_list_element(headers, "connection", [&](std::string_view t) { rest.push_back(t); });
+    for (std::string_view r : rest) headers.remove(r);
   }
   headers.remove_if([](const Headers::Field& f) { return is_hop_by_hop(f.name); });
 }

@@ -57,7 +57,7 @@ struct Call {
   WorkerMetrics* metrics = nullptr;
   const UpstreamMetrics* upstream_metrics = nullptr;  // null when metrics are off
 
-  clock::time_point try_deadline() const { return std::min(clock::now() + try_timeout, total_deadline); }
+  clock::time_point try_deadline() const { return std::min(deadline_now() + try_timeout, total_deadline); }
   /// The request could go out again: it has no body, or its body was not taken yet, or was kept.
   bool resendable() const noexcept { return !ctx.body.started() || (replay && replay->complete()); }
   OriginResult overloaded(BreakerLimit limit) {
@@ -112,7 +112,7 @@ asio::awaitable<Attempt> try_endpoint(Call& c, const UpstreamEndpoint& ep, bool 
       a.result = c.overloaded(BreakerLimit::max_pending_requests);
       co_return a;
     }
-    const clock::time_point connect_deadline = std::min(clock::now() + c.options.connect_timeout, c.try_deadline());
+    const clock::time_point connect_deadline = std::min(deadline_now() + c.options.connect_timeout, c.try_deadline());
     ConnectionSlot slot;
     if (c.breaker.try_acquire(BreakerLimit::max_connections, false)) {
       slot = ConnectionSlot(c.breaker, c.pool.waiters());
@@ -396,7 +396,7 @@ asio::awaitable<OriginResult> UpstreamOrigin::serve(ServeContext& ctx) const {
       retry_settings_.per_try_timeout.count() > 0 ? retry_settings_.per_try_timeout : upstream_->options().try_timeout;
   Call c{ctx, *ctx.worker, *ctx.watchdog, *upstream_, upstream_->options(), ctx.worker->pool_for(*upstream_),
          breaker, try_timeout, nullptr, PooledBuffer(ctx.worker->buffers()), 0, 0,
-         clock::now() + upstream_->options().total_timeout};
+         deadline_now() + upstream_->options().total_timeout};
   c.metrics = ctx.worker->metrics();
   c.upstream_metrics = c.metrics ? c.pool.metrics() : nullptr;
 

@@ -36,7 +36,7 @@ const std::shared_ptr<const std::vector<UpstreamEndpoint>>& UpstreamPool::snapsh
 
 std::unique_ptr<UpstreamConnection> UpstreamPool::take(const tcp::endpoint& endpoint) {
   const UpstreamOptions& o = upstream_.options();
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = deadline_now();  // ages are compared in seconds: a coarse clock will do
   for (std::size_t i = idle_.size(); i-- > 0;) {
     if (idle_[i]->endpoint != endpoint) continue;
     auto c = std::move(idle_[i]);
@@ -59,7 +59,7 @@ void UpstreamPool::put(std::unique_ptr<UpstreamConnection> c) {
   // Requests of other workers wait for a connection slot: give this one's back rather than idle.
   if (waiters_.empty() && UpstreamAccess::impl(upstream_).breaker->slot_wanted()) return;
   if (idle_.size() >= max) idle_.erase(idle_.begin());  // the least recently used goes
-  c->idle_since = std::chrono::steady_clock::now();
+  c->idle_since = deadline_now();
   c->reused = true;
   idle_.push_back(std::move(c));
   publish_idle();

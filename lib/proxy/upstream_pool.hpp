@@ -14,6 +14,7 @@
 #include "net/stream.hpp"
 #include "proxy/connection_slots.hpp"
 #include "proxy/endpoint_chooser.hpp"
+#include "util/deadline_clock.hpp"
 
 namespace gatehouse::detail {
 
@@ -22,7 +23,7 @@ struct UpstreamMetrics;
 /// A connection to an upstream endpoint, kept alive between requests.
 struct UpstreamConnection {
   UpstreamConnection(Stream s, const UpstreamEndpoint& ep)
-      : stream(std::move(s)), endpoint(ep.address), label(ep.label), created(std::chrono::steady_clock::now()) {}
+      : stream(std::move(s)), endpoint(ep.address), label(ep.label), created(deadline_now()) {}
   Stream stream;
   Http1Parser parser{Http1Parser::Kind::response};
   tcp::endpoint endpoint;

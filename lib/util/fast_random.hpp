@@ -32,13 +32,26 @@ class FastRandom {
   std::uint64_t s_[4];
 };
 
-/// Writes the 16 lowercase hex digits of `v` to out[0..16), a byte (two digits) per step: request
-/// and trace ids are written on every request.
+/// The two lowercase hex digits of every byte value.
+struct HexPairs {
+  char pair[256][2];
+};
+inline constexpr HexPairs kHexPairs = [] {
+  HexPairs t{};
+  constexpr char digits[] = "0123456789abcdef";
+  for (int b = 0; b < 256; ++b) {
+    t.pair[b][0] = digits[b >> 4];
+    t.pair[b][1] = digits[b & 0xf];
+  }
+  return t;
+}();
+
+/// Writes the 16 lowercase hex digits of `v` to out[0..16), a byte (two digits, one table load)
+/// per step: request and trace ids are written on every request.
 inline void write_hex64(char* out, std::uint64_t v) noexcept {
-  static constexpr char kHex[] = "0123456789abcdef";
   for (int i = 14; i >= 0; i -= 2, v >>= 8) {
-    out[i] = kHex[(v >> 4) & 0xf];
-    out[i + 1] = kHex[v & 0xf];
+    out[i] = kHexPairs.pair[v & 0xff][0];
+    out[i + 1] = kHexPairs.pair[v & 0xff][1];
   }
 }
 

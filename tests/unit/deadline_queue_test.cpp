@@ -48,6 +48,43 @@ TEST_CASE("deadlines expire in order, once, after their latest move; cancelled o
   CHECK(a.at() == DeadlineQueue::clock::time_point::max());
 }
 
+TEST_CASE("a deadline moved later, then earlier again, expires at its last deadline, not before") {
+  // Moving later leaves the heap alone (the entry comes up early and is put back): the user
+  // relies on a connection never timing out before its current deadline, nor after it.
+  asio::io_context io;
+  DeadlineQueue q(io.get_executor());
+  std::vector<std::string> log;
+  std::vector<DeadlineQueue::clock::time_point> when;
+  struct Timed final : DeadlineQueue::Entry {
+    Timed(std::string n, std::vector<std::string>& l, std::vector<DeadlineQueue::clock::time_point>& w)
+        : name(std::move(n)), log(&l), when(&w) {}
+    void expire() noexcept override {
+      log->push_back(name);
+      when->push_back(DeadlineQueue::clock::now());
+    }
+    std::string name;
+    std::vector<std::string>* log;
+    std::vector<DeadlineQueue::clock::time_point>* when;
+  };
+  Timed x("x", log, when), y("y", log, when), z("z", log, when);
+  const auto now = DeadlineQueue::clock::now();
+  q.schedule(x, now + 5ms);
+  q.schedule(x, now + 80ms);  // later
+  q.schedule(x, now + 60ms);  // earlier than 80, later than where it sits: 60 counts
+  q.schedule(y, now + 30ms);
+  q.schedule(z, now + 90ms);
+  q.schedule(z, now + 120ms);  // later
+  q.schedule(z, now + 10ms);   // earlier than anything before: 10 counts
+  CHECK(x.at() == now + 60ms);
+  io.run_for(300ms);
+  REQUIRE(log == std::vector<std::string>{"z", "y", "x"});
+  CHECK(when[0] >= now + 10ms);
+  CHECK(when[1] >= now + 30ms);
+  CHECK(when[2] >= now + 60ms);
+  CHECK(when[2] < now + 80ms);
+  CHECK(q.size() == 0);
+}
+
 TEST_CASE("many deadlines keep heap order; an entry may reschedule itself from expire()") {
   asio::io_context io;
   DeadlineQueue q(io.get_executor());

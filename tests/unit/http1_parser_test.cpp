@@ -277,6 +277,44 @@ TEST_CASE("RFC 9112 review: smuggling and malformed request cases the parser ref
   }
 }
 
+TEST_CASE("a CR, LF or NUL at any position of a long value is refused; long clean values pass") {
+  // The value check goes eight bytes at a time: every position of a 40-byte value, for each byte
+  // that would let a client inject a field into the upstream request.
+  for (char bad : {'\r', '\n', '\0'}) {
+    for (std::size_t pos = 0; pos < 40; ++pos) {
+      std::string value(40, 'v');
+      value[pos] = bad;
+      CAPTURE(pos);
+      CAPTURE(static_cast<int>(bad));
+      Http1Parser p(Http1Parser::Kind::request);
+      Request req;
+      auto r = parse_request(p, req, "GET / HTTP/1.1\r\nHost: a\r\nX-Long: " + value + "x\r\n\r\n");
+      CHECK(r.result.error);
+      CHECK(p.error_status() == 400);
+    }
+  }
+  // Spaces inside, and obs-text bytes (0x80-0xFF), are no reason to refuse.
+  const std::string clean = "a b\xff\x80\xfe c " + std::string(37, 'z') + "\xc3\xa9";
+  Http1Parser p(Http1Parser::Kind::request);
+  Request req;
+  auto r = parse_request(p, req, "GET / HTTP/1.1\r\nHost: a\r\nX-Long-Clean-Field-Name: " + clean + "\r\n\r\n");
+  CHECK_FALSE(r.result.error);
+  CHECK(req.headers().get("x-long-clean-field-name") == clean);
+}
+
+TEST_CASE("whitespace before the colon of a long field name is refused, wherever the name ends") {
+  for (std::size_t len = 1; len < 20; ++len) {
+    for (const char* ws : {" ", "\t"}) {
+      CAPTURE(len);
+      Http1Parser p(Http1Parser::Kind::request);
+      Request req;
+      auto r = parse_request(p, req, "GET / HTTP/1.1\r\nHost: a\r\n" + std::string(len, 'n') + ws + ": v\r\n\r\n");
+      CHECK(r.result.error);
+      CHECK(p.error_status() == 400);
+    }
+  }
+}
+
 TEST_CASE("an HTTP/0.9 request line is refused as soon as its line ends, without waiting for more") {
   Http1Parser p(Http1Parser::Kind::request);
   Request req;

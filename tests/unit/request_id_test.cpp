@@ -9,6 +9,7 @@
 
 #include "gatehouse/middleware/request_id.hpp"
 #include "gatehouse/testing.hpp"
+#include "util/fast_random.hpp"
 
 using namespace gatehouse;
 namespace gt = gatehouse::testing;
@@ -97,4 +98,16 @@ TEST_CASE("a custom header name, and the id travels upstream and back in a chain
   CHECK(ex.request_id() == *sent);
   CHECK(up.received()[0].headers.get("x-request-id") == "ignored");  // not ours to touch
   CHECK_THROWS_AS(RequestId(""), std::invalid_argument);
+}
+
+TEST_CASE("ids are written as 16 lowercase hex digits per 64 bits, most significant first") {
+  char out[17] = {};
+  gatehouse::detail::write_hex64(out, 0x0123456789abcdefull);
+  CHECK(std::string_view(out, 16) == "0123456789abcdef");
+  gatehouse::detail::write_hex64(out, 0);
+  CHECK(std::string_view(out, 16) == "0000000000000000");
+  gatehouse::detail::write_hex64(out, ~0ull);
+  CHECK(std::string_view(out, 16) == "ffffffffffffffff");
+  gatehouse::detail::write_hex64(out, 0xa0b1c2d3e4f50617ull);
+  CHECK(std::string_view(out, 16) == "a0b1c2d3e4f50617");
 }
