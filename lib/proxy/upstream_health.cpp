@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "net/endpoint_text.hpp"
 #include "util/log.hpp"
 
 namespace gatehouse::detail {
@@ -10,11 +11,6 @@ namespace {
 using std::chrono::nanoseconds;
 
 std::int64_t ns(std::chrono::milliseconds d) noexcept { return std::chrono::duration_cast<nanoseconds>(d).count(); }
-
-std::string address_text(const asio::ip::tcp::endpoint& ep) {
-  const auto a = ep.address();
-  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
-}
 
 }  // namespace
 
@@ -160,7 +156,7 @@ std::vector<EndpointState> UpstreamHealth::states() const {
   for (const auto& h : s->health) {
     EndpointState st;
     st.endpoint = h->endpoint.label;
-    st.address = address_text(h->endpoint.address);
+    st.address = endpoint_text(h->endpoint.address);
     st.weight = h->endpoint.weight;
     st.health = h->unhealthy.load() ? EndpointState::Health::unhealthy : EndpointState::Health::healthy;
     const std::int64_t until = h->ejected_until.load();

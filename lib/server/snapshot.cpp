@@ -9,6 +9,7 @@
 
 #include "core/handler_origin.hpp"
 #include "gatehouse/middleware/request_id.hpp"
+#include "net/endpoint_text.hpp"
 #include "proxy/upstream_call.hpp"
 #include "tls/tls_context.hpp"
 
@@ -18,8 +19,7 @@ namespace {
 // A listener's metrics label: its name, or where it listens.
 std::string listener_label(const ListenerOptions& lo, const tcp::endpoint& bound) {
   if (!lo.name.empty()) return lo.name;
-  const auto a = bound.address();
-  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(bound.port());
+  return endpoint_text(bound);
 }
 }  // namespace
 

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include "net/endpoint_text.hpp"
 #include "net/url.hpp"
 
 using gatehouse::detail::Url;
@@ -36,4 +37,12 @@ TEST_CASE("URLs of key servers and introspection endpoints parse strictly") {
     CHECK_FALSE(Url::parse(bad, &error));
     CHECK_FALSE(error.empty());
   }
+}
+
+TEST_CASE("endpoints are written as address:port, IPv6 addresses in brackets (labels, admin, logs)") {
+  using asio::ip::make_address;
+  using asio::ip::tcp;
+  CHECK(gatehouse::detail::endpoint_text(tcp::endpoint(make_address("127.0.0.1"), 8080)) == "127.0.0.1:8080");
+  CHECK(gatehouse::detail::endpoint_text(tcp::endpoint(make_address("::1"), 443)) == "[::1]:443");
+  CHECK(gatehouse::detail::endpoint_text(tcp::endpoint(make_address("fe80::1"), 0)) == "[fe80::1]:0");
 }
