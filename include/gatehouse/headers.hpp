@@ -38,11 +38,18 @@ class Headers {
   template <class Pred>
   std::size_t remove_if(Pred pred) {
     // One pass: the fields kept move down over the ones removed, in order.
-    std::size_t kept = 0;
-    for (std::size_t i = 0; i < slots_.size(); ++i) {
-      if (pred(field_at(i))) continue;
-      if (kept != i) slots_[kept] = slots_[i];
-      ++kept;
+    std::size_t kept = 0, i = 0;
+    try {
+      for (; i < slots_.size(); ++i) {
+        if (pred(field_at(i))) continue;
+        if (kept != i) slots_[kept] = slots_[i];
+        ++kept;
+      }
+    } catch (...) {
+      // pred threw at field i: it and the fields after it stay, so no field shows twice.
+      for (; i < slots_.size(); ++i) slots_[kept++] = slots_[i];
+      slots_.resize(kept);
+      throw;
     }
     const std::size_t removed = slots_.size() - kept;
     slots_.resize(kept);

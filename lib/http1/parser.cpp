@@ -4,29 +4,12 @@
 #include <cstring>
 
 #include "core/exchange_access.hpp"
+#include "util/text.hpp"
 
 namespace gatehouse::detail {
 namespace {
 Http1Parser* self(llhttp_t* p) noexcept { return static_cast<Http1Parser*>(p->data); }
 
-// Whether any byte of [p, p + n) is `a`, `b` or `c`, eight bytes per step (SWAR): every field name
-// and value goes through one of these.
-constexpr std::uint64_t kByteOnes = 0x0101010101010101ull;
-inline std::uint64_t zero_byte_in(std::uint64_t v) noexcept { return (v - kByteOnes) & ~v & (kByteOnes * 0x80); }
-bool contains_byte(const char* p, std::size_t n, unsigned char a, unsigned char b, unsigned char c) noexcept {
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    std::uint64_t v;
-    std::memcpy(&v, p + i, 8);
-    if (zero_byte_in(v ^ (kByteOnes * a)) | zero_byte_in(v ^ (kByteOnes * b)) | zero_byte_in(v ^ (kByteOnes * c)))
-      return true;
-  }
-  for (; i < n; ++i) {
-    const auto x = static_cast<unsigned char>(p[i]);
-    if (x == a || x == b || x == c) return true;
-  }
-  return false;
-}
 }  // namespace
 
 // One callback table for every parser: llhttp only keeps a pointer to it.

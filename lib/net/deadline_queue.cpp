@@ -21,7 +21,9 @@ void DeadlineQueue::schedule(Entry& e, clock::time_point at) {
     e.index_ = heap_.size() - 1;
     sift_up(e.index_);
   } else if (at >= e.key_) {
-    return;  // later: the entry comes up early and is put back then (on_timer)
+    // Later: the entry comes up early and is put back then (on_timer). A wait is pending unless
+    // arming failed for lack of memory: then this call arms.
+    if (armed_at_ != clock::time_point::max()) return;
   } else {
     e.key_ = at;
     sift_up(e.index_);

@@ -1,9 +1,11 @@
 // The time a deadline is computed from. Timeouts are seconds long and need no nanosecond clock,
 // while steady_clock::now() costs about 60 ns on a VM's kvm-clock, and a proxied request sets
-// deadlines about eight times. This reads the kernel's copy of the monotonic clock made at each
-// tick (CLOCK_MONOTONIC_COARSE, a memory read in the vDSO: about 4 ns) and adds one tick, so it is
-// never earlier than steady_clock::now(): a deadline from it is never early, and late by one tick
-// (1-4 ms) at most. Durations that are measured (latency metrics, logs) keep steady_clock.
+// deadlines about eight times. This reads the kernel's copy of the monotonic clock kept at each
+// tick (CLOCK_MONOTONIC_COARSE, a memory read in the vDSO: about 4 ns). That copy holds the time of
+// the last tick boundary counted, so it lags steady_clock::now() by up to a tick, and by up to
+// one more while the next update is due: two ticks are added. A deadline from it is then late by
+// up to two ticks (2-8 ms), and early only if the kernel's timekeeping stalls for longer than that.
+// Durations that are measured (latency metrics, logs) keep steady_clock.
 #pragma once
 #include <chrono>
 #include <ctime>
@@ -20,7 +22,8 @@ inline std::chrono::steady_clock::time_point deadline_now() noexcept {
   }();
   timespec ts{};
   if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0) return steady_clock::now();
-  return steady_clock::time_point(duration_cast<steady_clock::duration>(seconds(ts.tv_sec) + nanoseconds(ts.tv_nsec) + tick));
+  return steady_clock::time_point(
+      duration_cast<steady_clock::duration>(seconds(ts.tv_sec) + nanoseconds(ts.tv_nsec) + 2 * tick));
 }
 
 }  // namespace gatehouse::detail

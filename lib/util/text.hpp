@@ -3,10 +3,31 @@
 #pragma once
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
 namespace gatehouse::detail {
+
+/// Whether any byte of [p, p + n) is `a`, `b` or `c`, eight bytes per step (SWAR): the parser
+/// checks every field name and value with it.
+inline bool contains_byte(const char* p, std::size_t n, unsigned char a, unsigned char b, unsigned char c) noexcept {
+  constexpr std::uint64_t ones = 0x0101010101010101ull;
+  // Non-zero exactly when some byte of v is zero.
+  const auto zero_byte_in = [](std::uint64_t v) { return (v - ones) & ~v & (ones * 0x80); };
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t v;
+    std::memcpy(&v, p + i, 8);
+    if (zero_byte_in(v ^ (ones * a)) | zero_byte_in(v ^ (ones * b)) | zero_byte_in(v ^ (ones * c))) return true;
+  }
+  for (; i < n; ++i) {
+    const auto x = static_cast<unsigned char>(p[i]);
+    if (x == a || x == b || x == c) return true;
+  }
+  return false;
+}
 
 /// C0 controls and DEL: the bytes that may split or forge a header or a log line.
 constexpr bool is_control(char c) noexcept { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
