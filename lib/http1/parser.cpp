@@ -9,7 +9,6 @@
 namespace gatehouse::detail {
 namespace {
 Http1Parser* self(llhttp_t* p) noexcept { return static_cast<Http1Parser*>(p->data); }
-
 }  // namespace
 
 // One callback table for every parser: llhttp only keeps a pointer to it.

@@ -136,9 +136,9 @@ Framing request_framing(std::string_view method, bool has_body, std::int64_t len
 
 void strip_hop_by_hop(Headers& headers) {
   // One pass finds the hop-by-hop fields and reads the Connection options (a length switch per
-  // field); the usual options (keep-alive, upgrade) name fields that go anyway, so usually
-  // nothing else is looked for ("close" is looked for, at the cost of a length check). The option names view the header block, which removing fields
-  // leaves in place.
+  // field). The usual options (keep-alive, upgrade) name fields that go anyway, so usually
+  // nothing else is looked for ("close" is, at the cost of a length check in remove()). The
+  // option names view the header block, which removing fields leaves in place.
   bool any = false, overflow = false;
   std::array<std::string_view, 16> named;
   std::size_t n = 0;

@@ -36,7 +36,9 @@ const std::shared_ptr<const std::vector<UpstreamEndpoint>>& UpstreamPool::snapsh
 
 std::unique_ptr<UpstreamConnection> UpstreamPool::take(const tcp::endpoint& endpoint) {
   const UpstreamOptions& o = upstream_.options();
-  const auto now = deadline_now();  // ages are compared in seconds: a coarse clock will do
+  // Ages are compared to limits of seconds: the coarse clock will do (a max_idle_time of a few
+  // milliseconds is honoured to within a few milliseconds).
+  const auto now = deadline_now();
   for (std::size_t i = idle_.size(); i-- > 0;) {
     if (idle_[i]->endpoint != endpoint) continue;
     auto c = std::move(idle_[i]);
